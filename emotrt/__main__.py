@@ -1,0 +1,3 @@
+from emotrt.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Checkpoints -> ONNX graphs carrying their contract, with parity and streaming checks (DESIGN.md §2.2)."""

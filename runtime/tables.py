@@ -1,0 +1,120 @@
+"""Named vector tables on disk: the environment table (tokens) and the speaker store (embeddings).
+
+A table is a directory: ``index.json`` plus one float32 ``<name>.npy`` per entry.
+The device reads tokens and embeddings; it never sees the text or speaker encoder.
+Writes go to a temporary file and are renamed into place, so a cut never leaves a
+half-written table.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from emotrt.runtime.errors import ConfigError
+
+SCHEMA = 1
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, str(path))
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class VectorTable:
+    """A directory of named float32 vectors of one width.
+
+    >>> import tempfile, numpy as np
+    >>> table = VectorTable(tempfile.mkdtemp(), kind="environment", dim=4)
+    >>> table.add("car_highway", np.ones(4), descriptions=["a car on the highway"])
+    >>> table.names(), float(table.get("car_highway").sum())
+    (['car_highway'], 4.0)
+    """
+
+    def __init__(self, root: Any, kind: str, dim: Optional[int] = None) -> None:
+        self.root = Path(root)
+        self.kind = kind
+        index = self.root / "index.json"
+        if index.is_file():
+            data = json.loads(index.read_text())
+            if data.get("kind") != kind:
+                raise ConfigError("{} holds a {} table, not {}".format(self.root, data.get("kind"), kind))
+            self.dim = int(data["dim"])
+            self.entries: Dict[str, Dict[str, Any]] = data["entries"]
+            if dim is not None and dim != self.dim:
+                raise ConfigError(
+                    "{} table {} has width {}, the model expects {}".format(kind, self.root, self.dim, dim)
+                )
+        else:
+            if dim is None:
+                raise ConfigError("no {} table at {}".format(kind, self.root))
+            self.dim, self.entries = int(dim), {}
+
+    def names(self) -> List[str]:
+        return sorted(self.entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.entries
+
+    def info(self, name: str) -> Dict[str, Any]:
+        self._require(name)
+        return dict(self.entries[name])
+
+    def get(self, name: str) -> np.ndarray:
+        """The vector of ``name`` as float32 [dim]."""
+        self._require(name)
+        return np.load(str(self.root / self.entries[name]["file"])).astype(np.float32)
+
+    def add(self, name: str, vector: Any, replace: bool = False, **meta: Any) -> None:
+        if not _NAME.match(name):
+            raise ConfigError(
+                "{} name {!r} must be 1-64 letters, digits, '_', '-' or '.'".format(self.kind, name)
+            )
+        if name in self.entries and not replace:
+            raise ConfigError(
+                "{} {!r} already exists in {}".format(self.kind, name, self.root),
+                hint="remove it first or pass --replace",
+            )
+        vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if vector.shape != (self.dim,) or not np.all(np.isfinite(vector)):
+            raise ConfigError(
+                "{} {!r}: expected {} finite values, got shape {}".format(self.kind, name, self.dim, vector.shape)
+            )
+        self.root.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        np.save(buf, vector)
+        _atomic_write(self.root / (name + ".npy"), buf.getvalue())
+        self.entries[name] = dict(meta, file=name + ".npy")
+        self._save()
+
+    def remove(self, name: str) -> None:
+        self._require(name)
+        entry = self.entries.pop(name)
+        self._save()
+        path = self.root / entry["file"]
+        if path.exists():
+            path.unlink()
+
+    def _require(self, name: str) -> None:
+        if name not in self.entries:
+            known = ", ".join(self.names()) or "none"
+            raise ConfigError("unknown {} {!r} (known: {})".format(self.kind, name, known))
+
+    def _save(self) -> None:
+        data = {"schema": SCHEMA, "kind": self.kind, "dim": self.dim, "entries": self.entries}
+        _atomic_write(self.root / "index.json", json.dumps(data, indent=1, sort_keys=True).encode())
+

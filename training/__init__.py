@@ -1,0 +1,1 @@
+"""Models, corpora, losses and training loops (DESIGN.md §2.1)."""

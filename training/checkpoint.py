@@ -1,0 +1,74 @@
+"""Self-describing checkpoints (DESIGN.md §2.1): ``config.json`` + ``model.safetensors``.
+
+The config carries the model family, every dimension, audio settings, labels and
+training provenance, so export needs nothing else. Weights are safetensors only:
+no pickle is ever loaded.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Tuple
+
+from emotrt.runtime.errors import ConfigError
+
+CONFIG, WEIGHTS = "config.json", "model.safetensors"
+SCHEMA = 1
+
+
+def save_checkpoint(path: Any, state_dict: Dict[str, Any], config: Dict[str, Any]) -> Path:
+    """Write ``config`` (must hold ``family``) and ``state_dict`` atomically to the directory ``path``."""
+    from safetensors.torch import save_file
+
+    if "family" not in config:
+        raise ConfigError("checkpoint config needs a 'family' key")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=str(path.parent), prefix="." + path.name + "."))
+    try:
+        tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
+        save_file(tensors, str(tmp / WEIGHTS))
+        (tmp / CONFIG).write_text(json.dumps(dict(config, schema=SCHEMA), indent=2, sort_keys=True))
+        if path.exists():
+            old = path.with_name("." + path.name + ".old")
+            shutil.rmtree(str(old), ignore_errors=True)
+            os.replace(str(path), str(old))
+            os.replace(str(tmp), str(path))
+            shutil.rmtree(str(old), ignore_errors=True)
+        else:
+            os.replace(str(tmp), str(path))
+    except BaseException:
+        shutil.rmtree(str(tmp), ignore_errors=True)
+        raise
+    return path
+
+
+def read_config(path: Any) -> Dict[str, Any]:
+    """The config of the checkpoint directory ``path``, with clear errors for what is missing."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ConfigError("checkpoint directory not found: {}".format(path))
+    missing = [name for name in (CONFIG, WEIGHTS) if not (path / name).is_file()]
+    if missing:
+        raise ConfigError(
+            "checkpoint {} is missing {}".format(path, ", ".join(missing)),
+            hint="a checkpoint is a directory with config.json and model.safetensors, as written by `emotrt train`",
+        )
+    try:
+        config = json.loads((path / CONFIG).read_text())
+    except ValueError as exc:
+        raise ConfigError("checkpoint {}: config.json is not valid JSON ({})".format(path, exc))
+    if config.get("schema", SCHEMA) > SCHEMA:
+        raise ConfigError("checkpoint {} uses schema {}; this emotrt reads up to {}".format(path, config["schema"], SCHEMA))
+    return config
+
+
+def load_checkpoint(path: Any) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(config, state_dict of torch tensors) from the checkpoint directory ``path``."""
+    from safetensors.torch import load_file
+
+    config = read_config(path)
+    return config, load_file(str(Path(path) / WEIGHTS))

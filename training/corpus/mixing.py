@@ -82,3 +82,29 @@ def headroom(*signals: np.ndarray, peak: float = 0.95) -> float:
     """One gain for all ``signals`` that keeps the loudest below ``peak`` (1.0 when they already are)."""
     top = max(float(np.max(np.abs(s))) if len(s) else 0.0 for s in signals)
     return 1.0 if top <= peak else peak / top
+
+
+def compose(
+    target: np.ndarray,
+    rng: np.random.Generator,
+    interferer: Optional[np.ndarray] = None,
+    sir_db: float = 0.0,
+    noise: Optional[np.ndarray] = None,
+    snr_db: float = 0.0,
+    snr_mode: str = "power",
+) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
+    """``(mixture, scaled interferer, scaled noise)``: target + talker at ``sir_db`` + noise at ``snr_db``.
+
+    Both ratios are relative to the target alone. The mixture is not rescaled, so
+    ``mixture == target + interferer + noise`` exactly; see :func:`headroom` before writing PCM.
+    """
+    mixture = np.asarray(target, dtype=np.float32)
+    scaled_interferer = scaled_noise = None
+    if interferer is not None:
+        _, scaled_interferer = mix_interferer(mixture, interferer, sir_db, rng)
+    if noise is not None:
+        _, scaled_noise = mix_noise(mixture, noise, snr_db, snr_mode, rng)
+    for part in (scaled_interferer, scaled_noise):
+        if part is not None:
+            mixture = mixture + part
+    return mixture.astype(np.float32), scaled_interferer, scaled_noise

@@ -27,3 +27,26 @@ def validate_manifest(schema_validator):
         return len(lines)
 
     return validate
+
+
+TINY = dict(train_speakers=4, valid_speakers=1, test_speakers=4, per_style_train=1, per_style_test=1,
+            enroll_per_speaker=1, babble_talkers=2, noise_clips=(1, 1, 1), unseen_clips=1, noise_seconds=1.0,
+            testset_size=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    """A synthetic-corpus config small enough for a test (about 50 utterances)."""
+    from emotrt.training.corpus.synth import SynthConfig
+
+    return SynthConfig(**TINY)
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory, tiny_config):
+    """One tiny synthetic corpus shared by the corpus tests: (root, stats)."""
+    from emotrt.training.corpus.synth import synthesise_corpus
+
+    root = tmp_path_factory.mktemp("corpus") / "synth"
+    stats = synthesise_corpus(root, seed=3, workers=2, config=tiny_config)
+    return root, stats

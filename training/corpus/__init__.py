@@ -8,14 +8,19 @@ from __future__ import annotations
 
 from .labels import EMOTIONS, FOUR_CLASS, harmonise
 from .manifest import SCHEMA_PATH, Utterance, check_line, load_manifest, write_manifest
-from .mixing import measured_snr, mix_interferer, mix_noise, noise_gain
+from .mixing import compose, measured_snr, mix_interferer, mix_noise, noise_gain
+from .sampler import MixConfig, Mixture, MixingSampler
 
 __all__ = [
     "EMOTIONS",
     "FOUR_CLASS",
+    "MixConfig",
+    "Mixture",
+    "MixingSampler",
     "SCHEMA_PATH",
     "Utterance",
     "check_line",
+    "compose",
     "harmonise",
     "load_manifest",
     "measured_snr",

@@ -10,8 +10,6 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -19,12 +17,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from emotrt.runtime.errors import ConfigError, CorpusError
+from emotrt.runtime.errors import ConfigError
 
 from .audio import SAMPLE_RATE, write_wav
 from .espeak import find_espeak, speak
 from .manifest import CORPUS_FILE, Utterance, write_manifest
 from .noises import ENVIRONMENTS, make_noise
+from .output import abandon_output, finish_output, start_output
 from .sentences import make_sentences
 from .speakers import Speaker, draw_speakers
 from .stats import corpus_stats
@@ -136,33 +135,6 @@ def _plan_noise(config: SynthConfig, seed: int) -> List[Utterance]:
     return clips
 
 
-def _prepare_output(out: Path, force: bool) -> Path:
-    """A fresh hidden directory next to ``out``, after checking ``out`` may be (re)placed."""
-    if out.exists() and not out.is_dir():
-        raise CorpusError("output {} exists and is not a directory".format(out), hint="choose another --out")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise CorpusError("output directory {} is not empty".format(out), hint="pass --force to replace it or choose another --out")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(dir=str(out.parent), prefix="." + out.name + ".partial-"))
-    except OSError as exc:
-        raise CorpusError(
-            "cannot write the corpus to {}: {}".format(out, exc.strerror or exc),
-            hint="choose a writable --out (e.g. --out ~/emotrt-data/synth) or fix the directory's permissions",
-        ) from None
-
-
-def _replace(tmp: Path, out: Path) -> None:
-    """Move the finished corpus into place, replacing an old one only after the new one is complete."""
-    old = None
-    if out.exists():
-        old = out.with_name("." + out.name + ".old-" + str(os.getpid()))
-        os.replace(str(out), str(old))
-    os.replace(str(tmp), str(out))
-    if old is not None:
-        shutil.rmtree(str(old), ignore_errors=True)
-
-
 def synthesise_corpus(
     out: Any, size: str = "small", seed: int = 0, workers: Optional[int] = None, force: bool = False,
     espeak_path: Optional[str] = None, config: Optional[SynthConfig] = None,
@@ -174,7 +146,7 @@ def synthesise_corpus(
         config = SIZES[size]
     exe = find_espeak(espeak_path)
     out = Path(out)
-    tmp = _prepare_output(out, force)
+    tmp = start_output(out, force)
     started = time.monotonic()
     workers = workers or os.cpu_count() or 1
     try:
@@ -202,8 +174,8 @@ def synthesise_corpus(
                      babble_talkers=[dataclasses.asdict(b) for b in babblers], workers=workers,
                      generation_seconds=round(time.monotonic() - started, 2))
         (tmp / CORPUS_FILE).write_text(json.dumps(stats, indent=2))
-        _replace(tmp, out)
+        finish_output(tmp, out)
     except BaseException:
-        shutil.rmtree(str(tmp), ignore_errors=True)
+        abandon_output(tmp)
         raise
     return stats

@@ -135,17 +135,35 @@ def _plan_noise(config: SynthConfig, seed: int) -> List[Utterance]:
     return clips
 
 
+def _existing(out: Path, config: SynthConfig, seed: int) -> Optional[Dict[str, Any]]:
+    """The statistics of a finished corpus in ``out`` made with the same config and seed, if any."""
+    try:
+        stats = json.loads((out / CORPUS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    same = stats.get("seed") == seed and stats.get("config") == json.loads(json.dumps(dataclasses.asdict(config)))
+    return stats if same else None
+
+
 def synthesise_corpus(
     out: Any, size: str = "small", seed: int = 0, workers: Optional[int] = None, force: bool = False,
     espeak_path: Optional[str] = None, config: Optional[SynthConfig] = None,
 ) -> Dict[str, Any]:
-    """Make the synthetic corpus in ``out``; returns the statistics also written to corpus.json."""
+    """Make the synthetic corpus in ``out``; returns the statistics also written to corpus.json.
+
+    A finished corpus already in ``out`` with the same config and seed is kept as it is (so
+    ``make demo`` can run twice); ``force`` remakes it.
+    """
     if config is None:
         if size not in SIZES:
             raise ConfigError("size={!r}, expected one of {}".format(size, ", ".join(SIZES)))
         config = SIZES[size]
-    exe = find_espeak(espeak_path)
     out = Path(out)
+    existing = _existing(out, config, seed)
+    if existing is not None and not force:
+        log.info("%s already holds this corpus (same config and seed); pass force=True to remake it", out)
+        return existing
+    exe = find_espeak(espeak_path)
     tmp = start_output(out, force)
     started = time.monotonic()
     workers = workers or os.cpu_count() or 1
@@ -173,9 +191,10 @@ def synthesise_corpus(
         stats.update(size=size if config is SIZES.get(size) else "custom", seed=seed, config=dataclasses.asdict(config),
                      babble_talkers=[dataclasses.asdict(b) for b in babblers], workers=workers,
                      generation_seconds=round(time.monotonic() - started, 2))
-        (tmp / CORPUS_FILE).write_text(json.dumps(stats, indent=2))
+        text = json.dumps(stats, indent=2)
+        (tmp / CORPUS_FILE).write_text(text)
         finish_output(tmp, out)
     except BaseException:
         abandon_output(tmp)
         raise
-    return stats
+    return json.loads(text)

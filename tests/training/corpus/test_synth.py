@@ -128,3 +128,13 @@ def test_cli_without_espeak_on_path_prints_one_line(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "error: espeak-ng was not found on PATH; the synthetic corpus needs it "
         "(fix: sudo apt-get install -y espeak-ng, or run `make setup`)"]
+
+
+def test_an_identical_corpus_is_kept_and_another_seed_needs_force(tiny_corpus, tiny_config, tmp_path):
+    root, stats = tiny_corpus
+    marker = root / "manifests" / "train.jsonl"
+    before = marker.stat().st_mtime_ns
+    assert synthesise_corpus(root, seed=3, config=tiny_config, espeak_path=str(tmp_path)) == stats
+    assert marker.stat().st_mtime_ns == before
+    with pytest.raises(CorpusError, match="not empty"):
+        synthesise_corpus(root, seed=4, config=tiny_config)

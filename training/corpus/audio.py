@@ -1,14 +1,14 @@
 """Reading any audio file as 16 kHz mono float32 and writing PCM16 WAV atomically."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from emotrt.runtime.errors import AudioError
+
+from .output import atomic_file
 
 SAMPLE_RATE = 16000
 
@@ -38,14 +38,6 @@ def write_wav(path: Any, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> P
     import soundfile as sf
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name, suffix=".wav")
-    os.close(fd)
-    try:
+    with atomic_file(path, ".wav") as tmp:
         sf.write(tmp, np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
-        os.replace(tmp, str(path))
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path

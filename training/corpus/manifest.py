@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
 from emotrt.runtime.errors import CorpusError
 
 from .labels import EMOTIONS
+from .output import atomic_file
 
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
 CORPUS_FILE = "corpus.json"
@@ -140,15 +139,7 @@ def load_manifest(path: Any, root: Any = None) -> List[Utterance]:
 def write_manifest(path: Any, utterances: Iterable[Utterance]) -> Path:
     """Write utterances as JSONL atomically (temporary file renamed into place)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for utt in utterances:
-                fh.write(json.dumps(utt.to_json(), ensure_ascii=False, sort_keys=True) + "\n")
-        os.replace(tmp, str(path))
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for utt in utterances:
+            fh.write(json.dumps(utt.to_json(), ensure_ascii=False, sort_keys=True) + "\n")
     return path

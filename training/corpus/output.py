@@ -1,10 +1,12 @@
-"""Writing a corpus directory all at once: build in a hidden sibling, rename into place."""
+"""Writing atomically: a file or a whole corpus directory is built under a hidden name, then renamed."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 from emotrt.runtime.errors import CorpusError
 
@@ -40,3 +42,17 @@ def finish_output(tmp: Path, out: Path) -> None:
 def abandon_output(tmp: Path) -> None:
     """Remove a half-written corpus after a failure."""
     shutil.rmtree(str(tmp), ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path, suffix: str = "") -> Iterator[str]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success, remove it on failure."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name, suffix=suffix)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, str(path))
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

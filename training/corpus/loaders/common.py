@@ -1,10 +1,11 @@
 """What every loader shares: the record it returns, layout checks, and a stable split rule."""
 from __future__ import annotations
 
+import csv
 import dataclasses
 import zlib
 from pathlib import Path
-from typing import Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from emotrt.runtime.errors import CorpusError
 
@@ -57,3 +58,9 @@ def stable_split(name: str) -> str:
     """A split from a checksum of ``name`` (80/10/10) for corpora without an official one."""
     bucket = zlib.crc32(name.encode("utf-8")) % 10
     return "test" if bucket == 0 else "valid" if bucket == 1 else "train"
+
+
+def csv_rows(path: Path) -> List[Dict[str, str]]:
+    """The rows of a CSV file with a header line, as dicts."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))

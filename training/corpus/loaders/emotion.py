@@ -1,13 +1,12 @@
 """Emotional speech corpora: IEMOCAP, MSP-Podcast, CREMA-D, RAVDESS, ESD."""
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 from typing import Dict, List, Optional
 
 from ..labels import harmonise, rescale_avd
-from .common import Source, corpus_dir, nonempty, wrong_layout
+from .common import Source, corpus_dir, csv_rows, nonempty, wrong_layout
 
 IEMOCAP_LAYOUT = "Session{1..5}/sentences/wav/<dialog>/<utt>.wav with Session{n}/dialog/EmoEvaluation/<dialog>.txt"
 #: IEMOCAP folds are sessions: Session 5 is the test fold and Session 4 validation by default.
@@ -64,20 +63,19 @@ def load_msp_podcast(path: Path) -> List[Source]:
     if not labels.is_file() or not (root / "Audios").is_dir():
         raise wrong_layout(root, "msp-podcast", MSP_LAYOUT)
     sources = []
-    with labels.open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            split = MSP_SPLITS.get(row.get("Split_Set", "").strip().lower())
-            wav = root / "Audios" / row["FileName"]
-            if split is None or not wav.is_file():
-                continue
-            speaker = row.get("SpkrID", "").strip()
-            gender = row.get("Gender", "").strip().lower()[:1]
-            sources.append(Source(
-                file=wav, id="msp_" + wav.stem, split=split,
-                speaker=None if speaker.lower() in ("", "unknown") else "msp_" + speaker,
-                gender=gender if gender in ("f", "m") else None, emotion=harmonise(row["EmoClass"]),
-                avd=rescale_avd((float(row["EmoAct"]), float(row["EmoVal"]), float(row["EmoDom"])), 1.0, 7.0),
-            ))
+    for row in csv_rows(labels):
+        split = MSP_SPLITS.get(row.get("Split_Set", "").strip().lower())
+        wav = root / "Audios" / row["FileName"]
+        if split is None or not wav.is_file():
+            continue
+        speaker = row.get("SpkrID", "").strip()
+        gender = row.get("Gender", "").strip().lower()[:1]
+        sources.append(Source(
+            file=wav, id="msp_" + wav.stem, split=split,
+            speaker=None if speaker.lower() in ("", "unknown") else "msp_" + speaker,
+            gender=gender if gender in ("f", "m") else None, emotion=harmonise(row["EmoClass"]),
+            avd=rescale_avd((float(row["EmoAct"]), float(row["EmoVal"]), float(row["EmoDom"])), 1.0, 7.0),
+        ))
     return nonempty(sources, root, "msp-podcast", MSP_LAYOUT)
 
 
@@ -97,8 +95,7 @@ def _crema_genders(root: Path) -> Dict[str, str]:
     demo = root / "VideoDemographics.csv"
     if not demo.is_file():
         return {}
-    with demo.open(newline="", encoding="utf-8") as fh:
-        return {row["ActorID"].strip(): row["Sex"].strip().lower()[:1] for row in csv.DictReader(fh)}
+    return {row["ActorID"].strip(): row["Sex"].strip().lower()[:1] for row in csv_rows(demo)}
 
 
 def _actor_split(number: int) -> str:

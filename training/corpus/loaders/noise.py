@@ -1,11 +1,10 @@
 """Noise corpora: MUSAN, DEMAND, ESC-50, WHAM!; each clip gets an environment and a description."""
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import List
 
-from .common import Source, corpus_dir, nonempty, stable_split, wrong_layout
+from .common import Source, corpus_dir, csv_rows, nonempty, stable_split, wrong_layout
 
 MUSAN_LAYOUT = "musan/{noise,music,speech}/<source>/*.wav"
 MUSAN_PHRASES = {"noise": "a place with assorted background noise", "music": "a room with music playing",
@@ -63,15 +62,14 @@ def load_esc50(path: Path) -> List[Source]:
     if not meta.is_file() or not (root / "audio").is_dir():
         raise wrong_layout(root, "esc-50", ESC_LAYOUT)
     sources = []
-    with meta.open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            wav = root / "audio" / row["filename"]
-            if wav.is_file():
-                category = row["category"].strip()
-                sources.append(Source(
-                    file=wav, id="esc50_" + wav.stem, split=ESC_SPLITS.get(row["fold"].strip(), "train"),
-                    environment="esc50_" + category, description="a place with the sound of " + category.replace("_", " "),
-                ))
+    for row in csv_rows(meta):
+        wav = root / "audio" / row["filename"]
+        if wav.is_file():
+            category = row["category"].strip()
+            sources.append(Source(
+                file=wav, id="esc50_" + wav.stem, split=ESC_SPLITS.get(row["fold"].strip(), "train"),
+                environment="esc50_" + category, description="a place with the sound of " + category.replace("_", " "),
+            ))
     return nonempty(sources, root, "esc-50", ESC_LAYOUT)
 
 

@@ -1,7 +1,5 @@
 """Real-corpus loaders over tiny trees built in each documented layout (REFERENCE.md "Corpus layouts")."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -220,14 +218,3 @@ def test_unknown_corpus_and_class_set_are_config_errors(tmp_path):
     build_crema(tmp_path / "src")
     with pytest.raises(ConfigError, match="classes='six'"):
         prepare_corpus("crema-d", tmp_path / "src", tmp_path / "out", classes="six")
-
-
-def test_cli_prepare_prints_statistics_and_errors_in_one_line(tmp_path):
-    build_ravdess(tmp_path / "src")
-    cmd = [sys.executable, "-m", "emotrt", "data", "prepare", "ravdess", str(tmp_path / "src"), "--out", str(tmp_path / "o"), "--workers", "1"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert "train" in proc.stdout and "neutral" in proc.stdout
-    bad = subprocess.run(cmd[:-5] + [str(tmp_path / "missing"), "--out", str(tmp_path / "p")], capture_output=True, text=True)
-    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
-    assert bad.stderr.startswith("error: ravdess corpus path not found")

@@ -17,6 +17,7 @@ from emotrt import __version__
 # (name, "module:attribute"): a function becomes a command, a Typer app a command group.
 COMMANDS = [
     ("doctor", "emotrt.commands.doctor:doctor"),
+    ("train", "emotrt.commands.train:train"),
 ]
 
 app = typer.Typer(

@@ -18,6 +18,7 @@ from emotrt import __version__
 COMMANDS = [
     ("doctor", "emotrt.commands.doctor:doctor"),
     ("data", "emotrt.commands.data:data"),
+    ("train", "emotrt.commands.train:train"),
 ]
 
 app = typer.Typer(

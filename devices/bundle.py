@@ -185,7 +185,8 @@ def stage_models(root: Path, models: Dict[str, ModelFiles]) -> Dict[str, Any]:
     return section
 
 
-EngineStep = Callable[[Path, Dict[str, Any]], List[Dict[str, Any]]]
+#: ``(staging_root, models_section) -> {"engines": [...], "build_plans": [...]}``
+StageStep = Callable[[Path, Dict[str, Any]], Dict[str, List[Dict[str, Any]]]]
 
 
 def write_bundle(
@@ -195,15 +196,15 @@ def write_bundle(
     testvectors_dir: Any,
     speakers_dir: Optional[Any] = None,
     targets: Sequence[str] = (),
-    build_plans: Sequence[Dict[str, Any]] = (),
-    engines: Optional[EngineStep] = None,
+    stage: Optional[StageStep] = None,
     prov: Optional[Dict[str, Any]] = None,
     force: bool = False,
 ) -> Path:
     """Assemble a bundle at ``out`` atomically and return its path.
 
-    ``engines(staging_root, models_section)`` may add plans under ``engines/`` and
-    returns their manifest entries; if it raises, nothing is left at ``out``.
+    ``stage(staging_root, models_section)`` may add plans under ``engines/`` and
+    returns the manifest's ``engines`` and ``build_plans``; if it raises, nothing
+    is left at ``out``.
     """
     out = Path(out)
     if out.exists() and not force:
@@ -221,15 +222,18 @@ def write_bundle(
             _copy(Path(speakers_dir), staging, "speakers")
         else:
             (staging / "speakers").mkdir()
-        entries = engines(staging, section) if engines is not None else []
+        extra = stage(staging, section) if stage is not None else {}
+        unknown = set(extra) - {"engines", "build_plans"}
+        if unknown:
+            raise ValueError("stage step returned unknown manifest keys {}".format(sorted(unknown)))
         manifest = {
             "schema": SCHEMA,
             "emotrt_version": __version__,
             "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "targets": list(targets),
             "models": section,
-            "engines": entries,
-            "build_plans": list(build_plans),
+            "engines": list(extra.get("engines", [])),
+            "build_plans": list(extra.get("build_plans", [])),
             "env": "env",
             "speakers": "speakers",
             "testvectors": "testvectors",

@@ -59,6 +59,7 @@ class EngineEntry:
     fingerprint: EngineFingerprint
     plan: str
     trtexec: str = ""
+    onnx: Optional[str] = None  # the bundle ONNX the plan was built from (the FP32 graph for implicit INT8)
 
     @property
     def fingerprint_id(self) -> str:
@@ -272,7 +273,9 @@ class Bundle:
     @property
     def engines(self) -> List[EngineEntry]:
         return [
-            EngineEntry(e["model"], e["precision"], EngineFingerprint.from_dict(e["fingerprint"]), e["plan"], e.get("trtexec", ""))
+            EngineEntry(
+                e["model"], e["precision"], EngineFingerprint.from_dict(e["fingerprint"]), e["plan"], e.get("trtexec", ""), e.get("onnx")
+            )
             for e in self.manifest.get("engines", [])
         ]
 
@@ -289,9 +292,10 @@ class Bundle:
             raise BundleError(
                 "bundle has no {} TensorRT engine for {}".format(precision, name), hint=rebuild + "  (on the device)"
             )
-        onnx_sha = self.manifest["files"].get(self.manifest["models"][name].get("variants", {}).get(precision, ""))
+        variants = self.manifest["models"][name].get("variants", {})
         for entry in candidates:
             if not differences(entry.fingerprint, device, ("tensorrt", "compute_capability", "l4t", "cuda")):
+                onnx_sha = self.manifest["files"].get(entry.onnx or variants.get(precision, ""))
                 if onnx_sha and entry.fingerprint.onnx_sha256 != onnx_sha:
                     raise FingerprintMismatchError(
                         "engine fingerprint mismatch: onnx_sha256 of {} differs from the bundle's {} graph; "

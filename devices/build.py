@@ -1,0 +1,259 @@
+"""``emotrt build``: export + calibration outputs -> bundle, with engines where TensorRT is present.
+
+    summary = build_bundle(BuildOptions(export_dir="out/export", out="bundle",
+                                        calibration_dir="out/calibration", targets=("orin-nano-8gb",)))
+    summary = build_device_engines("bundle")        # on the Jetson: engines for this device
+
+Every bundle carries the exact trtexec lines for each target's JetPack releases
+(``build_plans``). Engines are built only where TensorRT and a GPU are present
+(never faked); elsewhere the bundle says so and ``require_engines`` turns that
+into an error before anything is written.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from emotrt.devices import trt_compat
+from emotrt.devices.builder import BuildConfig, EngineJob, Progress, build_engine, trtexec_for
+from emotrt.devices.bundle import collect_models, pack_tar, provenance, update_manifest, write_bundle
+from emotrt.devices.engine_cache import EngineCache
+from emotrt.devices.profiles import DeviceProfile, get_profile, match_device
+from emotrt.runtime.bundle import Bundle, rebuild_command
+from emotrt.runtime.contract import ModelContract
+from emotrt.runtime.errors import ConfigError, DependencyError
+from emotrt.runtime.fingerprint import DeviceFingerprint, EngineFingerprint, probe_device
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "fp16", "int8")
+DEFAULT_WORKSPACE_MIB = 1024
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What ``emotrt build`` makes; validated once."""
+
+    export_dir: Path
+    out: Path
+    calibration_dir: Optional[Path] = None
+    targets: Tuple[str, ...] = ("orin-nano-8gb",)
+    precisions: Tuple[str, ...] = PRECISIONS
+    env_dir: Optional[Path] = None
+    speakers_dir: Optional[Path] = None
+    require_engines: bool = False
+    dla_core: Optional[int] = None
+    opt_level: int = 3
+    enroll_seconds: float = 3.0
+    tar: bool = False
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        problems = []
+        unknown = [p for p in self.precisions if p not in PRECISIONS]
+        if unknown or not self.precisions:
+            problems.append("precisions {} must be a non-empty subset of {}".format(list(self.precisions), ", ".join(PRECISIONS)))
+        if not self.targets:
+            problems.append("targets must name at least one device (emotrt devices lists them)")
+        if not 0 <= self.opt_level <= 5:
+            problems.append("opt_level={} must be 0..5".format(self.opt_level))
+        if self.enroll_seconds <= 0:
+            problems.append("enroll_seconds must be positive")
+        if problems:
+            raise ConfigError("build options: " + "; ".join(problems))
+        for target in self.targets:
+            profile = get_profile(target)
+            if self.dla_core is not None and self.dla_core >= profile.dla_cores:
+                raise ConfigError(
+                    "--dla-core {}: {} has {} DLA core(s)".format(self.dla_core, target, profile.dla_cores),
+                    hint="drop --dla-core or pick a core below {}".format(profile.dla_cores) if profile.dla_cores else "drop --dla-core",
+                )
+
+
+@dataclass
+class BuildSummary:
+    """What a build produced, for the CLI to report."""
+
+    bundle: Path
+    engines_built: List[str] = field(default_factory=list)
+    engines_cached: List[str] = field(default_factory=list)
+    build_plans: int = 0
+    skipped: List[str] = field(default_factory=list)
+    no_engines_reason: Optional[str] = None
+    archive: Optional[Path] = None
+
+
+def _sha256(path: Path) -> str:
+    from emotrt.runtime.bundle import sha256_file
+
+    return sha256_file(path)
+
+
+def model_shapes(onnx: Path, contract: ModelContract, enroll_seconds: float) -> Tuple[Dict[str, Tuple[int, ...]], Tuple[str, ...]]:
+    """Fixed input shapes of a graph (batch 1; enrollment audio ``enroll_seconds`` long) and its dynamic inputs."""
+    from emotrt.runtime.backends import load_engine
+
+    fixed: Dict[str, Tuple[int, ...]] = {}
+    dynamic = []
+    with load_engine(onnx, backend="onnxruntime") as engine:
+        for spec in engine.inputs:
+            dims = []
+            for axis, d in enumerate(spec.shape):
+                if isinstance(d, int) and d > 0:
+                    dims.append(d)
+                elif axis == 0:
+                    dims.append(1)
+                else:
+                    dims.append(int(round(enroll_seconds * contract.sample_rate)))
+            if any(not (isinstance(d, int) and d > 0) for d in spec.shape):
+                dynamic.append(spec.name)
+            fixed[spec.name] = tuple(dims)
+    return fixed, tuple(dynamic)
+
+
+def _recipe_hash(root: Path, entry: Dict[str, Any], recipe: trt_compat.BuildRecipe) -> str:
+    digest = hashlib.sha256(recipe.name.encode())
+    for key in ("precision_plan", "calib_cache"):
+        if entry.get(key) and (key == "precision_plan" or recipe.calib_cache):
+            digest.update((root / entry[key]).read_bytes())
+    return "{}:{}".format(recipe.name, digest.hexdigest()[:12])
+
+
+def _jobs(root: Path, models: Dict[str, Any], tensorrt: str, precisions: Sequence[str], enroll_seconds: float,
+          skipped: List[str]) -> List[Tuple[EngineJob, Dict[str, Any]]]:
+    """One job per (model, precision) the bundle can build on TensorRT ``tensorrt``."""
+    jobs = []
+    for name, entry in sorted(models.items()):
+        contract = ModelContract.from_metadata(entry["contract"], source=name)
+        shapes, dynamic = model_shapes(root / entry["variants"]["fp32"], contract, enroll_seconds)
+        for precision in precisions:
+            try:
+                recipe = trt_compat.choose_recipe(tensorrt, precision, sorted(entry["variants"]), bool(entry.get("calib_cache")))
+            except ConfigError as exc:
+                skipped.append("{}/{} on TensorRT {}: {}".format(name, precision, tensorrt, exc.message))
+                continue
+            cache = root / entry["calib_cache"] if recipe.calib_cache else None
+            job = EngineJob(name, precision, root / entry["variants"][recipe.onnx_variant], recipe, shapes, dynamic, cache)
+            jobs.append((job, entry))
+    return jobs
+
+
+def plan_builds(root: Path, models: Dict[str, Any], profiles: Sequence[DeviceProfile], options: BuildOptions,
+                skipped: List[str]) -> List[Dict[str, Any]]:
+    """The ``build_plans`` entries: one trtexec line per target, JetPack release, model and precision."""
+    plans = []
+    for profile in profiles:
+        for release in profile.releases:
+            for job, _ in _jobs(root, models, release.tensorrt, options.precisions, options.enroll_seconds, skipped):
+                config = BuildConfig(release.tensorrt, profile.workspace_mib, options.opt_level, options.dla_core)
+                rel = lambda p: Path(p).relative_to(root).as_posix()  # noqa: E731
+                plan = "engines/{}-jp{}/{}.{}.plan".format(profile.id, release.jetpack, job.model, job.precision)
+                timing = "engines/{}-jp{}/timing.cache".format(profile.id, release.jetpack)
+                jobv = job if job.calib_cache is None else EngineJob(
+                    job.model, job.precision, job.onnx, job.recipe, job.shapes, job.dynamic_inputs, Path(rel(job.calib_cache)))
+                plans.append({
+                    "model": job.model, "precision": job.precision, "target": profile.id, "jetpack": release.jetpack,
+                    "tensorrt": release.tensorrt, "trtexec": trtexec_for(jobv, config, plan, timing, onnx=rel(job.onnx)),
+                })
+    return plans
+
+
+def build_engines_into(root: Path, models: Dict[str, Any], device: DeviceFingerprint, precisions: Sequence[str],
+                       workspace_mib: int, dla_core: Optional[int] = None, opt_level: int = 3, enroll_seconds: float = 3.0,
+                       trt: Any = None, progress: Optional[Progress] = None,
+                       summary: Optional[BuildSummary] = None) -> List[Dict[str, Any]]:
+    """Build (or reuse from ``root/engines``) every plan for ``device``; return the manifest entries."""
+    summary = summary if summary is not None else BuildSummary(root)
+    cache = EngineCache(root / "engines", rebuild=rebuild_command(root))
+    config = BuildConfig(device.tensorrt, workspace_mib, opt_level, dla_core)
+    entries = []
+    for job, entry in _jobs(root, models, device.tensorrt, precisions, enroll_seconds, summary.skipped):
+        fp = EngineFingerprint(
+            tensorrt=device.tensorrt, compute_capability=device.compute_capability, l4t=device.l4t, cuda=device.cuda,
+            onnx_sha256=_sha256(job.onnx), precision_recipe=_recipe_hash(root, entry, job.recipe), shapes=job.shapes,
+            dla_core=dla_core, opt_level=opt_level,
+            flags=job.recipe.flags + (("strongly_typed",) if job.recipe.strongly_typed else ()),
+        )
+        plan, hit = cache.get_or_build(
+            fp, job.model, lambda p, t, job=job: build_engine(job, config, p, timing_cache=t, trt=trt, progress=progress)
+        )
+        (summary.engines_cached if hit else summary.engines_built).append("{}/{}".format(job.model, job.precision))
+        rel = lambda p: Path(p).relative_to(root).as_posix()  # noqa: E731
+        entries.append({
+            "model": job.model, "precision": job.precision, "fingerprint": fp.to_dict(), "fingerprint_id": fp.fingerprint_id,
+            "plan": rel(plan), "onnx": rel(job.onnx), "trtexec": plan.with_suffix(".trtexec.txt").read_text().strip(),
+            "build_log": rel(plan.with_suffix(".build.log")),
+        })
+    return entries
+
+
+def _engine_capability(device: DeviceFingerprint, trt: Any) -> Optional[str]:
+    """None when this machine can build engines, else why not."""
+    if not device.can_build:
+        missing = [n for n in ("tensorrt", "compute_capability") if getattr(device, n) is None]
+        return "no {} on this machine".format(" and no ".join("TensorRT" if m == "tensorrt" else "CUDA GPU" for m in missing))
+    if trt is None:
+        try:
+            trt_compat.import_tensorrt()
+        except DependencyError as exc:
+            return exc.message
+    return None
+
+
+def build_bundle(options: BuildOptions, device: Optional[DeviceFingerprint] = None, trt: Any = None,
+                 progress: Optional[Progress] = None) -> BuildSummary:
+    """Write the bundle of ``options``; engines too when this machine has TensorRT and a GPU."""
+    device = device if device is not None else probe_device()
+    reason = _engine_capability(device, trt)
+    if reason and options.require_engines:
+        raise DependencyError(
+            "--require-engines: cannot build TensorRT engines here ({})".format(reason),
+            hint="run `emotrt build {}` on the target device, or drop --require-engines".format(options.out),
+        )
+    export_dir = Path(options.export_dir)
+    models = collect_models(export_dir, options.calibration_dir)
+    profiles = [get_profile(t) for t in options.targets]
+    summary = BuildSummary(Path(options.out), no_engines_reason=reason)
+
+    def stage(root: Path, section: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
+        plans = plan_builds(root, section, profiles, options, summary.skipped)
+        summary.build_plans = len(plans)
+        if reason:
+            log.warning("no engines built: %s; the bundle carries ONNX and trtexec build plans", reason)
+            return {"build_plans": plans}
+        matched = [p for p in profiles if p.compute_capability == device.compute_capability] or match_device(device)
+        workspace = matched[0].workspace_mib if matched else DEFAULT_WORKSPACE_MIB
+        engines = build_engines_into(root, section, device, options.precisions, workspace, options.dla_core,
+                                     options.opt_level, options.enroll_seconds, trt, progress, summary)
+        return {"build_plans": plans, "engines": engines}
+
+    write_bundle(
+        options.out, models, options.env_dir or export_dir / "env", export_dir / "testvectors",
+        speakers_dir=options.speakers_dir, targets=options.targets, stage=stage,
+        prov=provenance(models), force=options.force,
+    )
+    if options.tar:
+        summary.archive = pack_tar(options.out, Path(str(options.out).rstrip("/") + ".tar"))
+    return summary
+
+
+def build_device_engines(bundle_path: Any, device: Optional[DeviceFingerprint] = None, precisions: Sequence[str] = PRECISIONS,
+                         dla_core: Optional[int] = None, opt_level: int = 3, trt: Any = None,
+                         progress: Optional[Progress] = None) -> BuildSummary:
+    """On the device: build (or reuse) the bundle's engines for this device and record them in the manifest."""
+    bundle = Bundle.open(bundle_path)
+    device = device if device is not None else probe_device()
+    reason = _engine_capability(device, trt)
+    if reason:
+        raise DependencyError("cannot build TensorRT engines here ({})".format(reason),
+                              hint="run this on the Jetson the bundle targets (emotrt doctor --role device)")
+    matched = match_device(device)
+    workspace = matched[0].workspace_mib if matched else DEFAULT_WORKSPACE_MIB
+    summary = BuildSummary(bundle.root)
+    entries = build_engines_into(bundle.root, bundle.manifest["models"], device, precisions, workspace, dla_core,
+                                 opt_level, trt=trt, progress=progress, summary=summary)
+    update_manifest(bundle.root, entries)
+    return summary

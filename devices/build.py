@@ -222,7 +222,7 @@ def build_bundle(options: BuildOptions, device: Optional[DeviceFingerprint] = No
         plans = plan_builds(root, section, profiles, options, summary.skipped)
         summary.build_plans = len(plans)
         if reason:
-            log.warning("no engines built: %s; the bundle carries ONNX and trtexec build plans", reason)
+            log.info("no engines built: %s; the bundle carries ONNX and trtexec build plans", reason)
             return {"build_plans": plans}
         matched = [p for p in profiles if p.compute_capability == device.compute_capability] or match_device(device)
         workspace = matched[0].workspace_mib if matched else DEFAULT_WORKSPACE_MIB
@@ -235,6 +235,7 @@ def build_bundle(options: BuildOptions, device: Optional[DeviceFingerprint] = No
         speakers_dir=options.speakers_dir, targets=options.targets, stage=stage,
         prov=provenance(models), force=options.force,
     )
+    summary.skipped = list(dict.fromkeys(summary.skipped))
     if options.tar:
         summary.archive = pack_tar(options.out, Path(str(options.out).rstrip("/") + ".tar"))
     return summary

@@ -17,6 +17,9 @@ from emotrt import __version__
 # (name, "module:attribute"): a function becomes a command, a Typer app a command group.
 COMMANDS = [
     ("doctor", "emotrt.commands.doctor:doctor"),
+    ("build", "emotrt.commands.build:build"),
+    ("selftest", "emotrt.commands.selftest:selftest"),
+    ("devices", "emotrt.commands.devices:devices"),
 ]
 
 app = typer.Typer(

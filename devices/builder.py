@@ -14,8 +14,6 @@ TensorRT developer guide: Logger -> Builder -> create_network -> OnnxParser.pars
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from emotrt.devices import trt_compat
 from emotrt.devices.trtexec import TrtexecSpec, trtexec_line
 from emotrt.runtime.errors import BackendError, ConfigError
+from emotrt.runtime.tables import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -105,18 +104,6 @@ def trtexec_for(job: EngineJob, config: BuildConfig, plan: str, timing_cache: Op
     return trtexec_line(spec)
 
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, str(path))
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _make_logger(trt: Any, lines: List[str]) -> Any:
     class CollectingLogger(trt.ILogger):  # type: ignore[misc, name-defined]
         def __init__(self) -> None:
@@ -148,7 +135,7 @@ def build_engine(
     started = time.monotonic()
     try:
         data = _build(trt, f, job, config, timing_cache, progress, lines)
-        _atomic_bytes(plan, bytes(data))
+        atomic_write(plan, bytes(data))
     finally:
         lines.append("# {:.1f} s".format(time.monotonic() - started))
         log_path.write_text("\n".join(lines) + "\n")
@@ -197,6 +184,6 @@ def _build(trt: Any, f: trt_compat.TrtFeatures, job: EngineJob, config: BuildCon
             hint="read {} and retry with --verbose".format("the .build.log beside the plan"),
         )
     if cache is not None:
-        _atomic_bytes(timing_cache, bytes(build_config.get_timing_cache().serialize()))
+        atomic_write(timing_cache, bytes(build_config.get_timing_cache().serialize()))
     del keep_alive
     return data

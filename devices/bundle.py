@@ -22,6 +22,7 @@ from emotrt import __version__
 from emotrt.runtime.bundle import MANIFEST, SCHEMA, UNHASHED, read_manifest, sha256_file, unpack_tar
 from emotrt.runtime.contract import PREFIX, ModelContract
 from emotrt.runtime.errors import BundleError
+from emotrt.runtime.tables import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -156,16 +157,7 @@ def _hash_tree(root: Path) -> Dict[str, str]:
 
 
 def _write_json_atomic(path: Path, data: Dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=False)
-            f.write("\n")
-        os.replace(tmp, str(path))
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, (json.dumps(data, indent=1) + "\n").encode())
 
 
 def stage_models(root: Path, models: Dict[str, ModelFiles]) -> Dict[str, Any]:

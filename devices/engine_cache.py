@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional, Tuple
 
 from emotrt.runtime.errors import FingerprintMismatchError
 from emotrt.runtime.fingerprint import ENGINE_FIELDS, DeviceFingerprint, EngineFingerprint, check_match
+from emotrt.runtime.tables import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +67,7 @@ class EngineCache:
         plan = self.plan_path(fingerprint, model)
         plan.parent.mkdir(parents=True, exist_ok=True)
         build(plan, self.timing_cache(fingerprint))
-        meta = plan.with_suffix(".fingerprint.json")
-        tmp = meta.with_name("." + meta.name + ".tmp")
-        tmp.write_text(json.dumps(fingerprint.to_dict(), indent=1, sort_keys=True) + "\n")
-        tmp.replace(meta)
+        atomic_write(plan.with_suffix(".fingerprint.json"), (json.dumps(fingerprint.to_dict(), indent=1, sort_keys=True) + "\n").encode())
         return plan, False
 
     def load_plan(self, plan: Any, device: DeviceFingerprint) -> bytes:

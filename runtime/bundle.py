@@ -133,24 +133,51 @@ def _bundle_root(path: Path) -> Path:
 class Bundle:
     """A verified bundle directory: models, engines, environment table, speakers, test vectors."""
 
-    def __init__(self, root: Path, manifest: Dict[str, Any]) -> None:
+    def __init__(self, root: Path, manifest: Dict[str, Any], unpacked: Optional[Path] = None) -> None:
         self.root = root
         self.manifest = manifest
+        self._unpacked = unpacked
+
+    def close(self) -> None:
+        """Remove the temporary copy of a bundle opened from a ``.tar``; idempotent."""
+        if self._unpacked is not None:
+            shutil.rmtree(str(self._unpacked), ignore_errors=True)
+            self._unpacked = None
+
+    def __enter__(self) -> "Bundle":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @classmethod
     def open(cls, path: Any, verify: bool = True) -> "Bundle":
-        """Open a bundle directory or ``.tar`` (unpacked to a temp dir) and verify it."""
+        """Open a bundle directory or ``.tar`` and verify it.
+
+        A ``.tar`` is unpacked into a temporary directory that :meth:`close` (or
+        leaving a ``with`` block) removes.
+        """
         path = Path(path)
+        unpacked = None
         if path.is_file() and tarfile.is_tarfile(str(path)):
-            root = unpack_tar(path, Path(tempfile.mkdtemp(prefix="emotrt-bundle-")) / path.stem)
+            unpacked = Path(tempfile.mkdtemp(prefix="emotrt-bundle-"))
+            try:
+                root = unpack_tar(path, unpacked / path.stem)
+            except BaseException:
+                shutil.rmtree(str(unpacked), ignore_errors=True)
+                raise
         elif path.is_dir():
             root = _bundle_root(path)
         else:
             raise BundleError("no bundle at {}".format(path), hint="create one with `emotrt build EXPORT_DIR --out BUNDLE`")
-        manifest = read_manifest(root)
-        bundle = cls(root, manifest)
-        if verify:
-            bundle.verify()
+        bundle = cls(root, {}, unpacked)
+        try:
+            bundle.manifest = read_manifest(root)
+            if verify:
+                bundle.verify()
+        except BaseException:
+            bundle.close()
+            raise
         return bundle
 
     # ------------------------------------------------------------------ verification

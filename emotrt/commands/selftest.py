@@ -16,7 +16,8 @@ def selftest(
     from emotrt.devices.selftest import run_selftest
     from emotrt.runtime.bundle import Bundle
 
-    report = run_selftest(Bundle.open(bundle), backends=backend or None)
+    with Bundle.open(bundle) as opened:
+        report = run_selftest(opened, backends=backend or None)
     table = Table(title="emotrt selftest {}".format(bundle))
     for column in ("model", "precision", "backend", "max |error|", "limit", "status", "detail"):
         table.add_column(column, overflow="fold")

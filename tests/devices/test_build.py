@@ -39,7 +39,8 @@ def test_without_tensorrt_the_bundle_carries_onnx_and_exact_build_plans(tmp_path
     assert ("6.2", "enroll", "int8") not in plans and any("enroll/int8" in s for s in summary.skipped)
     assert summary.build_plans == len(plans)
     assert manifest["provenance"]["tools"]["onnxruntime"] and manifest["provenance"]["calibration_set"] == "0" * 64
-    assert Bundle.open(summary.archive).models == ["enroll", "ser", "tse_step"]
+    with Bundle.open(summary.archive) as unpacked:
+        assert unpacked.models == ["enroll", "ser", "tse_step"]
 
 
 def test_require_engines_fails_before_writing_anything(tmp_path, export_dir, calibration_dir):

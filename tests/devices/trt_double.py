@@ -168,33 +168,24 @@ def make_tensorrt(version: str) -> types.ModuleType:
         def get_timing_cache(self) -> TimingCache:
             return self.timing
 
+    def recorded(attr: str, call: str, show: Any) -> property:
+        """A config attribute that exists only in some versions; setting it is recorded."""
+        def get(self: Any) -> Any:
+            return getattr(self, attr)
+
+        def put(self: Any, value: Any) -> None:
+            calls.append((call, show(value)))
+            object.__setattr__(self, attr, value)
+
+        return property(get, put)
+
+    base_class = lambda value: type(value).__mro__[1].__name__  # noqa: E731
     if major < 11:
-        def _get_cal(self: Any) -> Any:
-            return self._calibrator
-
-        def _set_cal(self: Any, value: Any) -> None:
-            calls.append(("int8_calibrator", type(value).__mro__[1].__name__))
-            object.__setattr__(self, "_calibrator", value)
-
-        Config.int8_calibrator = property(_get_cal, _set_cal)
+        Config.int8_calibrator = recorded("_calibrator", "int8_calibrator", base_class)
     if (major, minor) >= (8, 6):
-        def _get_opt(self: Any) -> int:
-            return self._opt_level
-
-        def _set_opt(self: Any, value: int) -> None:
-            calls.append(("builder_optimization_level", value))
-            object.__setattr__(self, "_opt_level", value)
-
-        Config.builder_optimization_level = property(_get_opt, _set_opt)
+        Config.builder_optimization_level = recorded("_opt_level", "builder_optimization_level", int)
     if major >= 10:
-        def _get_mon(self: Any) -> Any:
-            return self._monitor
-
-        def _set_mon(self: Any, value: Any) -> None:
-            calls.append(("progress_monitor", type(value).__mro__[1].__name__))
-            object.__setattr__(self, "_monitor", value)
-
-        Config.progress_monitor = property(_get_mon, _set_mon)
+        Config.progress_monitor = recorded("_monitor", "progress_monitor", base_class)
 
     class Builder:
         def __init__(self, logger: ILogger) -> None:

@@ -1,7 +1,6 @@
 """Opening and verifying bundles: schema, sha256 of every file, models, engines by fingerprint, tar safety."""
 import io
 import json
-import shutil
 import tarfile
 
 import pytest
@@ -154,8 +153,9 @@ def test_open_a_tar_bundle(tmp_path, session_bundle):
     from emotrt.devices.bundle import pack_tar
 
     archive = pack_tar(session_bundle, tmp_path / "b.tar")
-    bundle = Bundle.open(archive)
-    assert bundle.models == ["enroll", "ser", "tse_step"]
-    root = unpack_tar(archive, tmp_path / "unpacked")
-    assert Bundle.open(root).manifest["files"] == bundle.manifest["files"]
-    shutil.rmtree(str(bundle.root.parent))
+    with Bundle.open(archive) as bundle:
+        assert bundle.models == ["enroll", "ser", "tse_step"]
+        root = unpack_tar(archive, tmp_path / "unpacked")
+        assert Bundle.open(root).manifest["files"] == bundle.manifest["files"]
+        temporary = bundle.root
+    assert not temporary.exists()

@@ -122,13 +122,27 @@ def _recipe_hash(root: Path, entry: Dict[str, Any], recipe: trt_compat.BuildReci
     return "{}:{}".format(recipe.name, digest.hexdigest()[:12])
 
 
-def _jobs(root: Path, models: Dict[str, Any], tensorrt: str, precisions: Sequence[str], enroll_seconds: float,
+Shapes = Dict[str, Tuple[Dict[str, Tuple[int, ...]], Tuple[str, ...]]]
+
+
+def bundle_shapes(root: Path, models: Dict[str, Any], enroll_seconds: float) -> Shapes:
+    """:func:`model_shapes` of every model's FP32 graph, computed once per build."""
+    return {
+        name: model_shapes(root / entry["variants"]["fp32"], ModelContract.from_metadata(entry["contract"], source=name), enroll_seconds)
+        for name, entry in models.items()
+    }
+
+
+def _rel(root: Path, path: Path) -> str:
+    return Path(path).relative_to(root).as_posix()
+
+
+def _jobs(root: Path, models: Dict[str, Any], shapes: Shapes, tensorrt: str, precisions: Sequence[str],
           skipped: List[str]) -> List[Tuple[EngineJob, Dict[str, Any]]]:
     """One job per (model, precision) the bundle can build on TensorRT ``tensorrt``."""
     jobs = []
     for name, entry in sorted(models.items()):
-        contract = ModelContract.from_metadata(entry["contract"], source=name)
-        shapes, dynamic = model_shapes(root / entry["variants"]["fp32"], contract, enroll_seconds)
+        fixed, dynamic = shapes[name]
         for precision in precisions:
             try:
                 recipe = trt_compat.choose_recipe(tensorrt, precision, sorted(entry["variants"]), bool(entry.get("calib_cache")))
@@ -136,58 +150,70 @@ def _jobs(root: Path, models: Dict[str, Any], tensorrt: str, precisions: Sequenc
                 skipped.append("{}/{} on TensorRT {}: {}".format(name, precision, tensorrt, exc.message))
                 continue
             cache = root / entry["calib_cache"] if recipe.calib_cache else None
-            job = EngineJob(name, precision, root / entry["variants"][recipe.onnx_variant], recipe, shapes, dynamic, cache)
+            job = EngineJob(name, precision, root / entry["variants"][recipe.onnx_variant], recipe, fixed, dynamic, cache)
             jobs.append((job, entry))
     return jobs
 
 
 def plan_builds(root: Path, models: Dict[str, Any], profiles: Sequence[DeviceProfile], options: BuildOptions,
                 skipped: List[str]) -> List[Dict[str, Any]]:
-    """The ``build_plans`` entries: one trtexec line per target, JetPack release, model and precision."""
+    """The ``build_plans`` entries: one trtexec line per target, JetPack release, model and precision.
+
+    Paths are relative to the bundle root, where the line is meant to run.
+    """
+    shapes = bundle_shapes(root, models, options.enroll_seconds)
     plans = []
     for profile in profiles:
         for release in profile.releases:
-            for job, _ in _jobs(root, models, release.tensorrt, options.precisions, options.enroll_seconds, skipped):
-                config = BuildConfig(release.tensorrt, profile.workspace_mib, options.opt_level, options.dla_core)
-                rel = lambda p: Path(p).relative_to(root).as_posix()  # noqa: E731
-                plan = "engines/{}-jp{}/{}.{}.plan".format(profile.id, release.jetpack, job.model, job.precision)
-                timing = "engines/{}-jp{}/timing.cache".format(profile.id, release.jetpack)
-                jobv = job if job.calib_cache is None else EngineJob(
-                    job.model, job.precision, job.onnx, job.recipe, job.shapes, job.dynamic_inputs, Path(rel(job.calib_cache)))
-                plans.append({
-                    "model": job.model, "precision": job.precision, "target": profile.id, "jetpack": release.jetpack,
-                    "tensorrt": release.tensorrt, "trtexec": trtexec_for(jobv, config, plan, timing, onnx=rel(job.onnx)),
-                })
+            config = BuildConfig(release.tensorrt, profile.workspace_mib, options.opt_level, options.dla_core)
+            folder = "engines/{}-jp{}/".format(profile.id, release.jetpack)
+            for job, _ in _jobs(root, models, shapes, release.tensorrt, options.precisions, skipped):
+                line = trtexec_for(
+                    job, config, folder + "{}.{}.plan".format(job.model, job.precision), folder + "timing.cache",
+                    onnx=_rel(root, job.onnx), calib_cache=_rel(root, job.calib_cache) if job.calib_cache else None,
+                )
+                plans.append({"model": job.model, "precision": job.precision, "target": profile.id,
+                              "jetpack": release.jetpack, "tensorrt": release.tensorrt, "trtexec": line})
     return plans
 
 
-def build_engines_into(root: Path, models: Dict[str, Any], device: DeviceFingerprint, precisions: Sequence[str],
-                       workspace_mib: int, dla_core: Optional[int] = None, opt_level: int = 3, enroll_seconds: float = 3.0,
-                       trt: Any = None, progress: Optional[Progress] = None,
-                       summary: Optional[BuildSummary] = None) -> List[Dict[str, Any]]:
-    """Build (or reuse from ``root/engines``) every plan for ``device``; return the manifest entries."""
+def build_engines_into(root: Path, models: Dict[str, Any], device: DeviceFingerprint, config: BuildConfig,
+                       precisions: Sequence[str], enroll_seconds: float = 3.0, trt: Any = None,
+                       progress: Optional[Progress] = None, summary: Optional[BuildSummary] = None,
+                       hashes: Optional[Dict[str, str]] = None) -> List[Dict[str, Any]]:
+    """Build (or reuse from ``root/engines``) every plan for ``device``; return the manifest entries.
+
+    ``hashes`` (bundle-relative path -> sha256, the manifest's ``files``) saves
+    rehashing graphs a verified bundle already hashed.
+    """
     summary = summary if summary is not None else BuildSummary(root)
+    hashes = hashes or {}
     cache = EngineCache(root / "engines", rebuild=rebuild_command(root))
-    config = BuildConfig(device.tensorrt, workspace_mib, opt_level, dla_core)
+    shapes = bundle_shapes(root, models, enroll_seconds)
     entries = []
-    for job, entry in _jobs(root, models, device.tensorrt, precisions, enroll_seconds, summary.skipped):
+    for job, entry in _jobs(root, models, shapes, device.tensorrt, precisions, summary.skipped):
+        onnx = _rel(root, job.onnx)
         fp = EngineFingerprint(
             tensorrt=device.tensorrt, compute_capability=device.compute_capability, l4t=device.l4t, cuda=device.cuda,
-            onnx_sha256=_sha256(job.onnx), precision_recipe=_recipe_hash(root, entry, job.recipe), shapes=job.shapes,
-            dla_core=dla_core, opt_level=opt_level,
+            onnx_sha256=hashes.get(onnx) or _sha256(job.onnx), precision_recipe=_recipe_hash(root, entry, job.recipe),
+            shapes=job.shapes, dla_core=config.dla_core, opt_level=config.opt_level,
             flags=job.recipe.flags + (("strongly_typed",) if job.recipe.strongly_typed else ()),
         )
         plan, hit = cache.get_or_build(
             fp, job.model, lambda p, t, job=job: build_engine(job, config, p, timing_cache=t, trt=trt, progress=progress)
         )
         (summary.engines_cached if hit else summary.engines_built).append("{}/{}".format(job.model, job.precision))
-        rel = lambda p: Path(p).relative_to(root).as_posix()  # noqa: E731
         entries.append({
             "model": job.model, "precision": job.precision, "fingerprint": fp.to_dict(), "fingerprint_id": fp.fingerprint_id,
-            "plan": rel(plan), "onnx": rel(job.onnx), "trtexec": plan.with_suffix(".trtexec.txt").read_text().strip(),
-            "build_log": rel(plan.with_suffix(".build.log")),
+            "plan": _rel(root, plan), "onnx": onnx, "trtexec": plan.with_suffix(".trtexec.txt").read_text().strip(),
+            "build_log": _rel(root, plan.with_suffix(".build.log")),
         })
     return entries
+
+
+def _workspace(profiles: Sequence[DeviceProfile]) -> int:
+    """The workspace budget of the device's profile (the smallest when several match)."""
+    return min(p.workspace_mib for p in profiles) if profiles else DEFAULT_WORKSPACE_MIB
 
 
 def _engine_capability(device: DeviceFingerprint, trt: Any) -> Optional[str]:
@@ -225,9 +251,9 @@ def build_bundle(options: BuildOptions, device: Optional[DeviceFingerprint] = No
             log.info("no engines built: %s; the bundle carries ONNX and trtexec build plans", reason)
             return {"build_plans": plans}
         matched = [p for p in profiles if p.compute_capability == device.compute_capability] or match_device(device)
-        workspace = matched[0].workspace_mib if matched else DEFAULT_WORKSPACE_MIB
-        engines = build_engines_into(root, section, device, options.precisions, workspace, options.dla_core,
-                                     options.opt_level, options.enroll_seconds, trt, progress, summary)
+        config = BuildConfig(device.tensorrt, _workspace(matched), options.opt_level, options.dla_core)
+        engines = build_engines_into(root, section, device, config, options.precisions, options.enroll_seconds,
+                                     trt, progress, summary)
         return {"build_plans": plans, "engines": engines}
 
     write_bundle(
@@ -251,10 +277,9 @@ def build_device_engines(bundle_path: Any, device: Optional[DeviceFingerprint] =
     if reason:
         raise DependencyError("cannot build TensorRT engines here ({})".format(reason),
                               hint="run this on the Jetson the bundle targets (emotrt doctor --role device)")
-    matched = match_device(device)
-    workspace = matched[0].workspace_mib if matched else DEFAULT_WORKSPACE_MIB
+    config = BuildConfig(device.tensorrt, _workspace(match_device(device)), opt_level, dla_core)
     summary = BuildSummary(bundle.root)
-    entries = build_engines_into(bundle.root, bundle.manifest["models"], device, precisions, workspace, dla_core,
-                                 opt_level, trt=trt, progress=progress, summary=summary)
+    entries = build_engines_into(bundle.root, bundle.manifest["models"], device, config, precisions, trt=trt,
+                                 progress=progress, summary=summary, hashes=bundle.manifest["files"])
     update_manifest(bundle.root, entries)
     return summary

@@ -91,14 +91,15 @@ class BuildReport:
     messages: List[str] = field(default_factory=list)
 
 
-def trtexec_for(job: EngineJob, config: BuildConfig, plan: str, timing_cache: Optional[str], onnx: Optional[str] = None) -> str:
-    """The trtexec line equivalent to building ``job`` with ``config``."""
+def trtexec_for(job: EngineJob, config: BuildConfig, plan: str, timing_cache: Optional[str], onnx: Optional[str] = None,
+                calib_cache: Optional[str] = None) -> str:
+    """The trtexec line equivalent to building ``job`` with ``config`` (``onnx``/``calib_cache`` override the job's paths)."""
     spec = TrtexecSpec(
         onnx=onnx or str(job.onnx), plan=plan, recipe=job.recipe, tensorrt=config.tensorrt,
         workspace_mib=config.workspace_mib,
         dynamic_shapes={n: job.shapes[n] for n in job.dynamic_inputs},
         timing_cache=timing_cache,
-        calib_cache=str(job.calib_cache) if job.calib_cache else None,
+        calib_cache=calib_cache or (str(job.calib_cache) if job.calib_cache else None),
         dla_core=config.dla_core, gpu_fallback=config.gpu_fallback, opt_level=config.opt_level,
     )
     return trtexec_line(spec)

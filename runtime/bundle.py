@@ -358,6 +358,12 @@ def read_manifest(root: Any) -> Dict[str, Any]:
     missing = [k for k in _REQUIRED_KEYS if k not in manifest]
     if missing:
         raise BundleError("{} lacks {}".format(path, ", ".join(missing)), hint="rebuild the bundle with `emotrt build`")
+    kinds = {"models": dict, "files": dict, "engines": list}
+    wrong = [k for k, kind in kinds.items() if not isinstance(manifest[k], kind)]
+    if wrong:
+        raise BundleError("{}: {} must be {}".format(path, ", ".join(wrong), ", ".join(kinds[k].__name__ for k in wrong)))
+    for key in ("env", "speakers", "testvectors"):
+        check_member_name(str(manifest[key]), str(path))
     for name, entry in manifest["models"].items():
         if not isinstance(entry, dict) or "contract" not in entry or "variants" not in entry:
             raise BundleError("{}: model {!r} needs 'contract' and 'variants'".format(path, name))

@@ -100,3 +100,16 @@ def test_bad_options_name_their_fields(tmp_path, export_dir):
         BuildOptions(export_dir, tmp_path / "b", dla_core=0)
     with pytest.raises(ConfigError, match="unknown device 'tx2'"):
         BuildOptions(export_dir, tmp_path / "b", targets=("tx2",))
+
+
+def test_tensorrt_11_builds_strongly_typed_from_the_graphs_and_skips_what_it_cannot(tmp_path, export_dir, calibration_dir):
+    thor = DeviceFingerprint("11.4.1", "11.0", "39.0.0", "13.0", "NVIDIA Jetson AGX Thor Developer Kit")
+    trt = make_tensorrt("11.4.1")
+    summary = build_bundle(options(export_dir, calibration_dir, tmp_path / "b", targets=("thor",)), device=thor, trt=trt)
+    assert "enroll/fp16" not in summary.engines_built and "tse_step/fp16" in summary.engines_built
+    assert any(s.startswith("enroll/fp16 on TensorRT 11.4.1: FP16 on TensorRT 11.4.1 needs an FP16 graph") for s in summary.skipped)
+    assert not [c for c in trt.calls if c[0] in ("set_flag", "int8_calibrator")]
+    bundle = Bundle.open(tmp_path / "b")
+    assert bundle.engine_for("ser", "int8", thor).onnx == "models/ser.int8.onnx"
+    lines = [p["trtexec"] for p in bundle.manifest["build_plans"] if p["tensorrt"] == "11.4.1"]
+    assert lines and not [line for line in lines if "--int8" in line or "--fp16" in line or "--stronglyTyped" in line]

@@ -159,3 +159,15 @@ def test_open_a_tar_bundle(tmp_path, session_bundle):
         assert Bundle.open(root).manifest["files"] == bundle.manifest["files"]
         temporary = bundle.root
     assert not temporary.exists()
+
+
+def test_manifest_paths_may_not_escape_the_bundle(bundle_copy):
+    edit_manifest(bundle_copy, lambda m: m.update(env="../../etc"))
+    with pytest.raises(BundleError, match="'../../etc' escapes the bundle directory"):
+        Bundle.open(bundle_copy)
+
+
+def test_manifest_sections_of_the_wrong_type(bundle_copy):
+    edit_manifest(bundle_copy, lambda m: m.update(files=[]))
+    with pytest.raises(BundleError, match="files must be dict"):
+        Bundle.open(bundle_copy)

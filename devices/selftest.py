@@ -9,7 +9,6 @@ has TensorRT and plans whose fingerprint matches it (never any other plan).
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -20,7 +19,6 @@ from emotrt.runtime.bundle import Bundle
 from emotrt.runtime.errors import BackendError, BundleError, FingerprintMismatchError
 from emotrt.runtime.fingerprint import DeviceFingerprint, probe_device
 
-log = logging.getLogger(__name__)
 
 #: (atol, rtol) per precision; rtol scales with the largest reference magnitude
 TOLERANCES: Dict[str, Tuple[float, float]] = {"fp32": (1e-4, 1e-4), "fp16": (1e-2, 1e-2), "int8": (6e-2, 6e-2)}
@@ -95,9 +93,9 @@ def compare(outputs: Dict[str, np.ndarray], reference: Dict[str, np.ndarray], pr
 
 
 def _row(model: str, precision: str, backend: str, path: str, feed: Dict[str, np.ndarray],
-         reference: Dict[str, np.ndarray]) -> SelftestRow:
+         reference: Dict[str, np.ndarray], **options: object) -> SelftestRow:
     try:
-        with load_engine(path, backend=backend) as engine:
+        with load_engine(path, backend=backend, **options) as engine:
             outputs = engine.run(feed)
     except BackendError as exc:
         return SelftestRow(model, precision, backend, None, None, "fail", exc.message)
@@ -105,42 +103,43 @@ def _row(model: str, precision: str, backend: str, path: str, feed: Dict[str, np
     return SelftestRow(model, precision, backend, error, limit, "fail" if problems else "pass", "; ".join(problems))
 
 
+def tensorrt_unavailable(device: DeviceFingerprint) -> Optional[str]:
+    """Why TensorRT plans cannot run here, or None when they can."""
+    if "tensorrt" not in BACKENDS:
+        return "this emotrt has no TensorRT backend"
+    if not device.can_build:
+        return "no {} here".format("TensorRT" if device.tensorrt is None else "CUDA GPU")
+    return None
+
+
 def run_selftest(bundle: Bundle, backends: Optional[Sequence[str]] = None,
                  device: Optional[DeviceFingerprint] = None) -> SelftestReport:
-    """Run every model and precision of ``bundle`` on ``backends`` (default: every backend available here)."""
-    backends = list(backends) if backends else [b for b in ("onnxruntime", "tensorrt") if b in BACKENDS]
-    unknown = [b for b in backends if b not in BACKENDS and b != "tensorrt"]
+    """Run every model and precision of ``bundle`` on ``backends`` (default: ONNX Runtime and TensorRT)."""
+    backends = list(backends) if backends else ["onnxruntime", "tensorrt"]
+    unknown = [b for b in backends if b not in ("onnxruntime", "tensorrt")]
     if unknown:
-        raise BackendError("unknown backend(s) {}; expected {}".format(", ".join(unknown), ", ".join(sorted(BACKENDS))))
-    report = SelftestReport()
+        raise BackendError("unknown backend(s) {}; expected onnxruntime, tensorrt".format(", ".join(unknown)))
     device = device if device is not None else probe_device()
+    trt_reason = tensorrt_unavailable(device) if "tensorrt" in backends else None
+    report = SelftestReport()
     for model in bundle.models:
         feed, reference = load_testvector(bundle, model)
         for precision in bundle.precisions(model):
-            for backend in backends:
-                if backend == "onnxruntime":
-                    report.rows.append(_row(model, precision, backend, str(bundle.model_path(model, precision)), feed, reference))
-                else:
-                    report.rows.append(_tensorrt_row(bundle, model, precision, device, feed, reference))
-    if not any(b == "tensorrt" for b in backends):
-        report.rows.append(SelftestRow("*", "*", "tensorrt", None, None, "skip", _no_tensorrt_reason(device)))
+            if "onnxruntime" in backends:
+                report.rows.append(_row(model, precision, "onnxruntime", str(bundle.model_path(model, precision)), feed, reference))
+            if "tensorrt" in backends and trt_reason is None:
+                report.rows.append(_tensorrt_row(bundle, model, precision, device, feed, reference))
+    if trt_reason is not None:
+        report.rows.append(SelftestRow("*", "*", "tensorrt", None, None, "skip", trt_reason))
     return report
-
-
-def _no_tensorrt_reason(device: DeviceFingerprint) -> str:
-    if "tensorrt" not in BACKENDS:
-        return "this emotrt has no TensorRT backend"
-    return "TensorRT or a GPU is missing here" if not device.can_build else "not requested"
 
 
 def _tensorrt_row(bundle: Bundle, model: str, precision: str, device: DeviceFingerprint, feed: Dict[str, np.ndarray],
                   reference: Dict[str, np.ndarray]) -> SelftestRow:
-    if "tensorrt" not in BACKENDS or not device.can_build:
-        return SelftestRow(model, precision, "tensorrt", None, None, "skip", _no_tensorrt_reason(device))
     try:
         plan = bundle.engine_path(model, precision, device)
     except FingerprintMismatchError as exc:
         return SelftestRow(model, precision, "tensorrt", None, None, "fail", str(exc))
     except BundleError as exc:
         return SelftestRow(model, precision, "tensorrt", None, None, "skip", str(exc))
-    return _row(model, precision, "tensorrt", str(plan), feed, reference)
+    return _row(model, precision, "tensorrt", str(plan), feed, reference, contract=bundle.contract(model))

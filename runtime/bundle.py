@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import shutil
 import tarfile
@@ -26,7 +25,6 @@ from emotrt.runtime.errors import BundleError, FingerprintMismatchError
 from emotrt.runtime.fingerprint import DeviceFingerprint, EngineFingerprint, check_match, differences
 from emotrt.runtime.tables import VectorTable
 
-log = logging.getLogger(__name__)
 
 SCHEMA = 1
 MANIFEST = "manifest.json"

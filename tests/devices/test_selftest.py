@@ -18,7 +18,7 @@ def test_every_model_and_precision_passes_on_onnxruntime(session_bundle):
     assert report.passed and report.verdict.startswith("PASS: 7 passed, 0 failed")
     int8 = next(r for r in report.rows if r.model == "ser" and r.precision == "int8")
     assert 0 < int8.max_abs_error < int8.limit  # quantisation error is real and measured
-    assert [r.detail for r in report.rows if r.backend == "tensorrt"] == ["this emotrt has no TensorRT backend"]
+    assert [r.status for r in report.rows if r.backend == "tensorrt"] == ["skip"]  # one row saying why
 
 
 def test_a_wrong_reference_fails_the_verdict(bundle_copy):
@@ -29,6 +29,13 @@ def test_a_wrong_reference_fails_the_verdict(bundle_copy):
     failed = [r for r in report.rows if r.status == "fail"]
     assert {r.model for r in failed} == {"ser"} and "logits max error" in failed[0].detail
     assert not report.passed and "3 failed" in report.verdict
+
+
+def test_unknown_backend_is_a_user_error(session_bundle):
+    from emotrt.runtime.errors import BackendError
+
+    with pytest.raises(BackendError, match="unknown backend\\(s\\) tvm"):
+        run_selftest(Bundle.open(session_bundle), backends=["tvm"], device=HOST)
 
 
 def test_compare_reports_shape_and_missing_outputs():

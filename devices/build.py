@@ -26,6 +26,7 @@ from emotrt.runtime.bundle import Bundle, rebuild_command
 from emotrt.runtime.contract import ModelContract
 from emotrt.runtime.errors import ConfigError, DependencyError
 from emotrt.runtime.fingerprint import DeviceFingerprint, EngineFingerprint, probe_device
+from emotrt.runtime.tables import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +115,33 @@ def model_shapes(onnx: Path, contract: ModelContract, enroll_seconds: float) -> 
     return fixed, tuple(dynamic)
 
 
-def _recipe_hash(root: Path, entry: Dict[str, Any], recipe: trt_compat.BuildRecipe) -> str:
-    digest = hashlib.sha256(recipe.name.encode())
-    for key in ("precision_plan", "calib_cache"):
-        if entry.get(key) and (key == "precision_plan" or recipe.calib_cache):
-            digest.update((root / entry[key]).read_bytes())
-    return "{}:{}".format(recipe.name, digest.hexdigest()[:12])
+def _recipe_hash(root: Path, entry: Dict[str, Any], job: EngineJob) -> str:
+    """The fingerprint's ``precision_recipe``: the build recipe plus the precision plan and the cache it reads."""
+    digest = hashlib.sha256(job.recipe.name.encode())
+    if entry.get("precision_plan"):
+        digest.update((root / entry["precision_plan"]).read_bytes())
+    if job.calib_cache is not None:
+        digest.update(Path(job.calib_cache).read_bytes())
+    return "{}:{}".format(job.recipe.name, digest.hexdigest()[:12])
+
+
+def ensure_version_caches(root: Path, models: Dict[str, Any], versions: Sequence[str]) -> None:
+    """Give each model with a calibration cache one cache per TensorRT version that reads caches.
+
+    The header carries the TensorRT version (REFERENCE.md); trtexec ``--calib`` on the
+    device needs a matching one. Caches calibration wrote per version are kept as they are.
+    """
+    for name, entry in sorted(models.items()):
+        if not entry.get("calib_cache"):
+            continue
+        caches = entry.setdefault("calib_caches", {})
+        for version in versions:
+            f = trt_compat.features(version)
+            code = str(f.calib_cache_code)
+            if f.calibrator and code not in caches:
+                rel = "models/{}.trt-{}.calib.cache".format(name, code)
+                atomic_write(root / rel, trt_compat.rewrite_cache_header((root / entry["calib_cache"]).read_bytes(), f))
+                caches[code] = rel
 
 
 Shapes = Dict[str, Tuple[Dict[str, Tuple[int, ...]], Tuple[str, ...]]]
@@ -149,7 +171,9 @@ def _jobs(root: Path, models: Dict[str, Any], shapes: Shapes, tensorrt: str, pre
             except ConfigError as exc:
                 skipped.append("{}/{} on TensorRT {}: {}".format(name, precision, tensorrt, exc.message))
                 continue
-            cache = root / entry["calib_cache"] if recipe.calib_cache else None
+            code = str(trt_compat.features(tensorrt).calib_cache_code)
+            cache_rel = entry.get("calib_caches", {}).get(code) or entry.get("calib_cache")
+            cache = root / cache_rel if recipe.calib_cache else None
             job = EngineJob(name, precision, root / entry["variants"][recipe.onnx_variant], recipe, fixed, dynamic, cache)
             jobs.append((job, entry))
     return jobs
@@ -195,7 +219,7 @@ def build_engines_into(root: Path, models: Dict[str, Any], device: DeviceFingerp
         onnx = _rel(root, job.onnx)
         fp = EngineFingerprint(
             tensorrt=device.tensorrt, compute_capability=device.compute_capability, l4t=device.l4t, cuda=device.cuda,
-            onnx_sha256=hashes.get(onnx) or _sha256(job.onnx), precision_recipe=_recipe_hash(root, entry, job.recipe),
+            onnx_sha256=hashes.get(onnx) or _sha256(job.onnx), precision_recipe=_recipe_hash(root, entry, job),
             shapes=job.shapes, dla_core=config.dla_core, opt_level=config.opt_level,
             flags=job.recipe.flags + (("strongly_typed",) if job.recipe.strongly_typed else ()),
         )
@@ -245,6 +269,8 @@ def build_bundle(options: BuildOptions, device: Optional[DeviceFingerprint] = No
     summary = BuildSummary(Path(options.out), no_engines_reason=reason)
 
     def stage(root: Path, section: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
+        versions = [r.tensorrt for p in profiles for r in p.releases] + ([device.tensorrt] if device.tensorrt else [])
+        ensure_version_caches(root, section, versions)
         plans = plan_builds(root, section, profiles, options, summary.skipped)
         summary.build_plans = len(plans)
         if reason:

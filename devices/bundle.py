@@ -7,6 +7,7 @@ sibling directory and renamed into place, so a failed build leaves nothing behin
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import logging
 import os
@@ -42,6 +43,7 @@ class ModelFiles:
     variants: Dict[str, Path]
     calib_cache: Optional[Path] = None
     precision_plan: Optional[Path] = None
+    calib_caches: Tuple[Tuple[str, Path], ...] = ()  # (TensorRT cache version code, file) from calibration
 
     @property
     def contract(self) -> ModelContract:
@@ -81,7 +83,10 @@ def collect_models(export_dir: Any, calibration_dir: Optional[Any] = None) -> Di
                     variants[precision] = candidate
             cache = _optional(cal / "{}.calib.cache".format(name))
             plan = _optional(cal / "{}.precision.json".format(name))
-        models[name] = ModelFiles(name, metadata, variants, cache, plan)
+            per_version = tuple(sorted(
+                (p.name[len(name) + len(".trt-"):-len(".calib.cache")], p) for p in cal.glob("{}.trt-*.calib.cache".format(name))
+            ))
+        models[name] = ModelFiles(name, metadata, variants, cache, plan, per_version if calibration_dir is not None else ())
     if not models:
         raise BundleError(
             "{} holds no ONNX graph with emotrt metadata".format(export_dir), hint="run `emotrt export --out {}`".format(export_dir)
@@ -117,7 +122,7 @@ def git_commit(cwd: Any = None) -> Optional[str]:
 def provenance(models: Dict[str, ModelFiles], extra_checkpoints: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     """Git commit, checkpoint hashes (from the graphs' metadata), calibration-set hash, tool versions."""
     checkpoints = dict(extra_checkpoints or {})
-    calibration_set = None
+    sets = {}
     for m in models.values():
         extra = m.contract.extra
         for key in ("checkpoint_sha256", "checkpoint"):
@@ -125,7 +130,14 @@ def provenance(models: Dict[str, ModelFiles], extra_checkpoints: Optional[Dict[s
                 checkpoints.setdefault(m.name, extra[key])
         if m.precision_plan is not None:
             plan = json.loads(m.precision_plan.read_text())
-            calibration_set = plan.get("calibration_set", calibration_set)
+            found = plan.get("calibration_set") or (plan.get("recipe") or {}).get("calibration_set")
+            if found:
+                sets[m.name] = found
+    # one hash for the bundle: the set itself when every model shares it, else a hash of {model: set}
+    if len(set(sets.values())) > 1:
+        calibration_set = hashlib.sha256(json.dumps(sets, sort_keys=True).encode()).hexdigest()
+    else:
+        calibration_set = next(iter(sets.values()), None)
     commit = next((m.contract.extra.get("export_commit") for m in models.values() if m.contract.extra.get("export_commit")), None)
     return {
         "git_commit": commit or git_commit(),
@@ -173,6 +185,10 @@ def stage_models(root: Path, models: Dict[str, ModelFiles]) -> Dict[str, Any]:
             entry["calib_cache"] = _copy(m.calib_cache, root, "models/{}.calib.cache".format(name))
         if m.precision_plan is not None:
             entry["precision_plan"] = _copy(m.precision_plan, root, "models/{}.precision.json".format(name))
+        if m.calib_caches:
+            entry["calib_caches"] = {
+                code: _copy(path, root, "models/{}.trt-{}.calib.cache".format(name, code)) for code, path in m.calib_caches
+            }
         section[name] = entry
     return section
 

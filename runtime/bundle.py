@@ -220,6 +220,7 @@ class Bundle:
         entry = self.manifest["models"][name]
         rels = list(entry.get("variants", {}).values())
         rels += [entry[k] for k in ("calib_cache", "precision_plan") if entry.get(k)]
+        rels += list(entry.get("calib_caches", {}).values())
         return rels
 
     # ------------------------------------------------------------------ models

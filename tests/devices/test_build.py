@@ -33,7 +33,11 @@ def test_without_tensorrt_the_bundle_carries_onnx_and_exact_build_plans(tmp_path
     plans = {(p["jetpack"], p["model"], p["precision"]): p["trtexec"] for p in manifest["build_plans"]}
     assert {jp for jp, _, _ in plans} == {"5.1", "6.0", "6.1", "6.2"}
     assert plans[("5.1", "tse_step", "int8")].startswith("trtexec --onnx=models/tse_step.onnx ")
-    assert "--int8 --calib=models/tse_step.calib.cache" in plans[("5.1", "tse_step", "int8")]
+    assert "--int8 --calib=models/tse_step.trt-8502.calib.cache" in plans[("5.1", "tse_step", "int8")]
+    header = (tmp_path / "b/models/tse_step.trt-8502.calib.cache").read_text().splitlines()[0]
+    assert header == "TRT-8502-EntropyCalibration2"  # the device's trtexec reads only a matching header
+    assert manifest["models"]["tse_step"]["calib_caches"] == {
+        code: "models/tse_step.trt-{}.calib.cache".format(code) for code in ("8502", "8602", "100300")}
     assert "--onnx=models/tse_step.int8.onnx" in plans[("6.2", "tse_step", "int8")]
     assert "--shapes=audio:1x48000" in plans[("6.2", "enroll", "fp32")]
     assert ("6.2", "enroll", "int8") not in plans and any("enroll/int8" in s for s in summary.skipped)

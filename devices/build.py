@@ -12,6 +12,7 @@ into an error before anything is written.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +156,11 @@ def bundle_shapes(root: Path, models: Dict[str, Any], enroll_seconds: float) -> 
     }
 
 
+def _precision_plan(root: Path, entry: Dict[str, Any]) -> Dict[str, Any]:
+    """The calibration stage's precision plan of a model (calibration/plan.py), {} when there is none."""
+    return json.loads((root / entry["precision_plan"]).read_text()) if entry.get("precision_plan") else {}
+
+
 def _rel(root: Path, path: Path) -> str:
     return Path(path).relative_to(root).as_posix()
 
@@ -165,6 +171,7 @@ def _jobs(root: Path, models: Dict[str, Any], shapes: Shapes, tensorrt: str, pre
     jobs = []
     for name, entry in sorted(models.items()):
         fixed, dynamic = shapes[name]
+        fp32_layers = tuple(_precision_plan(root, entry).get("fp32", {}).get("fp32_nodes", []))
         for precision in precisions:
             try:
                 recipe = trt_compat.choose_recipe(tensorrt, precision, sorted(entry["variants"]), bool(entry.get("calib_cache")))
@@ -174,7 +181,8 @@ def _jobs(root: Path, models: Dict[str, Any], shapes: Shapes, tensorrt: str, pre
             code = str(trt_compat.features(tensorrt).calib_cache_code)
             cache_rel = entry.get("calib_caches", {}).get(code) or entry.get("calib_cache")
             cache = root / cache_rel if recipe.calib_cache else None
-            job = EngineJob(name, precision, root / entry["variants"][recipe.onnx_variant], recipe, fixed, dynamic, cache)
+            job = EngineJob(name, precision, root / entry["variants"][recipe.onnx_variant], recipe, fixed, dynamic, cache,
+                            fp32_layers if recipe.onnx_variant == "fp32" else ())
             jobs.append((job, entry))
     return jobs
 

@@ -44,6 +44,7 @@ class EngineJob:
     shapes: Dict[str, Tuple[int, ...]]
     dynamic_inputs: Tuple[str, ...] = ()
     calib_cache: Optional[Path] = None
+    fp32_layers: Tuple[str, ...] = ()  # precision-plan nodes kept FP32 in weakly typed builds
 
     def __post_init__(self) -> None:
         problems = []
@@ -158,6 +159,9 @@ def _build(trt: Any, f: trt_compat.TrtFeatures, job: EngineJob, config: BuildCon
     build_config = builder.create_builder_config()
     trt_compat.set_workspace(trt, build_config, config.workspace_mib)
     trt_compat.set_precision(trt, build_config, f, job.recipe)
+    if job.fp32_layers and job.recipe.flags:
+        pinned = trt_compat.pin_fp32_layers(trt, network, build_config, f, job.fp32_layers)
+        lines.append("# FP32 layers from the precision plan: {}".format(", ".join(pinned) or "none matched"))
     keep_alive = []
     if job.recipe.calib_cache:
         keep_alive.append(trt_compat.attach_calibration_cache(trt, build_config, f, Path(job.calib_cache).read_bytes()))

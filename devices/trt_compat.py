@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from emotrt.runtime.errors import ConfigError, DependencyError
 from emotrt.runtime.fingerprint import normalise_version
@@ -228,6 +228,30 @@ def attach_calibration_cache(trt: Any, config: Any, f: TrtFeatures, cache: bytes
     calibrator = CacheOnlyCalibrator()
     config.int8_calibrator = calibrator
     return calibrator
+
+
+def pin_fp32_layers(trt: Any, network: Any, config: Any, f: TrtFeatures, names: Sequence[str]) -> List[str]:
+    """Keep the precision plan's FP32 nodes in FP32 in a weakly typed build; returns the layers pinned.
+
+    Layer precisions bind only with ``OBEY_PRECISION_CONSTRAINTS`` (8.2-10.x). Strongly
+    typed networks (10.x opt-in, 11 always) take their types from the graph instead, so
+    this is never called for them. The ONNX parser names a layer after its node
+    (a suffix may follow for nodes that become several layers).
+    """
+    if not f.precision_flags:
+        raise ConfigError("TensorRT {} has no precision constraints; FP32 layers come from the graph's types".format(f.version))
+    wanted = set(names)
+    pinned = []
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        if layer.name in wanted or any(layer.name.startswith(n + "_") for n in wanted):
+            layer.precision = trt.float32
+            for j in range(layer.num_outputs):
+                layer.set_output_type(j, trt.float32)
+            pinned.append(layer.name)
+    if pinned:
+        config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+    return pinned
 
 
 def set_optimisation_level(config: Any, f: TrtFeatures, level: int) -> None:

@@ -117,3 +117,20 @@ def test_tensorrt_11_builds_strongly_typed_from_the_graphs_and_skips_what_it_can
     assert bundle.engine_for("ser", "int8", thor).onnx == "models/ser.int8.onnx"
     lines = [p["trtexec"] for p in bundle.manifest["build_plans"] if p["tensorrt"] == "11.4.1"]
     assert lines and not [line for line in lines if "--int8" in line or "--fp16" in line or "--stronglyTyped" in line]
+
+
+def test_weakly_typed_fp16_keeps_the_precision_plans_fp32_nodes(tmp_path, export_dir, calibration_dir):
+    from tests.fixtures.tiny_graphs import FP32_NODES
+
+    build_bundle(options(export_dir, calibration_dir, tmp_path / "b"), device=HOST)
+    jp6 = DeviceFingerprint("8.6.2", "8.7", "36.3.0", "12.2", "Jetson Orin Nano")
+    trt = make_tensorrt("8.6.2")
+    build_device_engines(tmp_path / "b", device=jp6, trt=trt, precisions=("fp16",))
+    pinned = [c[1] for c in trt.calls if c[0] == "layer.precision"]
+    assert sorted(pinned) == sorted((FP32_NODES[m], "float32") for m in ("ser", "tse_step"))
+    assert ("set_flag", "OBEY_PRECISION_CONSTRAINTS") in trt.calls
+    log = (tmp_path / "b" / Bundle.open(tmp_path / "b").engine_for("ser", "fp16", jp6).plan).with_suffix(".build.log")
+    assert "FP32 layers from the precision plan: " + FP32_NODES["ser"] in log.read_text()
+    trt10 = make_tensorrt("10.3.0")  # strongly typed FP16 graph: types come from the graph, nothing pinned
+    build_device_engines(tmp_path / "b", device=ORIN_103, trt=trt10, precisions=("fp16",))
+    assert not [c for c in trt10.calls if c[0] == "layer.precision"]

@@ -55,6 +55,7 @@ def make_tensorrt(version: str) -> types.ModuleType:
     trt.MemoryPoolType = enum.Enum("MemoryPoolType", ["WORKSPACE", "DLA_MANAGED_SRAM"])
     trt.DeviceType = enum.Enum("DeviceType", ["GPU", "DLA"])
     trt.ProfilingVerbosity = enum.Enum("ProfilingVerbosity", ["LAYER_NAMES_ONLY", "DETAILED", "NONE"])
+    trt.float32, trt.float16, trt.int8 = "float32", "float16", "int8"
 
     class ILogger:
         Severity = enum.Enum("Severity", ["INTERNAL_ERROR", "ERROR", "WARNING", "INFO", "VERBOSE"])
@@ -74,11 +75,39 @@ def make_tensorrt(version: str) -> types.ModuleType:
         def __init__(self, name: str, shape: Tuple[int, ...]) -> None:
             self.name, self.shape = name, shape
 
+    class Layer:
+        def __init__(self, name: str, num_outputs: int) -> None:
+            self.name, self.num_outputs = name, num_outputs
+            self._precision = None
+            self.output_types: Dict[int, Any] = {}
+
+        @property
+        def precision(self) -> Any:
+            return self._precision
+
+        @precision.setter
+        def precision(self, value: Any) -> None:
+            calls.append(("layer.precision", (self.name, value)))
+            self._precision = value
+
+        def set_output_type(self, index: int, dtype: Any) -> None:
+            if not 0 <= index < self.num_outputs:
+                raise DoubleError("layer {} has no output {}".format(self.name, index))
+            self.output_types[index] = dtype
+
     class Network:
         def __init__(self, flags: int) -> None:
             self.flags = flags
             self.inputs: List[Input] = []
+            self.layers: List[Layer] = []
             self.quantized = False
+
+        @property
+        def num_layers(self) -> int:
+            return len(self.layers)
+
+        def get_layer(self, i: int) -> Layer:
+            return self.layers[i]
 
         @property
         def strongly_typed(self) -> bool:
@@ -107,6 +136,7 @@ def make_tensorrt(version: str) -> types.ModuleType:
                     dims = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in value.type.tensor_type.shape.dim)
                     self.network.inputs.append(Input(value.name, dims))
             self.network.quantized = any(n.op_type == "QuantizeLinear" for n in model.graph.node)
+            self.network.layers = [Layer(n.name, len(n.output)) for n in model.graph.node]
             return True
 
     class Profile:
@@ -250,6 +280,11 @@ def _check_rules(network: Any, config: Any, version: str) -> None:
             raise DoubleError("calibration cache header {} does not match TensorRT {} (would recalibrate)".format(header, version))
         if config._calibrator.get_batch(["audio"]) is not None:
             raise DoubleError("a cache-only calibrator must not supply data")
+    pinned = [layer.name for layer in network.layers if layer.precision is not None]
+    if pinned and "OBEY_PRECISION_CONSTRAINTS" not in config.flags:
+        raise DoubleError("layer precisions on {} are ignored without OBEY_PRECISION_CONSTRAINTS".format(pinned))
+    if pinned and network.strongly_typed:
+        raise DoubleError("layer precisions on a strongly typed network")
     if "INT8" in config.flags and not network.quantized and config._calibrator is None:
         raise DoubleError("INT8 flag with neither Q/DQ nodes nor a calibrator")
     for inp in network.inputs:

@@ -128,18 +128,23 @@ def run_selftest(bundle: Bundle, backends: Optional[Sequence[str]] = None,
             if "onnxruntime" in backends:
                 report.rows.append(_row(model, precision, "onnxruntime", str(bundle.model_path(model, precision)), feed, reference))
             if "tensorrt" in backends and trt_reason is None:
-                report.rows.append(_tensorrt_row(bundle, model, precision, device, feed, reference))
+                report.rows.append(tensorrt_row(bundle, model, precision, device, feed, reference))
     if trt_reason is not None:
         report.rows.append(SelftestRow("*", "*", "tensorrt", None, None, "skip", trt_reason))
     return report
 
 
-def _tensorrt_row(bundle: Bundle, model: str, precision: str, device: DeviceFingerprint, feed: Dict[str, np.ndarray],
-                  reference: Dict[str, np.ndarray]) -> SelftestRow:
+def tensorrt_row(bundle: Bundle, model: str, precision: str, device: DeviceFingerprint, feed: Dict[str, np.ndarray],
+                 reference: Dict[str, np.ndarray]) -> SelftestRow:
+    """One TensorRT row: only a plan whose fingerprint matches ``device`` and whose fixed shapes fit the vector runs."""
     try:
-        plan = bundle.engine_path(model, precision, device)
+        entry = bundle.engine_for(model, precision, device)
     except FingerprintMismatchError as exc:
         return SelftestRow(model, precision, "tensorrt", None, None, "fail", str(exc))
     except BundleError as exc:
         return SelftestRow(model, precision, "tensorrt", None, None, "skip", str(exc))
-    return _row(model, precision, "tensorrt", str(plan), feed, reference, contract=bundle.contract(model))
+    misfits = ["{} {} (plan) vs {} (test vector)".format(n, tuple(dims), feed[n].shape)
+               for n, dims in entry.fingerprint.shapes.items() if n in feed and tuple(feed[n].shape) != tuple(dims)]
+    if misfits:  # one fixed-shape profile per plan: e.g. enrollment built for --enroll-seconds of audio
+        return SelftestRow(model, precision, "tensorrt", None, None, "skip", "fixed shapes differ: " + "; ".join(misfits))
+    return _row(model, precision, "tensorrt", str(bundle.root / entry.plan), feed, reference, contract=bundle.contract(model))

@@ -42,3 +42,15 @@ def test_devices_lists_every_profile():
     data = json.loads(proc.stdout)
     assert {"orin-nano-8gb", "agx-xavier", "thor"} <= {p["id"] for p in data["profiles"]}
     assert data["this_machine"]["tensorrt"] is None
+
+
+def test_building_engines_into_a_bundle_without_tensorrt_says_where_to_run_it(bundle_copy):
+    proc = emotrt("build", bundle_copy)
+    assert proc.returncode == 2
+    assert "cannot build TensorRT engines here (no TensorRT and no CUDA GPU on this machine)" in proc.stderr
+    assert "emotrt doctor --role device" in proc.stderr
+
+
+def test_building_from_an_export_dir_needs_out(export_dir):
+    proc = emotrt("build", export_dir)
+    assert proc.returncode == 2 and "needs --out BUNDLE" in proc.stderr

@@ -48,3 +48,20 @@ def test_missing_test_vectors_are_a_bundle_error(bundle_copy):
     (bundle_copy / "testvectors/enroll.npz").unlink()
     with pytest.raises(BundleError, match="no test vectors for enroll"):
         load_testvector(Bundle.open(bundle_copy, verify=False), "enroll")
+
+
+def test_tensorrt_rows_never_run_a_foreign_plan_or_a_misfitting_vector(tmp_path, export_dir, calibration_dir):
+    """Plans come from the TensorRT TEST DOUBLE; these rows stop before loading anything."""
+    from emotrt.devices.build import BuildOptions, build_bundle
+    from emotrt.devices.selftest import tensorrt_row
+    from tests.devices.trt_double import make_tensorrt
+
+    orin = DeviceFingerprint("10.3.0", "8.7", "36.4.3", "12.6", "Jetson Orin Nano")
+    build_bundle(BuildOptions(export_dir, tmp_path / "b", calibration_dir), device=orin, trt=make_tensorrt("10.3.0"))
+    bundle = Bundle.open(tmp_path / "b")
+    feed, ref = load_testvector(bundle, "enroll")
+    row = tensorrt_row(bundle, "enroll", "fp32", orin, feed, ref)
+    assert row.status == "skip" and "audio (1, 48000) (plan) vs (1, 200) (test vector)" in row.detail
+    xavier = DeviceFingerprint("8.5.2", "7.2", "35.5.0", "11.4", "Jetson Xavier NX")
+    row = tensorrt_row(bundle, "ser", "fp32", xavier, *load_testvector(bundle, "ser"))
+    assert row.status == "fail" and "tensorrt is '10.3.0' in the plan but '8.5.2' here" in row.detail

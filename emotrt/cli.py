@@ -19,6 +19,9 @@ COMMANDS = [
     ("doctor", "emotrt.commands.doctor:doctor"),
     ("data", "emotrt.commands.data:data"),
     ("train", "emotrt.commands.train:train"),
+    ("build", "emotrt.commands.build:build"),
+    ("selftest", "emotrt.commands.selftest:selftest"),
+    ("devices", "emotrt.commands.devices:devices"),
 ]
 
 app = typer.Typer(

@@ -37,3 +37,15 @@ class ToneSpeakers:
 @pytest.fixture(scope="session")
 def tone_speakers() -> ToneSpeakers:
     return ToneSpeakers()
+
+
+@pytest.fixture(scope="session")
+def synth_corpus(tmp_path_factory):
+    """A tiny real synthetic corpus (espeak-ng speakers, noise, manifests) with two valid speakers."""
+    from emotrt.training.corpus.synth import SynthConfig, synthesise_corpus
+
+    from tests.training.corpus.conftest import TINY
+
+    root = tmp_path_factory.mktemp("tse_corpus") / "synth"
+    synthesise_corpus(root, seed=5, workers=2, config=SynthConfig(**dict(TINY, valid_speakers=2)))
+    return root

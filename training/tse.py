@@ -38,6 +38,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -213,13 +214,7 @@ class TSE(nn.Module):
 
     def state_bytes(self) -> int:
         """Size of one stream's state in bytes (float32)."""
-        total = 0
-        for _, shape in self.state_specs():
-            n = 1
-            for d in shape:
-                n *= d
-            total += 4 * n
-        return total
+        return sum(4 * math.prod(shape) for _, shape in self.state_specs())
 
     # -- building blocks ------------------------------------------------------------------------
 

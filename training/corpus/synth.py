@@ -23,7 +23,7 @@ from .audio import SAMPLE_RATE, write_wav
 from .espeak import find_espeak, speak
 from .manifest import CORPUS_FILE, Utterance, write_manifest
 from .noises import ENVIRONMENTS, make_noise
-from .output import abandon_output, finish_output, start_output
+from .output import Progress, abandon_output, collect, finish_output, start_output
 from .sentences import make_sentences
 from .speakers import Speaker, draw_speakers
 from .stats import corpus_stats
@@ -147,12 +147,13 @@ def _existing(out: Path, config: SynthConfig, seed: int) -> Optional[Dict[str, A
 
 def synthesise_corpus(
     out: Any, size: str = "small", seed: int = 0, workers: Optional[int] = None, force: bool = False,
-    espeak_path: Optional[str] = None, config: Optional[SynthConfig] = None,
+    espeak_path: Optional[str] = None, config: Optional[SynthConfig] = None, progress: Optional[Progress] = None,
 ) -> Dict[str, Any]:
     """Make the synthetic corpus in ``out``; returns the statistics also written to corpus.json.
 
     A finished corpus already in ``out`` with the same config and seed is kept as it is (so
-    ``make demo`` can run twice); ``force`` remakes it.
+    ``make demo`` can run twice); ``force`` remakes it. ``progress(done, total)`` follows the
+    speech synthesis, the long part.
     """
     if config is None:
         if size not in SIZES:
@@ -172,7 +173,7 @@ def synthesise_corpus(
         jobs, babblers = _plan_speech(config, rng)
         log.info("synthesising %d utterances with %d workers", len(jobs), workers)
         with ProcessPoolExecutor(workers) as pool:
-            results = list(pool.map(_render_speech, [(exe, str(tmp), j) for j in jobs], chunksize=16))
+            results = collect(pool.map(_render_speech, [(exe, str(tmp), j) for j in jobs], chunksize=16), len(jobs), progress)
             babble = [r for j, r in zip(jobs, results) if j["kind"] == "babble"]
             noise = _plan_noise(config, seed)
             noise_jobs = [(str(tmp), c.environment, c.duration, (seed, i), babble if c.environment in BABBLE_ENVS else (), c.path)

@@ -38,6 +38,8 @@ class SERConfig:
     max_frames: int = 2048
     text_encoder: str = "wordllama"
     text_dim: int = 256
+    text_encoder_path: Optional[str] = None
+    text_template: str = "plain"
     null_env: str = "learned"
     frontend: str = "fbank"
     frontend_path: Optional[str] = None
@@ -213,3 +215,16 @@ class SER(nn.Module):
         data["frontend_hf_config"] = frontend_hf_config(self.frontend)
         data["frontend_path"] = None if data["frontend_hf_config"] else self.config.frontend_path
         return data
+
+
+def load_ser(path: Any) -> Tuple[SER, Dict[str, Any]]:
+    """(model in eval mode, config dict) from an SER checkpoint directory."""
+    from emotrt.training.checkpoint import load_checkpoint
+
+    config, state = load_checkpoint(path)
+    if config.get("family") != FAMILY:
+        raise ConfigError("checkpoint {} is a {!r} model, expected {!r}".format(path, config.get("family"), FAMILY),
+                          hint="pass an SER checkpoint written by `emotrt train ser`")
+    model = SER.from_config(config)
+    model.load_state_dict(state)
+    return model.eval(), config

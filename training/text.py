@@ -114,3 +114,38 @@ def encode_descriptions(encoder: TextEncoder, descriptions: List[str], template:
     """Embeddings [N, dim] of environment descriptions wrapped in ``template``, without gradients."""
     with torch.no_grad():
         return encoder.encode([prompt(d, template) for d in descriptions]).float()
+
+
+class DescriptionBank:
+    """Text embeddings of every environment's descriptions, computed once.
+
+    ``environments`` is the corpus's environments.json mapping ``{id: {"descriptions": [...],
+    "split": ...}}``. :meth:`wrong` names, for each environment, the one whose mean embedding is
+    least similar, so a "wrong description" evaluation is really wrong.
+    """
+
+    def __init__(self, encoder: TextEncoder, environments: Dict[str, Dict[str, object]], template: str = "plain") -> None:
+        self.ids = sorted(environments)
+        self.splits = {k: str(environments[k].get("split", "")) for k in self.ids}
+        self.embeddings: Dict[str, torch.Tensor] = {}
+        for env in self.ids:
+            descriptions = list(environments[env].get("descriptions") or [])  # type: ignore[arg-type]
+            if not descriptions:
+                raise ConfigError("environment {!r} has no descriptions".format(env),
+                                  hint="regenerate the corpus with `emotrt data synth --out DIR`")
+            self.embeddings[env] = encode_descriptions(encoder, descriptions, template)
+        means = torch.nn.functional.normalize(torch.stack([self.embeddings[e].mean(0) for e in self.ids]), dim=-1)
+        similarity = means @ means.T
+        self._wrong = {e: self.ids[int(similarity[i].argmin())] for i, e in enumerate(self.ids)}
+
+    def embedding(self, env: str, index: int = 0) -> torch.Tensor:
+        """The embedding [dim] of description ``index`` (modulo the count) of ``env``."""
+        if env not in self.embeddings:
+            raise ConfigError("unknown environment {!r}; the corpus describes {}".format(env, ", ".join(self.ids)))
+        table = self.embeddings[env]
+        return table[index % len(table)]
+
+    def wrong(self, env: str) -> str:
+        """The environment least like ``env`` (its descriptions make the wrong-description condition)."""
+        self.embedding(env)
+        return self._wrong[env]

@@ -34,3 +34,37 @@ def tiny_hf(tmp_path_factory):
     ClapModel(clap).save_pretrained(root / "clap")
     tokenizer.save_pretrained(root / "clap")
     return root
+
+
+@pytest.fixture(scope="session")
+def ser_corpus(tmp_path_factory):
+    """A tiny synthetic corpus (espeak-ng speech, numpy noise, stored test sets) for SER tests."""
+    from emotrt.training.corpus.synth import SynthConfig, synthesise_corpus
+
+    root = tmp_path_factory.mktemp("ser_corpus") / "synth"
+    config = SynthConfig(train_speakers=4, valid_speakers=2, test_speakers=4, per_style_train=1, per_style_test=1,
+                         enroll_per_speaker=1, babble_talkers=2, noise_clips=(1, 1, 1), unseen_clips=1,
+                         noise_seconds=1.0, testset_size=4)
+    synthesise_corpus(root, seed=3, workers=1, config=config)
+    return root
+
+
+@pytest.fixture(scope="session")
+def wordllama():
+    """The offline wordllama text encoder, loaded once."""
+    from emotrt.training.text import load_text_encoder
+
+    return load_text_encoder("wordllama")
+
+
+TINY_SER = dict(d_model=32, heads=2, layers=1, ff_dim=64, window_samples=16000, dropout=0.0)
+
+
+@pytest.fixture(scope="session")
+def ser_task(ser_corpus, wordllama):
+    """An SER task over the tiny corpus with a tiny model."""
+    from emotrt.training.ser import SERConfig
+    from emotrt.training.ser_task import SERTask, SERTaskConfig
+
+    config = SERTaskConfig(corpus=str(ser_corpus), batch_size=8, valid_size=8, model=SERConfig(**TINY_SER))
+    return SERTask(config, text_encoder=wordllama)

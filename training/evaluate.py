@@ -223,3 +223,36 @@ def format_table(report: Dict[str, Any]) -> str:
                           if k.startswith("si_sdri_db_"))
         lines += ["", "TSE SI-SDRi {:.2f} dB over {} two-talker mixtures ({})".format(t["si_sdri_db"], t["n"], parts)]
     return "\n".join(lines)
+
+
+def evaluate_checkpoints(ser_dir: Any, corpus: Any, tse_dir: Any = None, config: EvalConfig = EvalConfig(),
+                         on_item: Optional[Callable[[], None]] = None) -> Dict[str, Any]:
+    """Load the SER (and TSE) checkpoints and evaluate them on ``corpus``'s stored test sets."""
+    from emotrt.training.models import load_model
+
+    ser, _ = load_model(ser_dir)
+    if ser.__class__.__name__ != "SER":
+        raise ConfigError("{} is not an SER checkpoint".format(ser_dir), hint="emotrt eval SER_CHECKPOINT --tse TSE_CHECKPOINT")
+    tse = load_model(tse_dir)[0] if tse_dir is not None else None
+    return Evaluator(ser, corpus, tse=tse, config=config).run(on_item)
+
+
+def count_items(corpus: Any, config: EvalConfig) -> int:
+    """How many test utterances :func:`evaluate_checkpoints` will process (for progress bars)."""
+    root = Path(corpus)
+    total = 0
+    for name in list(config.sets) or list_testsets(root):
+        path = root / "testsets" / name / "mixtures.jsonl"
+        lines = sum(1 for line in path.open() if line.strip()) if path.is_file() else 0
+        total += min(lines, config.limit or lines)
+    return total
+
+
+def save_report(report: Dict[str, Any], json_path: Any = None, markdown_path: Any = None) -> None:
+    """Write the report as JSON and/or its Markdown tables, each atomically."""
+    from emotrt.runtime.tables import _atomic_write
+
+    if json_path is not None:
+        _atomic_write(Path(json_path), json.dumps(report, indent=2).encode())
+    if markdown_path is not None:
+        _atomic_write(Path(markdown_path), (format_table(report) + "\n").encode())

@@ -69,7 +69,6 @@ class SERConfig:
     def from_dict(cls, data: Dict[str, Any]) -> "SERConfig":
         """From a checkpoint config or recipe section; unknown keys are named in the error."""
         known = {f.name for f in fields(cls)}
-        data = {k: v for k, v in data.items() if k not in ("family", "schema", "training")}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError("ser: unknown config keys {}".format(", ".join(unknown)),
@@ -82,10 +81,9 @@ class SERConfig:
         return cls(**data)
 
     def to_dict(self) -> Dict[str, Any]:
-        """The checkpoint's config.json content (family included)."""
+        """Plain JSON-ready dict of every field."""
         data = asdict(self)
         data["labels"] = list(self.labels)
-        data["family"] = FAMILY
         return data
 
 
@@ -184,8 +182,14 @@ class SER(nn.Module):
 
     @classmethod
     def from_config(cls, config: Any) -> "SER":
-        """Build from an :class:`SERConfig` or its dict form."""
+        """Build from an :class:`SERConfig` or its dict form (unknown keys are errors)."""
         return cls(config if isinstance(config, SERConfig) else SERConfig.from_dict(config))
+
+    @classmethod
+    def from_checkpoint_config(cls, config: Dict[str, Any]) -> "SER":
+        """An uninitialised model shaped by a checkpoint's config.json (provenance keys ignored)."""
+        known = {f.name for f in fields(SERConfig)}
+        return cls.from_config({k: v for k, v in config.items() if k in known})
 
     def project_env(self, text_emb: torch.Tensor) -> torch.Tensor:
         """Text embedding [B, text_dim] -> environment token [B, d_model] (what bundles ship)."""
@@ -211,7 +215,7 @@ class SER(nn.Module):
 
     def checkpoint_config(self) -> Dict[str, Any]:
         """config.json content, with any pretrained backbone's config copied in."""
-        data = self.config.to_dict()
+        data = dict(self.config.to_dict(), family=FAMILY)
         data["frontend_hf_config"] = frontend_hf_config(self.frontend)
         data["frontend_path"] = None if data["frontend_hf_config"] else self.config.frontend_path
         return data
@@ -225,6 +229,6 @@ def load_ser(path: Any) -> Tuple[SER, Dict[str, Any]]:
     if config.get("family") != FAMILY:
         raise ConfigError("checkpoint {} is a {!r} model, expected {!r}".format(path, config.get("family"), FAMILY),
                           hint="pass an SER checkpoint written by `emotrt train ser`")
-    model = SER.from_config(config)
+    model = SER.from_checkpoint_config(config)
     model.load_state_dict(state)
     return model.eval(), config

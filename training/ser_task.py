@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -28,53 +28,52 @@ AVD = ("arousal", "valence", "dominance")
 QUIET = "quiet"
 
 
-@dataclass(frozen=True)
-class SERTaskConfig:
-    """Data and loss settings of SER training (the recipe's ``[task]`` section)."""
+SECTIONS = ("model", "data", "loss")
 
-    corpus: str = ""
+
+@dataclass(frozen=True)
+class SERDataConfig:
+    """``[data]``: the corpus and how training windows are mixed."""
+
+    corpus: str = ""  # corpus directory written by `emotrt data synth`
     batch_size: int = 32
-    p_clean: float = 0.25
-    p_interferer: float = 0.2
-    snr_range: Tuple[float, float] = (-7.5, 15.0)
-    sir_range: Tuple[float, float] = (-2.5, 10.0)
-    snr_mode: str = "power"
-    p_no_text: float = 0.2
-    ccc_weight: float = 1.0
-    valid_size: int = 256
+    p_clean: float = 0.25  # share of windows left clean
+    p_interferer: float = 0.2  # share mixed with another training talker (the rest get noise)
+    snr_db: Tuple[float, ...] = (-7.5, 15.0)  # uniform in [low, high]
+    sir_db: Tuple[float, ...] = (-2.5, 10.0)  # uniform in [low, high]
+    snr_mode: str = "power"  # or "tgeat" (TG-EAT's amplitude convention)
+    p_no_text: float = 0.2  # share of windows given the null environment token
+    valid_size: int = 256  # fixed validation windows (valid speakers, same mixing)
     valid_seed: int = 1234
-    max_train_utterances: Optional[int] = None
-    model: SERConfig = field(default_factory=SERConfig)
+    max_train_utterances: int = 0  # 0 = all
 
     def __post_init__(self) -> None:
         if not self.corpus:
-            raise ConfigError("ser task: corpus is not set", hint="--set task.corpus=/work/data/synth")
-        if self.batch_size < 2:
-            raise ConfigError("ser task: batch_size must be >= 2 (CCC needs a batch), got {}".format(self.batch_size))
+            raise ConfigError("recipe [data]: corpus is not set", hint="--set data.corpus=/work/data/synth")
+        if self.batch_size < 2 or self.valid_size < 2:
+            raise ConfigError("recipe [data]: batch_size and valid_size must be >= 2 (CCC needs a batch), got {} and {}"
+                              .format(self.batch_size, self.valid_size))
         for name in ("p_clean", "p_interferer", "p_no_text"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError("ser task: {} must be within [0, 1], got {}".format(name, getattr(self, name)))
+                raise ConfigError("recipe [data]: {} must be within [0, 1], got {}".format(name, getattr(self, name)))
         if self.p_clean + self.p_interferer > 1.0:
-            raise ConfigError("ser task: p_clean + p_interferer exceeds 1 ({} + {})".format(self.p_clean, self.p_interferer))
-        for name in ("snr_range", "sir_range"):
-            low, high = getattr(self, name)
-            if low > high:
-                raise ConfigError("ser task: {} low {} is above high {}".format(name, low, high))
+            raise ConfigError("recipe [data]: p_clean + p_interferer exceeds 1 ({} + {})".format(
+                self.p_clean, self.p_interferer))
+        for name in ("snr_db", "sir_db"):
+            value = getattr(self, name)
+            if len(value) != 2 or value[0] > value[1]:
+                raise ConfigError("recipe [data]: {} expected [low, high], found {}".format(name, list(value)))
 
-    @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> "SERTaskConfig":
-        """From a recipe's task section plus its ``model`` table; unknown keys are named."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError("ser task: unknown keys {}".format(", ".join(unknown)),
-                              hint="known keys: " + ", ".join(sorted(known)))
-        data = dict(data)
-        for name in ("snr_range", "sir_range"):
-            if name in data:
-                data[name] = tuple(float(v) for v in data[name])
-        data["model"] = SERConfig.from_dict(data.get("model", {}))
-        return cls(**data)
+
+@dataclass(frozen=True)
+class SERLossConfig:
+    """``[loss]``: cross-entropy + ``ccc_weight`` * (1 - mean CCC)."""
+
+    ccc_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.ccc_weight < 0:
+            raise ConfigError("recipe [loss]: ccc_weight must be >= 0, got {}".format(self.ccc_weight))
 
 
 def _crop(audio: np.ndarray, window: int, rng: np.random.Generator) -> np.ndarray:
@@ -92,14 +91,14 @@ class SERTask:
 
     name = "ser"
 
-    def __init__(self, config: SERTaskConfig, text_encoder: Any = None) -> None:
+    def __init__(self, model: SERConfig, data: SERDataConfig, loss: SERLossConfig = SERLossConfig(),
+                 text_encoder: Any = None) -> None:
         from emotrt.training.corpus import load_manifest
         from emotrt.training.corpus.audio import read_audio
         from emotrt.training.text import DescriptionBank, load_text_encoder
 
-        self.config = config
-        model = config.model
-        root = Path(config.corpus)
+        self.model_config, self.data, self.loss_config = model, data, loss
+        root = Path(data.corpus)
         envs_file = root / "environments.json"
         if not envs_file.is_file():
             raise CorpusError("no corpus at {} (environments.json missing)".format(root),
@@ -118,7 +117,7 @@ class SERTask:
                 raise CorpusError("{} split of {} has no utterance labelled {}".format(split, root, labels))
             return items
 
-        train = speech("train")[: config.max_train_utterances]
+        train = speech("train")[: data.max_train_utterances or None]
         self.train = [(read_audio(u.file), labels.index(u.emotion), [getattr(u, k) or 3.0 for k in AVD]) for u in train]
         self.train_speakers = [u.speaker for u in train]
         noise = [u for u in load_manifest(root / "manifests" / "noise.jsonl")
@@ -127,35 +126,30 @@ class SERTask:
             raise CorpusError("{} has no training noise of a seen environment".format(root))
         self.noise = [(read_audio(u.file), str(u.environment)) for u in noise]
         valid = speech("valid")
-        rng = np.random.default_rng(config.valid_seed)
-        picks = rng.permutation(len(valid))[: config.valid_size]
-        clips = [(read_audio(valid[i].file), labels.index(valid[i].emotion), [getattr(valid[i], k) or 3.0 for k in AVD])
-                 for i in picks]
-        self.valid = self._batch([self._item(c, rng, train_pool=False, pool=clips) for c in clips], rng, text_dropout=0.0)
+        clips = [(read_audio(u.file), labels.index(u.emotion), [getattr(u, k) or 3.0 for k in AVD]) for u in valid]
+        rng = np.random.default_rng(data.valid_seed)
+        order = rng.permutation(len(clips))
+        picks = [clips[order[i % len(clips)]] for i in range(data.valid_size)]
+        self.valid = self._batch([self._item(c, rng, pool=clips) for c in picks], rng, text_dropout=0.0)
         log.info("ser task: %d train, %d valid utterances, %d noise clips", len(self.train), len(clips), len(self.noise))
 
-    @classmethod
-    def from_recipe(cls, section: Dict[str, Any]) -> "SERTask":
-        """Build from a recipe's task section (``corpus``, mixing and loss keys, ``model`` table)."""
-        return cls(SERTaskConfig.from_dict(section))
-
-    def _item(self, clip: Tuple[np.ndarray, int, List[float]], rng: np.random.Generator, train_pool: bool = True,
+    def _item(self, clip: Tuple[np.ndarray, int, List[float]], rng: np.random.Generator,
               pool: Optional[List[Any]] = None) -> Tuple[np.ndarray, int, List[float], str]:
         from emotrt.training.corpus.mixing import compose
 
-        cfg = self.config
+        cfg = self.data
         audio, label, avd = clip
-        target = _crop(audio, cfg.model.window_samples, rng)
+        target = _crop(audio, self.model_config.window_samples, rng)
         draw = rng.random()
         if draw < cfg.p_clean or rms(target) < 1e-4:
             return target, label, avd, QUIET
         if draw < cfg.p_clean + cfg.p_interferer:
             others = pool if pool is not None else self.train
             other = others[int(rng.integers(len(others)))][0]
-            mixture, _, _ = compose(target, rng, interferer=other, sir_db=float(rng.uniform(*cfg.sir_range)))
+            mixture, _, _ = compose(target, rng, interferer=other, sir_db=float(rng.uniform(*cfg.sir_db)))
             return mixture, label, avd, QUIET
         noise, env = self.noise[int(rng.integers(len(self.noise)))]
-        mixture, _, _ = compose(target, rng, noise=noise, snr_db=float(rng.uniform(*cfg.snr_range)), snr_mode=cfg.snr_mode)
+        mixture, _, _ = compose(target, rng, noise=noise, snr_db=float(rng.uniform(*cfg.snr_db)), snr_mode=cfg.snr_mode)
         return mixture, label, avd, env
 
     def _batch(self, items: List[Tuple[np.ndarray, int, List[float], str]], rng: np.random.Generator,
@@ -173,14 +167,14 @@ class SERTask:
 
     def build_model(self) -> SER:
         """A fresh SER of the configured dimensions."""
-        return SER.from_config(self.config.model)
+        return SER.from_config(self.model_config)
 
     def train_batches(self, seed: int) -> Iterator[Dict[str, Any]]:
         """Endless seeded batches of freshly mixed training windows."""
         rng = np.random.default_rng([seed, 7])
         while True:
-            picks = rng.integers(0, len(self.train), self.config.batch_size)
-            yield self._batch([self._item(self.train[i], rng) for i in picks], rng, self.config.p_no_text)
+            picks = rng.integers(0, len(self.train), self.data.batch_size)
+            yield self._batch([self._item(self.train[i], rng) for i in picks], rng, self.data.p_no_text)
 
     def tokens(self, model: SER, batch: Dict[str, Any]) -> torch.Tensor:
         """Environment tokens of a batch: projected text, or the null token where ``has_text`` is False."""
@@ -192,7 +186,7 @@ class SERTask:
         logits, avd = model(batch["audio"], self.tokens(model, batch))
         ce = F.cross_entropy(logits, batch["label"])
         concord = ccc(avd, batch["avd"]).mean()
-        loss = ce + self.config.ccc_weight * (1.0 - concord)
+        loss = ce + self.loss_config.ccc_weight * (1.0 - concord)
         accuracy = (logits.argmax(-1) == batch["label"]).float().mean()
         return loss, {"ce": ce.item(), "ccc": concord.item(), "acc": accuracy.item()}
 
@@ -200,25 +194,38 @@ class SERTask:
         """UA/WA/F1/CCC on the fixed validation mixtures; ``score`` is UA."""
         was_training = model.training
         model.eval()
+        device = next(model.parameters()).device
         logits, avd = [], []
+        size = self.data.batch_size
         with torch.no_grad():
-            for start in range(0, len(self.valid["label"]), self.config.batch_size):
-                part = {k: v[start:start + self.config.batch_size] for k, v in self.valid.items()}
+            for start in range(0, len(self.valid["label"]), size):
+                part = {k: v[start:start + size].to(device) for k, v in self.valid.items() if k != "environment"}
                 out = model(part["audio"], self.tokens(model, part))
-                logits.append(out[0])
-                avd.append(out[1])
+                logits.append(out[0].cpu())
+                avd.append(out[1].cpu())
         model.train(was_training)
         scores = classification_scores(self.valid["label"].numpy(), torch.cat(logits).argmax(-1).numpy(),
-                                       len(self.config.model.labels))
+                                       len(self.model_config.labels))
         scores["ccc"] = float(ccc(torch.cat(avd), self.valid["avd"]).mean())
         scores["score"] = scores["ua"]
         return scores
 
     def checkpoint_config(self, model: SER) -> Dict[str, Any]:
-        """The SER checkpoint config (family ``ser``, every dimension, labels, text encoder)."""
-        return model.checkpoint_config()
+        """The SER checkpoint config (family ``ser``, every dimension, labels, text encoder, data settings)."""
+        return dict(model.checkpoint_config(), data=asdict(self.data), loss=asdict(self.loss_config))
 
 
 def rms(audio: np.ndarray) -> float:
     """Root mean square of a signal."""
     return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+
+
+def from_recipe(recipe: Any, text_encoder: Any = None) -> SERTask:
+    """The SER task of a recipe: ``[model]`` (:class:`SERConfig` keys), ``[data]``, ``[loss]``."""
+    from emotrt.training.recipe import check_sections, parse_section
+
+    check_sections(recipe, SECTIONS)
+    model = SERConfig.from_dict(dict(recipe.sections.get("model", {})))
+    data = parse_section(recipe.sections.get("data", {}), SERDataConfig, "recipe [data]")
+    loss = parse_section(recipe.sections.get("loss", {}), SERLossConfig, "recipe [loss]")
+    return SERTask(model, data, loss, text_encoder)

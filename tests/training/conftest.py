@@ -64,7 +64,7 @@ TINY_SER = dict(d_model=32, heads=2, layers=1, ff_dim=64, window_samples=16000, 
 def ser_task(ser_corpus, wordllama):
     """An SER task over the tiny corpus with a tiny model."""
     from emotrt.training.ser import SERConfig
-    from emotrt.training.ser_task import SERTask, SERTaskConfig
+    from emotrt.training.ser_task import SERDataConfig, SERTask
 
-    config = SERTaskConfig(corpus=str(ser_corpus), batch_size=8, valid_size=8, model=SERConfig(**TINY_SER))
-    return SERTask(config, text_encoder=wordllama)
+    return SERTask(SERConfig(**TINY_SER), SERDataConfig(corpus=str(ser_corpus), batch_size=8, valid_size=8),
+                   text_encoder=wordllama)

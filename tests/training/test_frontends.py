@@ -15,7 +15,7 @@ def test_pretrained_frontend_runs_and_rebuilds_from_the_checkpoint_config(tiny_h
     assert logits.shape == (2, 4) and avd.shape == (2, 3)
     config = model.checkpoint_config()
     assert config["frontend_hf_config"]["model_type"] == folder and config["frontend_path"] is None
-    rebuilt = SER.from_config(config).eval()
+    rebuilt = SER.from_checkpoint_config(config).eval()
     rebuilt.load_state_dict(model.state_dict())
     assert torch.allclose(rebuilt(audio, rebuilt.null_env(2))[0], logits, atol=1e-5)
 

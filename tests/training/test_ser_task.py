@@ -3,7 +3,8 @@ import torch
 
 from emotrt.runtime.errors import ConfigError, CorpusError
 from emotrt.training.ser import load_ser
-from emotrt.training.ser_task import SERTask, SERTaskConfig
+from emotrt.training.ser import SERConfig
+from emotrt.training.ser_task import SERDataConfig, SERLossConfig, SERTask
 
 
 def test_batches_are_seeded_and_shaped(ser_task):
@@ -64,25 +65,22 @@ def test_wrong_family_checkpoint_is_refused(tmp_path):
 @pytest.mark.parametrize("changes, field", [
     (dict(batch_size=1), "batch_size"),
     (dict(p_clean=0.9, p_interferer=0.2), "p_interferer"),
-    (dict(snr_range=(5.0, -5.0)), "snr_range"),
+    (dict(snr_db=(5.0, -5.0)), "snr_db"),
+    (dict(corpus=""), "corpus"),
 ])
-def test_bad_task_settings_name_the_field(changes, field):
+def test_bad_data_settings_name_the_field(changes, field):
     with pytest.raises(ConfigError, match=field):
-        SERTaskConfig(**dict(dict(corpus="x"), **changes))
+        SERDataConfig(**dict(dict(corpus="x"), **changes))
+    with pytest.raises(ConfigError, match="ccc_weight"):
+        SERLossConfig(ccc_weight=-1.0)
 
 
-def test_unknown_recipe_key_and_missing_corpus(tmp_path, wordllama):
-    with pytest.raises(ConfigError, match="batchsize"):
-        SERTaskConfig.from_dict({"corpus": "x", "batchsize": 3})
-    with pytest.raises(ConfigError, match="d_modle"):
-        SERTaskConfig.from_dict({"corpus": "x", "model": {"d_modle": 3}})
+def test_missing_corpus_says_how_to_make_one(tmp_path, wordllama):
     with pytest.raises(CorpusError, match="environments.json") as err:
-        SERTask(SERTaskConfig(corpus=str(tmp_path)), text_encoder=wordllama)
+        SERTask(SERConfig(), SERDataConfig(corpus=str(tmp_path)), text_encoder=wordllama)
     assert "emotrt data synth" in str(err.value)
 
 
 def test_text_dim_must_match_the_encoder(ser_corpus, wordllama):
-    from emotrt.training.ser import SERConfig
-
     with pytest.raises(ConfigError, match="text_dim=256"):
-        SERTask(SERTaskConfig(corpus=str(ser_corpus), model=SERConfig(text_dim=16)), text_encoder=wordllama)
+        SERTask(SERConfig(text_dim=16), SERDataConfig(corpus=str(ser_corpus)), text_encoder=wordllama)

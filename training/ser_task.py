@@ -118,8 +118,8 @@ class SERTask:
             return items
 
         train = speech("train")[: data.max_train_utterances or None]
-        self.train = [(read_audio(u.file), labels.index(u.emotion), [getattr(u, k) or 3.0 for k in AVD]) for u in train]
-        self.train_speakers = [u.speaker for u in train]
+        # Training audio is read per batch (the page cache keeps it hot); a full corpus is GBs as float32.
+        self.train = [(u.file, labels.index(u.emotion), [getattr(u, k) or 3.0 for k in AVD]) for u in train]
         noise = [u for u in load_manifest(root / "manifests" / "noise.jsonl")
                  if u.split == "train" and environments.get(u.environment, {}).get("split") == "seen"]
         if not noise:
@@ -133,19 +133,19 @@ class SERTask:
         self.valid = self._batch([self._item(c, rng, pool=clips) for c in picks], rng, text_dropout=0.0)
         log.info("ser task: %d train, %d valid utterances, %d noise clips", len(self.train), len(clips), len(self.noise))
 
-    def _item(self, clip: Tuple[np.ndarray, int, List[float]], rng: np.random.Generator,
+    def _item(self, clip: Tuple[Any, int, List[float]], rng: np.random.Generator,
               pool: Optional[List[Any]] = None) -> Tuple[np.ndarray, int, List[float], str]:
         from emotrt.training.corpus.mixing import compose
 
         cfg = self.data
-        audio, label, avd = clip
-        target = _crop(audio, self.model_config.window_samples, rng)
+        source, label, avd = clip
+        target = _crop(_audio(source), self.model_config.window_samples, rng)
         draw = rng.random()
         if draw < cfg.p_clean or rms(target) < 1e-4:
             return target, label, avd, QUIET
         if draw < cfg.p_clean + cfg.p_interferer:
             others = pool if pool is not None else self.train
-            other = others[int(rng.integers(len(others)))][0]
+            other = _audio(others[int(rng.integers(len(others)))][0])
             mixture, _, _ = compose(target, rng, interferer=other, sir_db=float(rng.uniform(*cfg.sir_db)))
             return mixture, label, avd, QUIET
         noise, env = self.noise[int(rng.integers(len(self.noise)))]
@@ -213,6 +213,13 @@ class SERTask:
     def checkpoint_config(self, model: SER) -> Dict[str, Any]:
         """The SER checkpoint config (family ``ser``, every dimension, labels, text encoder, data settings)."""
         return dict(model.checkpoint_config(), data=asdict(self.data), loss=asdict(self.loss_config))
+
+
+def _audio(source: Any) -> np.ndarray:
+    """The samples of a clip held in memory or, for a path, read now."""
+    from emotrt.training.corpus.audio import read_audio
+
+    return read_audio(source) if isinstance(source, Path) else source
 
 
 def rms(audio: np.ndarray) -> float:

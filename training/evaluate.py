@@ -101,7 +101,7 @@ class Evaluator:
             raise CorpusError("corpus {} has no environments.json".format(self.corpus),
                               hint="make the corpus with `emotrt data synth --out {}`".format(self.corpus))
         cfg = ser.config
-        encoder = text_encoder or load_text_encoder(cfg.text_encoder, cfg.text_encoder_path)
+        encoder = text_encoder or ser.text or load_text_encoder(cfg.text_encoder, cfg.text_encoder_path)
         self.bank = DescriptionBank(encoder, json.loads(envs_file.read_text()), cfg.text_template)
         self.labels = list(cfg.labels)
         self._speech: Dict[str, Any] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -40,6 +40,7 @@ class SERConfig:
     text_dim: int = 256
     text_encoder_path: Optional[str] = None
     text_template: str = "plain"
+    text_fine_tune: bool = False  # train a transformers text encoder jointly (its weights join the checkpoint)
     null_env: str = "learned"
     frontend: str = "fbank"
     frontend_path: Optional[str] = None
@@ -54,6 +55,8 @@ class SERConfig:
             raise ConfigError("ser: d_model {} is not divisible by heads {}".format(self.d_model, self.heads))
         if self.frontend not in FRONTENDS:
             raise ConfigError("ser: unknown frontend {!r}; expected one of {}".format(self.frontend, ", ".join(FRONTENDS)))
+        if self.text_fine_tune and self.text_encoder == "wordllama":
+            raise ConfigError("ser: text_fine_tune needs a transformers text_encoder (roberta, bert, clap), not wordllama")
         if self.null_env not in NULL_ENV:
             raise ConfigError("ser: null_env must be one of {}, got {!r}".format(", ".join(NULL_ENV), self.null_env))
         if min(self.window_samples, self.d_model, self.layers, self.ff_dim, self.text_dim) <= 0:
@@ -172,6 +175,11 @@ class SER(nn.Module):
         self.input_proj = nn.Sequential(LayerNorm(self.frontend.out_dim), nn.Linear(self.frontend.out_dim, config.d_model))
         self.register_buffer("positions", sinusoids(config.max_frames, config.d_model), persistent=False)
         self.env_proj = nn.Linear(config.text_dim, config.d_model)
+        self.text = None
+        if config.text_fine_tune:
+            from emotrt.training.text import load_text_encoder
+
+            self.text = load_text_encoder(config.text_encoder, config.text_encoder_path, fine_tune=True)
         self.null_token = nn.Parameter(torch.zeros(config.d_model), requires_grad=config.null_env == "learned")
         self.blocks = nn.ModuleList(Block(config.d_model, config.heads, config.ff_dim, config.dropout)
                                     for _ in range(config.layers))
@@ -194,6 +202,15 @@ class SER(nn.Module):
     def project_env(self, text_emb: torch.Tensor) -> torch.Tensor:
         """Text embedding [B, text_dim] -> environment token [B, d_model] (what bundles ship)."""
         return self.env_proj(text_emb)
+
+    def encode_env(self, descriptions: List[str]) -> torch.Tensor:
+        """Environment tokens [N, d_model] from descriptions through the jointly trained text encoder."""
+        from emotrt.training.text import prompt
+
+        if self.text is None:
+            raise ConfigError("this SER has no jointly trained text encoder (text_fine_tune is false)",
+                              hint="embed descriptions with emotrt.training.text.load_text_encoder, then project_env")
+        return self.project_env(self.text.encode([prompt(d, self.config.text_template) for d in descriptions]))
 
     def null_env(self, batch: int = 1) -> torch.Tensor:
         """The "no description" token [batch, d_model] (learned, or zeros)."""

@@ -156,11 +156,13 @@ class SERTask:
                text_dropout: float) -> Dict[str, Any]:
         from emotrt.training.corpus.mixing import headroom
 
+        picks = [int(j) for j in rng.integers(0, 1 << 16, len(items))]
         return {
             "audio": torch.from_numpy(np.stack([i[0] * headroom(i[0]) for i in items]).astype(np.float32)),
             "label": torch.tensor([i[1] for i in items]),
             "avd": torch.tensor([i[2] for i in items], dtype=torch.float32),
-            "text": torch.stack([self.bank.embedding(i[3], int(rng.integers(1 << 16))) for i in items]),
+            "text": torch.stack([self.bank.embedding(i[3], j) for i, j in zip(items, picks)]),
+            "description": [self.bank.descriptions[i[3]][j % len(self.bank.descriptions[i[3]])] for i, j in zip(items, picks)],
             "has_text": torch.from_numpy(rng.random(len(items)) >= text_dropout),
             "environment": [i[3] for i in items],
         }
@@ -177,8 +179,11 @@ class SERTask:
             yield self._batch([self._item(self.train[i], rng) for i in picks], rng, self.data.p_no_text)
 
     def tokens(self, model: SER, batch: Dict[str, Any]) -> torch.Tensor:
-        """Environment tokens of a batch: projected text, or the null token where ``has_text`` is False."""
-        projected = model.project_env(batch["text"])
+        """Environment tokens of a batch: projected text, or the null token where ``has_text`` is False.
+
+        A model with a jointly trained text encoder embeds the batch's descriptions itself.
+        """
+        projected = model.project_env(batch["text"]) if model.text is None else model.encode_env(batch["description"])
         return torch.where(batch["has_text"][:, None], projected, model.null_env(len(projected)))
 
     def loss(self, model: SER, batch: Dict[str, Any]) -> Tuple[torch.Tensor, Dict[str, float]]:
@@ -199,7 +204,8 @@ class SERTask:
         size = self.data.batch_size
         with torch.no_grad():
             for start in range(0, len(self.valid["label"]), size):
-                part = {k: v[start:start + size].to(device) for k, v in self.valid.items() if k != "environment"}
+                part = {k: v[start:start + size].to(device) if isinstance(v, torch.Tensor) else v[start:start + size]
+                        for k, v in self.valid.items()}
                 out = model(part["audio"], self.tokens(model, part))
                 logits.append(out[0].cpu())
                 avd.append(out[1].cpu())

@@ -128,11 +128,13 @@ class DescriptionBank:
         self.ids = sorted(environments)
         self.splits = {k: str(environments[k].get("split", "")) for k in self.ids}
         self.embeddings: Dict[str, torch.Tensor] = {}
+        self.descriptions: Dict[str, List[str]] = {}
         for env in self.ids:
             descriptions = list(environments[env].get("descriptions") or [])  # type: ignore[arg-type]
             if not descriptions:
                 raise ConfigError("environment {!r} has no descriptions".format(env),
                                   hint="regenerate the corpus with `emotrt data synth --out DIR`")
+            self.descriptions[env] = descriptions
             self.embeddings[env] = encode_descriptions(encoder, descriptions, template)
         means = torch.nn.functional.normalize(torch.stack([self.embeddings[e].mean(0) for e in self.ids]), dim=-1)
         similarity = means @ means.T

@@ -84,3 +84,29 @@ def test_missing_corpus_says_how_to_make_one(tmp_path, wordllama):
 def test_text_dim_must_match_the_encoder(ser_corpus, wordllama):
     with pytest.raises(ConfigError, match="text_dim=256"):
         SERTask(SERConfig(text_dim=16), SERDataConfig(corpus=str(ser_corpus)), text_encoder=wordllama)
+
+
+def test_joint_text_encoder_fine_tuning_trains_and_round_trips(ser_corpus, tiny_hf, tmp_path):
+    from emotrt.training.checkpoint import save_checkpoint
+
+    model_config = SERConfig(d_model=32, heads=2, layers=1, ff_dim=64, window_samples=16000, text_encoder="bert",
+                             text_encoder_path=str(tiny_hf / "bert"), text_dim=16, text_fine_tune=True)
+    task = SERTask(model_config, SERDataConfig(corpus=str(ser_corpus), batch_size=4, valid_size=4))
+    torch.manual_seed(0)
+    model = task.build_model()
+    before = {n: p.detach().clone() for n, p in model.text.named_parameters()}
+    optimiser = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    loss, _ = task.loss(model, next(task.train_batches(0)))
+    loss.backward()
+    optimiser.step()
+    assert any(not torch.equal(before[n], p) for n, p in model.text.named_parameters())
+    save_checkpoint(tmp_path / "joint", model.state_dict(), task.checkpoint_config(model))
+    loaded, _ = load_ser(tmp_path / "joint")
+    model.eval()
+    assert torch.allclose(loaded.encode_env(["a busy cafe"]), model.encode_env(["a busy cafe"]), atol=1e-6)
+    assert task.validate(loaded)["ua"] == task.validate(model)["ua"]
+
+
+def test_fine_tuning_wordllama_is_refused():
+    with pytest.raises(ConfigError, match="text_fine_tune"):
+        SERConfig(text_fine_tune=True)

@@ -17,6 +17,8 @@ from emotrt import __version__
 # (name, "module:attribute"): a function becomes a command, a Typer app a command group.
 COMMANDS = [
     ("doctor", "emotrt.commands.doctor:doctor"),
+    ("run", "emotrt.commands.run:run"),
+    ("audio-devices", "emotrt.commands.audio_devices:audio_devices"),
 ]
 
 app = typer.Typer(

@@ -90,7 +90,7 @@ def load_bundle_parts(cls: Any, path: Any, backend: str, config: Any) -> Any:
             if chosen == "tensorrt":
                 engines[name] = load_engine(plans[name], backend="tensorrt", contract=bundle.contract(name))
             else:
-                engines[name] = load_engine(bundle.model_path(name, "fp32"), threads=config.threads)
+                engines[name] = load_engine(bundle.model_path(name, "fp32"), threads=config.threads, providers="auto")
         for optional in ("vad", "tse_offline"):
             if optional in bundle.models:
                 engines[optional] = load_engine(bundle.model_path(optional, "fp32"), threads=config.threads)

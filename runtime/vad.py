@@ -69,8 +69,8 @@ class EnergyGate(_Gate):
 
     def update(self, samples: np.ndarray) -> bool:
         """Feed one hop of audio; return the speech state after it."""
-        rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if samples.size else 0.0
-        level = 20.0 * math.log10(rms) if rms > 0 else -200.0
+        power = float(np.dot(samples, samples)) / samples.size if samples.size else 0.0
+        level = 10.0 * math.log10(power) if power > 0 else -200.0
         self.probability = 1.0 / (1.0 + math.exp(-(level - self.config.energy_threshold_db) / 3.0))
         self._mark(level > self.config.energy_threshold_db, samples.shape[0])
         return self.speech

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 # of context, with a [2, 1, 128] recurrent state (see silero_vad/utils_vad.py, OnnxWrapper).
 _SILERO_FRAME = {16000: 512, 8000: 256}
 _SILERO_CONTEXT = {16000: 64, 8000: 32}
+_SILERO_IO = {"audio": "input", "state_in.state": "state", "probability": "output", "state_out.state": "stateN"}
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,11 @@ class EnergyGate(_Gate):
 
 
 class SileroVad(_Gate):
-    """silero-vad v5 ONNX (inputs ``input``, ``state``, ``sr``) through any engine."""
+    """silero-vad v5 ONNX through any engine; I/O names from the contract's ``extra.io`` (else silero's own).
+
+    Both wheel variants work: ``silero_vad_openvino_16k.onnx`` (fixed [1, 576] input, what bundles
+    ship because TensorRT takes it) and ``silero_vad.onnx`` (extra ``sr`` input).
+    """
 
     kind = "silero"
 
@@ -85,21 +90,26 @@ class SileroVad(_Gate):
         super().__init__(sample_rate, config)
         if sample_rate not in _SILERO_FRAME:
             raise ConfigError("silero VAD runs at 8000 or 16000 Hz, the pipeline runs at {}".format(sample_rate))
+        extra = engine.contract.extra if engine.contract is not None else {}
+        io = dict(_SILERO_IO, **extra.get("io", {}))
+        self._audio, self._state_in = io["audio"], io["state_in.state"]
+        self._probability, self._state_out = io["probability"], io["state_out.state"]
         self.engine = engine
         self._frame = _SILERO_FRAME[sample_rate]
-        self._buffer = np.zeros(_SILERO_CONTEXT[sample_rate], dtype=np.float32)
-        self._feed = {"state": np.zeros((2, 1, 128), dtype=np.float32), "sr": np.array(sample_rate, dtype=np.int64)}
-        self._context = _SILERO_CONTEXT[sample_rate]
+        self._context = int(extra.get("context_samples", _SILERO_CONTEXT[sample_rate]))
+        self._buffer = np.zeros(self._context, dtype=np.float32)
+        self._feed = {self._state_in: np.zeros((2, 1, 128), dtype=np.float32)}
+        if any(spec.name == "sr" for spec in engine.inputs):
+            self._feed["sr"] = np.array(sample_rate, dtype=np.int64)
 
     def update(self, samples: np.ndarray) -> bool:
-        """Feed one hop; every complete 512-sample frame updates the probability."""
+        """Feed one hop; every complete frame (512 samples at 16 kHz) updates the probability."""
         self._buffer = np.concatenate((self._buffer, samples.astype(np.float32, copy=False)))
         while self._buffer.shape[0] >= self._context + self._frame:
-            frame = self._buffer[: self._context + self._frame]
-            self._feed["input"] = frame[None, :]
+            self._feed[self._audio] = self._buffer[None, : self._context + self._frame]
             out = self.engine._run(self._feed)
-            self._feed["state"] = out["stateN"]
-            self.probability = float(out["output"].reshape(-1)[0])
+            self._feed[self._state_in] = out[self._state_out]
+            self.probability = float(out[self._probability].reshape(-1)[0])
             self._mark(self.probability > self.config.silero_threshold, self._frame)
             self._buffer = self._buffer[self._frame:]
         return self.speech

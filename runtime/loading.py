@@ -5,7 +5,7 @@ running on the CPU?" is the first question anyone asks on a device.
 """
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import logging
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
@@ -20,9 +20,15 @@ BACKEND_NAMES = ("auto", "tensorrt", "onnxruntime")
 
 
 def tensorrt_available() -> Optional[str]:
-    """None when TensorRT and pycuda are importable, else what is missing."""
-    missing = [name for name in ("tensorrt", "pycuda") if importlib.util.find_spec(name) is None]
-    return ", ".join(missing) + " not installed" if missing else None
+    """None when TensorRT (8.5+) and pycuda import, else why not."""
+    from emotrt.runtime.backends import trt_compat
+
+    try:
+        trt_compat.import_tensorrt()
+        importlib.import_module("pycuda.driver")
+    except (DependencyError, ImportError) as exc:
+        return str(getattr(exc, "message", exc))
+    return None
 
 
 def match_engines(bundle: Any, device: Any) -> Dict[str, Path]:
@@ -59,7 +65,7 @@ def choose_backend(bundle: Any, requested: str, probe: Any = None) -> Tuple[str,
     if missing:
         if requested == "tensorrt":
             raise DependencyError(
-                "the TensorRT backend needs tensorrt and pycuda: " + missing,
+                "the TensorRT backend cannot run here: " + missing,
                 hint="run on a Jetson with JetPack's python3-libnvinfer and `pip install pycuda`, or --backend onnxruntime",
             )
         return "onnxruntime", "TensorRT not usable here ({}), using ONNX Runtime".format(missing), {}

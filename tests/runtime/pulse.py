@@ -1,4 +1,4 @@
-"""A real PulseAudio null-sink microphone for tests (REFERENCE.md "Test beds").
+"""A real PulseAudio null-sink microphone for tests (REFERENCE.md "Test beds"); a pytest plugin.
 
 pulseaudio runs in the foreground of its own process with a private XDG_RUNTIME_DIR; a
 null sink ``vsink`` is remapped to the source ``vmic`` (the default input), and whatever
@@ -13,6 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
+
+import numpy as np
+import pytest
 
 
 class PulseMic:
@@ -69,3 +72,42 @@ def missing() -> Optional[str]:
     """Why the null-sink microphone cannot run here, or None."""
     absent = [tool for tool in ("pulseaudio", "pactl", "paplay", "parec") if shutil.which(tool) is None]
     return "needs {} (scripts/setup-system.sh installs pulseaudio)".format(", ".join(absent)) if absent else None
+
+
+@pytest.fixture(scope="session")
+def pulse_mic():
+    """A running PulseAudio null-sink microphone; PortAudio in this process is re-initialised to see it."""
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    mic = PulseMic().start()
+    saved = {k: os.environ.get(k) for k in ("XDG_RUNTIME_DIR", "PULSE_SERVER")}
+    os.environ.update({k: mic.env[k] for k in saved})
+    import sounddevice
+
+    # PortAudio scans devices when initialised; sounddevice documents _terminate/_initialize to rescan.
+    sounddevice._terminate()
+    sounddevice._initialize()
+    yield mic
+    mic.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    sounddevice._terminate()
+    sounddevice._initialize()
+
+
+@pytest.fixture(scope="session")
+def steady_wav(tmp_path_factory) -> Path:
+    """0.5 s silence, 3 s of a steady noisy tone, 0.5 s silence at 16 kHz PCM16: windows inside look alike."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(5)
+    t = np.arange(48000) / 16000.0
+    tone = 0.25 * np.sin(2 * np.pi * 200 * t) + 0.03 * rng.normal(size=t.shape)
+    audio = np.concatenate([np.zeros(8000), tone, np.zeros(8000)])
+    path = tmp_path_factory.mktemp("mic") / "steady.wav"
+    sf.write(str(path), audio, 16000, subtype="PCM_16")
+    return path

@@ -2,19 +2,9 @@
 import subprocess
 import sys
 
-from tests.test_guards import FORBIDDEN
+from tests.test_guards import FORBIDDEN, REFUSE_FORBIDDEN
 
-STREAM_WITH_IMPORT_HOOK = r"""
-import sys
-FORBIDDEN = set(sys.argv[2].split(","))
-
-class Refuse:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in FORBIDDEN:
-            raise ImportError("device-side code imported forbidden module " + name)
-        return None
-
-sys.meta_path.insert(0, Refuse())
+STREAM_WITH_IMPORT_HOOK = REFUSE_FORBIDDEN + r"""
 import numpy as np
 from pathlib import Path
 from emotrt.runtime.backends import load_engine
@@ -24,7 +14,7 @@ from emotrt.runtime.tables import VectorTable
 from emotrt.runtime.sinks import JsonlSink
 import emotrt.runtime.audio, emotrt.runtime.runner, emotrt.runtime.capture, emotrt.runtime.loading
 
-root = Path(sys.argv[1])
+root = Path(sys.argv[2])
 pipeline = Pipeline(load_engine(root / "tse_step.onnx"), load_engine(root / "ser.onnx"),
                     VectorTable(root / "env", kind="environment"), VectorTable(root / "speakers", kind="speaker"))
 stream = pipeline.create_stream("alice", "busy_cafe")
@@ -37,7 +27,7 @@ print(len(results), sum(r.speech for r in results))
 
 
 def test_streaming_through_onnxruntime_needs_no_workstation_library(export_dir):
-    proc = subprocess.run([sys.executable, "-c", STREAM_WITH_IMPORT_HOOK, str(export_dir), ",".join(FORBIDDEN)],
+    proc = subprocess.run([sys.executable, "-c", STREAM_WITH_IMPORT_HOOK, ",".join(FORBIDDEN), str(export_dir)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     total, speech = map(int, proc.stdout.split())

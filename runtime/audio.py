@@ -132,7 +132,6 @@ class MicSource:
         self.block = max(1, int(self.sample_rate * block_s))
         self.input_overflows = 0
         self._stream: Any = None
-        self.realtime = True
 
     @property
     def description(self) -> str:

@@ -22,6 +22,8 @@ COMMANDS = [
     ("build", "emotrt.commands.build:build"),
     ("selftest", "emotrt.commands.selftest:selftest"),
     ("devices", "emotrt.commands.devices:devices"),
+    ("run", "emotrt.commands.run:run"),
+    ("audio-devices", "emotrt.commands.audio_devices:audio_devices"),
 ]
 
 app = typer.Typer(

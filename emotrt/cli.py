@@ -17,6 +17,10 @@ from emotrt import __version__
 # (name, "module:attribute"): a function becomes a command, a Typer app a command group.
 COMMANDS = [
     ("doctor", "emotrt.commands.doctor:doctor"),
+    ("export", "emotrt.commands.export:export"),
+    ("lint", "emotrt.commands.lint:lint"),
+    ("env", "emotrt.commands.env:app"),
+    ("enroll", "emotrt.commands.enroll:enroll"),
 ]
 
 app = typer.Typer(

@@ -1,4 +1,4 @@
-"""Shared export fixtures: toy checkpoints and one export of them per test session."""
+"""Export fixtures shared by tests/export and tests/cli (registered in tests/conftest.py): toy checkpoints, one export per session."""
 import pytest
 
 from emotrt.export.exporter import ExportConfig, export_checkpoints

@@ -46,10 +46,11 @@ class EnvironmentEmbedder:
         from emotrt.training.text import load_text_encoder
 
         self.ckpt = Path(ckpt_dir)
-        self.model, config, family = load_for_export(ckpt_dir, loader or default_loader)
+        self.model, config, specs = load_for_export(ckpt_dir, loader or default_loader)
         if not hasattr(self.model, "project_env"):
             raise ConfigError(
-                "checkpoint {} is a {} model; environment tokens need the SER checkpoint".format(ckpt_dir, family),
+                "checkpoint {} exports {}, not ser; environment tokens need the SER checkpoint".format(
+                    ckpt_dir, ", ".join(s.kind for s in specs)),
                 hint="pass the SER checkpoint with --ckpt",
             )
         self.d_model = int(config_value(config, "d_model"))

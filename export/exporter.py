@@ -21,8 +21,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from emotrt.export.lint import LintReport, lint_model
 from emotrt.export.onnx_export import export_graph, git_commit, opset_for, write_contract
 from emotrt.export.parity import ParityResult, compare_graph, require_parity, run_torch, to_numpy
-from emotrt.export.slim import slim_graph
-from emotrt.export.specs import FAMILY_SPECS, GraphSpec, config_value, speaker_dim
+from emotrt.export.slim import slim_validated
+from emotrt.export.specs import FAMILY_SPECS, GraphSpec, config_value, speaker_dim, specs_for_family
 from emotrt.export.streaming import StreamingResult, check_streaming
 from emotrt.export.testvectors import write_testvectors
 from emotrt.export.vad import copy_vad
@@ -63,6 +63,7 @@ class ExportReport:
     streaming: Optional[StreamingResult] = None
     lint: Dict[str, LintReport] = field(default_factory=dict)
     nodes: Dict[str, Tuple[int, int]] = field(default_factory=dict)
+    slim: Dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -73,6 +74,7 @@ class ExportReport:
             "streaming": self.streaming.to_dict() if self.streaming else None,
             "lint": {k: {"ok": r.ok, "errors": [i.line() for i in r.errors]} for k, r in self.lint.items()},
             "onnxslim_nodes": {k: list(v) for k, v in self.nodes.items()},
+            "onnxslim_recipe": self.slim,
         }
 
     def parity_rows(self) -> List[Tuple[str, str, str, float, float]]:
@@ -91,12 +93,13 @@ def default_loader(ckpt_dir: Any) -> Tuple[Any, Any]:
     return load_model(ckpt_dir)
 
 
-def load_for_export(ckpt_dir: Any, loader: Loader) -> Tuple[Any, Any, str]:
-    """(model, config, family) of a checkpoint; weights that do not fit its config are one clear error."""
+def load_for_export(ckpt_dir: Any, loader: Loader) -> Tuple[Any, Any, Tuple[GraphSpec, ...]]:
+    """(model, config, graph specs) of a checkpoint; weights that do not fit its config are one clear error."""
     from emotrt.training.checkpoint import read_config
 
     family = read_config(ckpt_dir).get("family")
-    if family not in FAMILY_SPECS:
+    specs = specs_for_family(family)
+    if not specs:
         raise ConfigError(
             "checkpoint {}: family {!r} has no export specs (known: {})".format(ckpt_dir, family, ", ".join(sorted(FAMILY_SPECS)))
         )
@@ -110,7 +113,7 @@ def load_for_export(ckpt_dir: Any, loader: Loader) -> Tuple[Any, Any, str]:
             "checkpoint {}: model.safetensors does not match config.json ({})".format(ckpt_dir, first),
             hint="export the checkpoint directory exactly as training wrote it (config.json and weights together)",
         ) from exc
-    return model.eval(), config, family
+    return model.eval(), config, specs
 
 
 def _sha256(path: Path) -> str:
@@ -155,16 +158,18 @@ def _export_one(
 ) -> Path:
     raw, path = work / (spec.kind + ".raw.onnx"), work / (spec.kind + ".onnx")
     export_graph(spec, model, config, raw, opset)
-    results = [compare_graph(spec, model, config, raw)]
+    exported = compare_graph(spec, model, config, raw)
+    require_parity([exported], stage="export")
     if options.slim:
-        report.nodes[spec.kind] = slim_graph(raw, path)
+        recipe, report.nodes[spec.kind], result = slim_validated(raw, path, lambda p: compare_graph(spec, model, config, p))
         raw.unlink()
-        results.append(compare_graph(spec, model, config, path))
+        require_parity([result], stage="simplification")
     else:
+        recipe, result = "none", exported
         os.replace(str(raw), str(path))
-    require_parity(results, stage="onnxslim" if options.slim else "export")
-    report.parity[spec.kind] = results[-1]
-    contract = contract_for(spec, model, config, opset, dict(provenance, parity=results[-1].to_dict()))
+    report.slim[spec.kind] = recipe
+    report.parity[spec.kind] = result
+    contract = contract_for(spec, model, config, opset, dict(provenance, parity=result.to_dict(), simplified=recipe))
     write_contract(path, contract)
     feed = spec.cases(model, config, seed=100)[0]
     write_testvectors(work / "testvectors", spec.kind, to_numpy(feed), run_torch(spec, model, feed), spec.atol)
@@ -186,14 +191,14 @@ def export_checkpoints(
     try:
         models = {}
         for ckpt in ckpt_dirs:
-            model, config, family = load_for_export(ckpt, loader)
+            model, config, specs = load_for_export(ckpt, loader)
             provenance = {
                 "export_commit": git_commit(),
                 "checkpoint": str(ckpt),
                 "checkpoint_sha256": _sha256(Path(ckpt) / "model.safetensors"),
                 "trt_target": options.trt,
             }
-            for spec in FAMILY_SPECS[family]:
+            for spec in specs:
                 if spec.kind in models:
                     raise ConfigError("two checkpoints export {} ({} and {})".format(spec.kind, models[spec.kind][2], ckpt))
                 models[spec.kind] = (model, config, ckpt)

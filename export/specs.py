@@ -4,7 +4,7 @@ A :class:`GraphSpec` says what a graph is: the model method it wraps, input/outp
 (docs/contracts.md), dynamic axes, how to build example inputs and parity cases, the
 tolerances, and the contract facts it carries. The exporter, parity check and test-vector
 writer are generic over specs; nothing branches on the model class. A checkpoint's
-``family`` picks its specs in :data:`FAMILY_SPECS`.
+``family`` picks its specs in :data:`FAMILY_SPECS` (by its prefix before ``_``).
 """
 from __future__ import annotations
 
@@ -164,3 +164,9 @@ FAMILY_SPECS: Dict[str, Tuple[GraphSpec, ...]] = {
     "tse": (TSE_STEP, TSE_OFFLINE, ENROLL),
     "ser": (SER,),
 }
+
+
+def specs_for_family(family: Any) -> Tuple[GraphSpec, ...]:
+    """The specs of a checkpoint family: an exact key, else its prefix (``tse_td_speakerbeam`` -> ``tse``)."""
+    family = str(family or "")
+    return FAMILY_SPECS.get(family) or FAMILY_SPECS.get(family.split("_")[0], ())

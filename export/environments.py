@@ -1,6 +1,7 @@
 """The environment table: text descriptions -> tokens the SER graph takes as ``env_token``.
 
-A description is wrapped in a prompt template, embedded with the SER checkpoint's own text
+A description is wrapped in a prompt template (the checkpoint's ``text_template`` unless one
+is given, so tokens are made the way training made them), embedded with the SER checkpoint's own text
 encoder (``text_encoder`` in its config; wordllama offline by default) and passed through the
 checkpoint's ``project_env``, so the device stores float32 [d_model] tokens and never sees
 the text encoder.
@@ -55,12 +56,13 @@ class EnvironmentEmbedder:
             )
         self.d_model = int(config_value(config, "d_model"))
         self.text_encoder = str(config_value(config, "text_encoder"))
-        path = config.get("text_encoder_path") if isinstance(config, dict) else getattr(config, "text_encoder_path", None)
+        path = _optional(config, "text_encoder_path")
+        self.template = _optional(config, "text_template") or DEFAULT_TEMPLATE
         self.encoder = load_text_encoder(self.text_encoder, path)
         self.checkpoint_sha256 = hashlib.sha256((self.ckpt / "model.safetensors").read_bytes()).hexdigest()
 
-    def token(self, descriptions: Sequence[str], template: str = DEFAULT_TEMPLATE) -> np.ndarray:
-        """One token [d_model] for the paraphrases ``descriptions``."""
+    def token(self, descriptions: Sequence[str], template: Optional[str] = None) -> np.ndarray:
+        """One token [d_model] for the paraphrases ``descriptions`` (``template`` defaults to the checkpoint's)."""
         import torch
 
         from emotrt.training.text import encode_descriptions
@@ -68,10 +70,14 @@ class EnvironmentEmbedder:
         descriptions = [d for d in (s.strip() for s in descriptions) if d]
         if not descriptions:
             raise ConfigError("an environment needs at least one non-empty description")
-        embedded = encode_descriptions(self.encoder, list(descriptions), template)
+        embedded = encode_descriptions(self.encoder, list(descriptions), template or self.template)
         with torch.no_grad():
             tokens = self.model.project_env(embedded).numpy()
         return combine_paraphrases(tokens)
+
+
+def _optional(config: Any, key: str) -> Any:
+    return config.get(key) if isinstance(config, dict) else getattr(config, key, None)
 
 
 def open_table(table_dir: Any, dim: Optional[int] = None) -> VectorTable:
@@ -90,14 +96,14 @@ def _require_new(table: VectorTable, names: Sequence[str], replace: bool) -> Non
 
 def add_environment(
     table_dir: Any, embedder: EnvironmentEmbedder, name: str, descriptions: Sequence[str],
-    template: str = DEFAULT_TEMPLATE, replace: bool = False,
+    template: Optional[str] = None, replace: bool = False,
 ) -> np.ndarray:
     """Embed ``descriptions`` and store them as environment ``name``; returns the token."""
     table = open_table(table_dir, embedder.d_model)
     _require_new(table, [name], replace)
     token = embedder.token(descriptions, template)
     table.add(
-        name, token, replace=replace, descriptions=list(descriptions), template=template,
+        name, token, replace=replace, descriptions=list(descriptions), template=template or embedder.template,
         text_encoder=embedder.text_encoder, checkpoint_sha256=embedder.checkpoint_sha256,
     )
     log.info("environment %s: %d description(s) -> token of %d", name, len(descriptions), token.size)
@@ -126,7 +132,7 @@ def read_environment_file(path: Any) -> Dict[str, List[str]]:
 
 
 def import_environments(
-    table_dir: Any, embedder: EnvironmentEmbedder, path: Any, template: str = DEFAULT_TEMPLATE, replace: bool = False
+    table_dir: Any, embedder: EnvironmentEmbedder, path: Any, template: Optional[str] = None, replace: bool = False
 ) -> List[str]:
     """Add every environment of the JSON file ``path``; checks all names before writing any."""
     environments = read_environment_file(path)

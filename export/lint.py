@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Set, Tuple
 
 from emotrt.runtime.errors import ConfigError, ModelContractError
 
@@ -111,8 +112,44 @@ def _model_kind(model: Any) -> str:
         return ""
 
 
+_CONSTANT_RULE = re.compile(
+    r"`(\w+)`(?: input)? must be (?:an initializer|a constant tensor|a build-time constant|resolvable to a constant)"
+)
+
+
+def _constant_inputs_missing(node: Any, restriction: str, constants: Set[str], opset: int) -> List[str]:
+    """Inputs that the parser needs constant (per its restriction text) but that are computed at run time."""
+    from onnx import defs
+
+    wanted = _CONSTANT_RULE.findall(restriction)
+    if not wanted:
+        return []
+    try:
+        formal = [i.name for i in defs.get_schema(node.op_type, opset).inputs]
+    except Exception:  # onnx raises SchemaError (not exported) for unknown ops
+        return []
+    missing = []
+    for input_name in wanted:
+        if input_name in formal:  # otherwise it is an attribute, constant by construction
+            index = formal.index(input_name)
+            if index < len(node.input) and node.input[index] and node.input[index] not in constants:
+                missing.append(input_name)
+    return missing
+
+
+def _constants(model: Any) -> Set[str]:
+    names = {i.name for i in model.graph.initializer}
+    names.update(o for _, n in _nodes(model.graph) if n.op_type == "Constant" for o in n.output)
+    return names
+
+
+def _onnx_opset(model: Any) -> int:
+    return next((i.version for i in model.opset_import if i.domain in _ONNX_DOMAINS), 1)
+
+
 def _check_nodes(model: Any, table: Dict[str, Any], policy: Dict[str, Any]) -> Iterator[LintIssue]:
     operators, denied = table["operators"], policy["denied"]
+    constants, opset = _constants(model), _onnx_opset(model)
     noted = set()
     for name, node in _nodes(model.graph):
         op = node.op_type
@@ -125,9 +162,14 @@ def _check_nodes(model: Any, table: Dict[str, Any], policy: Dict[str, Any]) -> I
             yield LintIssue("error", "unsupported-op", name, op, "{} {}".format(state, table["source"]))
         elif op in denied:
             yield LintIssue("error", "emotrt-policy", name, op, denied[op])
-        elif entry["restrictions"] and op not in noted:
-            noted.add(op)
-            yield LintIssue("note", "restriction", name, op, entry["restrictions"])
+        elif entry["restrictions"]:
+            missing = _constant_inputs_missing(node, entry["restrictions"], constants, opset)
+            if missing:
+                yield LintIssue("error", "restriction", name, op, "input(s) {} computed at run time: {}".format(
+                    ", ".join(missing), entry["restrictions"]))
+            elif op not in noted:
+                noted.add(op)
+                yield LintIssue("note", "restriction", name, op, entry["restrictions"])
 
 
 def _check_opset(model: Any, table: Dict[str, Any]) -> Iterator[LintIssue]:

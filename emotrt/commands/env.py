@@ -1,6 +1,6 @@
 """``emotrt env add|list|remove|import``: the environment table."""
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import typer
 
@@ -8,7 +8,7 @@ app = typer.Typer(help="Environment table: descriptions -> tokens for the SER gr
 
 TABLE = typer.Option(Path("env"), "--table", help="Environment table directory (the bundle's env/).")
 CKPT = typer.Option(..., "--ckpt", help="SER checkpoint whose text encoder and projection make the tokens.")
-TEMPLATE = typer.Option("recorded_in", "--template", help="Prompt template name or a string with {}.")
+TEMPLATE = typer.Option(None, "--template", help="Prompt template name or a string with {} (default: the checkpoint's).")
 REPLACE = typer.Option(False, "--replace", help="Overwrite environments that already exist.")
 
 
@@ -16,7 +16,7 @@ REPLACE = typer.Option(False, "--replace", help="Overwrite environments that alr
 def add(
     name: str = typer.Argument(..., help="Environment id, e.g. busy_cafe."),
     descriptions: List[str] = typer.Argument(..., help="One or more paraphrases describing it."),
-    table: Path = TABLE, ckpt: Path = CKPT, template: str = TEMPLATE, replace: bool = REPLACE,
+    table: Path = TABLE, ckpt: Path = CKPT, template: Optional[str] = TEMPLATE, replace: bool = REPLACE,
 ) -> None:
     """Embed descriptions with the checkpoint's text encoder and projection; store the token."""
     from emotrt.export.environments import EnvironmentEmbedder, add_environment
@@ -46,7 +46,7 @@ def remove(name: str = typer.Argument(...), table: Path = TABLE) -> None:
 @app.command("import")
 def import_(
     file: Path = typer.Argument(..., help="JSON: {id: {\"descriptions\": [...]}} (corpus environments.json), {id: [...]} or {id: \"text\"}."),
-    table: Path = TABLE, ckpt: Path = CKPT, template: str = TEMPLATE, replace: bool = REPLACE,
+    table: Path = TABLE, ckpt: Path = CKPT, template: Optional[str] = TEMPLATE, replace: bool = REPLACE,
 ) -> None:
     """Add every environment of a JSON file (all names checked before any is written)."""
     from emotrt.export.environments import EnvironmentEmbedder, import_environments

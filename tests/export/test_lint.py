@@ -99,3 +99,14 @@ def test_exported_toy_graphs_pass_every_target(toy_export, trt):
 def test_table_json_is_plain_data():
     table = load_operator_table("8.5")
     assert json.loads(json.dumps(table)) == table and table["commit"]
+
+
+def test_inputs_the_parser_needs_constant_are_checked():
+    x = _io("x", [1, 4, 6])
+    axes_in = _io("axes", [1], TensorProto.INT64)
+    runtime_axes = _graph([helper.make_node("ReduceMean", ["x", "axes"], ["y"], name="pool")], [x, axes_in], [_io("y", [1, 4, 1])], opset=18)
+    errors = lint_model(runtime_axes, "10.3").errors
+    assert [(i.rule, i.node) for i in errors] == [("restriction", "pool")] and "axes" in errors[0].message
+    axes = numpy_helper.from_array(np.array([2], dtype=np.int64), "axes")
+    constant_axes = _graph([helper.make_node("ReduceMean", ["x", "axes"], ["y"], name="pool")], [x], [_io("y", [1, 4, 1])], opset=18, initializers=[axes])
+    assert lint_model(constant_axes, "10.3").ok

@@ -24,6 +24,10 @@ COMMANDS = [
     ("devices", "emotrt.commands.devices:devices"),
     ("run", "emotrt.commands.run:run"),
     ("audio-devices", "emotrt.commands.audio_devices:audio_devices"),
+    ("export", "emotrt.commands.export:export"),
+    ("lint", "emotrt.commands.lint:lint"),
+    ("env", "emotrt.commands.env:app"),
+    ("enroll", "emotrt.commands.enroll:enroll"),
 ]
 
 app = typer.Typer(

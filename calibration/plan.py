@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional
 
+from emotrt.runtime.errors import ConfigError
+
 SCHEMA = 1
 
 
@@ -54,5 +56,12 @@ def precision_plan(
 
 
 def read_plan(path: Path) -> Dict[str, object]:
-    """Load a precision plan."""
-    return json.loads(Path(path).read_text())
+    """Load a precision plan written by this or an older emotrt."""
+    plan = json.loads(Path(path).read_text())
+    if not isinstance(plan, dict) or int(plan.get("schema", 0)) not in range(1, SCHEMA + 1):
+        raise ConfigError(
+            "{}: precision plan schema {} (this emotrt reads 1 to {})".format(
+                path, plan.get("schema") if isinstance(plan, dict) else None, SCHEMA),
+            hint="re-run `emotrt calibrate` with this emotrt",
+        )
+    return plan

@@ -124,24 +124,37 @@ def quantisable_nodes(model: onnx.ModelProto, config: QuantConfig) -> List[str]:
     return [n.name for n in model.graph.node if n.op_type in config.op_types and n.name not in front]
 
 
+class _PreprocessAdvice(logging.Filter):
+    """Drops ORT's "consider pre-processing" root-logger warning: its pre-processing
+    (ORT graph optimisation) would rename the nodes and tensors the plan and cache refer to."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-process" not in str(record.msg)
+
+
 def quantise(
     model_path: Path, out_path: Path, ranges: Ranges, config: QuantConfig, nodes: Sequence[str]
 ) -> Path:
     """Write a Q/DQ graph quantising exactly ``nodes`` with the precomputed ``ranges``."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    with tempfile.TemporaryDirectory(prefix="emotrt-qdq-") as tmp:
-        cache = Path(tmp) / "ranges.json"
-        cache.write_text(ranges.ort_json)
-        quantize_static(
-            str(model_path), str(out_path), calibration_data_reader=None, quant_format=QuantFormat.QDQ,
-            op_types_to_quantize=list(config.op_types), per_channel=config.per_channel,
-            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_quantize=list(nodes),
-            calibrate_method=_ort_method(config.method), calibration_cache_path=str(cache),
-            # Biases stay float: TensorRT's Q/DQ types are INT8/FP8/INT4/FP4, not INT32
-            # (docs.nvidia.com/deeplearning/tensorrt/latest/inference-library/quantized-types-explicit-quantization.html).
-            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False},
-        )
+    advice = _PreprocessAdvice()
+    logging.getLogger().addFilter(advice)
+    try:
+        with tempfile.TemporaryDirectory(prefix="emotrt-qdq-") as tmp:
+            cache = Path(tmp) / "ranges.json"
+            cache.write_text(ranges.ort_json)
+            quantize_static(
+                str(model_path), str(out_path), calibration_data_reader=None, quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=list(config.op_types), per_channel=config.per_channel,
+                activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_quantize=list(nodes),
+                calibrate_method=_ort_method(config.method), calibration_cache_path=str(cache),
+                # Biases stay float: TensorRT's Q/DQ types are INT8/FP8/INT4/FP4, not INT32 (docs.nvidia.com/
+                # deeplearning/tensorrt/latest/inference-library/quantized-types-explicit-quantization.html).
+                extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False},
+            )
+    finally:
+        logging.getLogger().removeFilter(advice)
     _copy_metadata(model_path, out_path)
     return Path(out_path)
 

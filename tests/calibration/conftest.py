@@ -31,16 +31,16 @@ def toy_export(tmp_path_factory) -> Path:
     return folder
 
 
-def write_corpus(root: Path) -> Path:
-    """12 espeak-ng utterances of 3 speakers, two noises, manifests in the corpus layout."""
+def write_corpus(root: Path, voices=VOICES, sentences=SENTENCES) -> Path:
+    """espeak-ng utterances (12 of 3 speakers by default), two noises, manifests in the corpus layout."""
     (root / "manifests").mkdir(parents=True)
     lines, noise_lines = [], []
-    for s, voice in enumerate(VOICES):
+    for s, voice in enumerate(voices):
         (root / "speech" / str(s)).mkdir(parents=True)
-        for u, text in enumerate(SENTENCES):
+        for u, text in enumerate(sentences):
             rel = "speech/{}/{}.wav".format(s, u)
             _speak(text, voice, root / rel)
-            lines.append({"id": "{}-{}".format(s, u), "path": rel, "speaker": str(s), "emotion": EMOTIONS[u],
+            lines.append({"id": "{}-{}".format(s, u), "path": rel, "speaker": str(s), "emotion": EMOTIONS[u % len(EMOTIONS)],
                           "arousal": 1.0 + u, "valence": 2.0 + s, "dominance": 3.0, "split": "test"})
     (root / "noise").mkdir()
     rng = np.random.default_rng(5)

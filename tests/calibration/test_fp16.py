@@ -19,17 +19,17 @@ def amax(ser_job):
 
 def test_plan_keeps_norms_softmax_reductions_and_front_end_fp32(ser_job, amax):
     plan = plan_fp16(onnx.load(str(ser_job.path)), amax)
-    assert {"/norm1/LayerNormalization", "/norm2/LayerNormalization", "/Softmax", "/ReduceMean", "/Conv", "/Log"} <= set(plan.fp32_nodes)
-    assert "/qkv/MatMul" not in plan.fp32_nodes
+    assert {"/layers.0/norm1/LayerNormalization", "/layers.0/norm2/LayerNormalization", "/layers.0/Softmax", "/ReduceMean", "/Conv", "/Log"} <= set(plan.fp32_nodes)
+    assert "/layers.0/qkv/MatMul" not in plan.fp32_nodes
     assert plan.to_json()["flag_limit"] == FLAG_LIMIT
 
 
 def test_large_activations_are_flagged_and_kept_fp32(ser_job, amax):
-    hot = dict(amax, **{"/qkv/MatMul_output_0": 7.0e4})
-    assert flag_ranges(hot) == [("/qkv/MatMul_output_0", 7.0e4)]
+    hot = dict(amax, **{"/layers.0/qkv/MatMul_output_0": 7.0e4})
+    assert flag_ranges(hot) == [("/layers.0/qkv/MatMul_output_0", 7.0e4)]
     plan = plan_fp16(onnx.load(str(ser_job.path)), hot)
-    assert plan.flagged == (("/qkv/MatMul_output_0", 7.0e4),)
-    assert "/qkv/MatMul" in plan.fp32_nodes and "/qkv/Add" in plan.fp32_nodes
+    assert plan.flagged == (("/layers.0/qkv/MatMul_output_0", 7.0e4),)
+    assert "/layers.0/qkv/MatMul" in plan.fp32_nodes and "/layers.0/qkv/Add" in plan.fp32_nodes
 
 
 def test_fp16_graph_runs_in_onnxruntime_close_to_fp32(ser_job, amax, tmp_path):

@@ -48,7 +48,7 @@ def test_precision_plan_names_every_decision(calibrated, toy_jobs):
     job = next(j for j in toy_jobs if j.name == "ser")
     assert plan["model"] == "ser" and plan["source_onnx"] == "ser.onnx" and len(plan["recipe_sha256"]) == 64
     assert plan["recipe"]["calibration_set"] == job.calib.sha256
-    assert "/norm1/LayerNormalization" in plan["fp32"]["fp32_nodes"]
+    assert "/layers.0/norm1/LayerNormalization" in plan["fp32"]["fp32_nodes"]
     assert set(plan["int8"]["nodes"]).isdisjoint(plan["fp16"]["nodes"])
     assert plan["int8"]["onnx"] == "ser.int8.onnx" and plan["calib_caches"]["10.3.0"] == "ser.trt-100300.calib.cache"
     assert len(plan["sensitivity"]) == len(plan["int8"]["blocks"]) + len(plan["fp16"]["blocks"])

@@ -1,4 +1,9 @@
-from emotrt.calibration.plan import file_sha256, precision_plan, recipe_sha256
+import json
+
+import pytest
+
+from emotrt.calibration.plan import file_sha256, precision_plan, read_plan, recipe_sha256
+from emotrt.runtime.errors import ConfigError
 
 
 def test_recipe_hash_changes_with_any_decision(tmp_path):
@@ -11,3 +16,11 @@ def test_recipe_hash_changes_with_any_decision(tmp_path):
     moved = dict(base, int8={"nodes": []}, fp16={"nodes": ["/a/Conv"]})
     assert precision_plan("m", source, **moved)["recipe_sha256"] != plan["recipe_sha256"]
     assert recipe_sha256({"a": 1, "b": 2}) == recipe_sha256({"b": 2, "a": 1})
+
+
+def test_plan_from_a_newer_emotrt_is_refused(calibrated, tmp_path):
+    out, _ = calibrated
+    assert read_plan(out / "ser.precision.json")["model"] == "ser"
+    (tmp_path / "p.json").write_text(json.dumps({"schema": 2}))
+    with pytest.raises(ConfigError, match="schema 2"):
+        read_plan(tmp_path / "p.json")

@@ -3,6 +3,7 @@
 A causal-conv TSE step with streaming state, an enroll graph and a log-mel + transformer SER with
 LayerNorm/Softmax. Weights are random (seeded); calibration works on any graph with the contract.
 """
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +23,11 @@ LABELS = ("neutral", "happy", "angry", "sad")
 
 
 class Block(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, n: int) -> None:
         super().__init__()
-        self.pw = nn.Conv1d(N, N, 1)
-        self.dw = nn.Conv1d(N, N, DW_K, groups=N)
-        self.out = nn.Conv1d(N, N, 1)
+        self.pw = nn.Conv1d(n, n, 1)
+        self.dw = nn.Conv1d(n, n, DW_K, groups=n)
+        self.out = nn.Conv1d(n, n, 1)
 
     def forward(self, x, cache):
         h = torch.relu(self.pw(x))
@@ -35,13 +36,14 @@ class Block(nn.Module):
 
 
 class ToyTseStep(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, n: int = N, blocks: int = BLOCKS, chunk: int = CHUNK) -> None:
         super().__init__()
-        self.encoder = nn.Conv1d(1, N, ENC_K, stride=ENC_S)
-        self.adapt = nn.Linear(SPK, N)
-        self.blocks = nn.ModuleList([Block() for _ in range(BLOCKS)])
-        self.mask = nn.Conv1d(N, N, 1)
-        self.decoder = nn.ConvTranspose1d(N, 1, ENC_K, stride=ENC_S, bias=False)
+        self.chunk = chunk
+        self.encoder = nn.Conv1d(1, n, ENC_K, stride=ENC_S)
+        self.adapt = nn.Linear(SPK, n)
+        self.blocks = nn.ModuleList([Block(n) for _ in range(blocks)])
+        self.mask = nn.Conv1d(n, n, 1)
+        self.decoder = nn.ConvTranspose1d(n, 1, ENC_K, stride=ENC_S, bias=False)
 
     def forward(self, audio, spk_emb, enc, tail, *dw):
         full = torch.cat([enc, audio], dim=1)
@@ -52,8 +54,8 @@ class ToyTseStep(nn.Module):
             h, new = block(h, cache)
             caches.append(new)
         y = self.decoder(e * torch.sigmoid(self.mask(h))).squeeze(1)
-        out = y[:, :CHUNK] + F.pad(tail, (0, CHUNK - tail.shape[1]))
-        return (out, full[:, -(ENC_K - ENC_S):], y[:, CHUNK:], *caches)
+        out = y[:, :self.chunk] + F.pad(tail, (0, self.chunk - tail.shape[1]))
+        return (out, full[:, -(ENC_K - ENC_S):], y[:, self.chunk:], *caches)
 
 
 class ToyEnroll(nn.Module):
@@ -75,20 +77,32 @@ def _dft_basis() -> torch.Tensor:
     return torch.tensor(np.concatenate([cos, sin])[:, None, :], dtype=torch.float32)
 
 
+class Layer(nn.Module):
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.attn_out = nn.Linear(d, d)
+        self.norm2 = nn.LayerNorm(d)
+        self.ff1 = nn.Linear(d, 2 * d)
+        self.ff2 = nn.Linear(2 * d, d)
+
+    def forward(self, x):
+        q, k, v = self.qkv(self.norm1(x)).chunk(3, dim=2)
+        weights = torch.softmax(torch.matmul(q, k.transpose(1, 2)) / x.shape[2] ** 0.5, dim=2)
+        x = x + self.attn_out(torch.matmul(weights, v))
+        return x + self.ff2(torch.relu(self.ff1(self.norm2(x))))
+
+
 class ToySer(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, d: int = D_MODEL, layers: int = 1) -> None:
         super().__init__()
         self.register_buffer("dft", _dft_basis())
         self.register_buffer("mel", torch.rand(N_FFT // 2 + 1, MELS) / 8)
-        self.frontend = nn.Linear(MELS, D_MODEL)
-        self.norm1 = nn.LayerNorm(D_MODEL)
-        self.qkv = nn.Linear(D_MODEL, 3 * D_MODEL)
-        self.attn_out = nn.Linear(D_MODEL, D_MODEL)
-        self.norm2 = nn.LayerNorm(D_MODEL)
-        self.ff1 = nn.Linear(D_MODEL, 2 * D_MODEL)
-        self.ff2 = nn.Linear(2 * D_MODEL, D_MODEL)
-        self.head = nn.Linear(D_MODEL, len(LABELS))
-        self.avd = nn.Linear(D_MODEL, 3)
+        self.frontend = nn.Linear(MELS, d)
+        self.layers = nn.ModuleList([Layer(d) for _ in range(layers)])
+        self.head = nn.Linear(d, len(LABELS))
+        self.avd = nn.Linear(d, 3)
 
     def forward(self, audio, env_token):
         spec = F.conv1d(audio.unsqueeze(1), self.dft, stride=HOP)
@@ -96,19 +110,19 @@ class ToySer(nn.Module):
         power = spec[:, :half] ** 2 + spec[:, half:] ** 2
         logmel = torch.log(torch.matmul(power.transpose(1, 2), self.mel) + 1e-6)
         x = torch.cat([env_token.unsqueeze(1), self.frontend(logmel)], dim=1)
-        q, k, v = self.qkv(self.norm1(x)).chunk(3, dim=2)
-        weights = torch.softmax(torch.matmul(q, k.transpose(1, 2)) / D_MODEL ** 0.5, dim=2)
-        x = x + self.attn_out(torch.matmul(weights, v))
-        x = x + self.ff2(torch.relu(self.ff1(self.norm2(x))))
+        for layer in self.layers:
+            x = layer(x)
         pooled = x.mean(dim=1)
         return self.head(pooled), self.avd(pooled)
 
 
 def _save(module, args, path, inputs, outputs, contract, dynamic_axes=None) -> Path:
-    torch.onnx.export(
-        module.eval(), args, str(path), input_names=inputs, output_names=outputs, opset_version=17,
-        dynamo=False, dynamic_axes=dynamic_axes,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module.eval(), args, str(path), input_names=inputs, output_names=outputs, opset_version=17,
+            dynamo=False, dynamic_axes=dynamic_axes,
+        )
     model = onnx.load(str(path))
     for key, value in contract.to_metadata().items():
         entry = model.metadata_props.add()
@@ -117,20 +131,28 @@ def _save(module, args, path, inputs, outputs, contract, dynamic_axes=None) -> P
     return Path(path)
 
 
-def tse_contract() -> ModelContract:
+def tse_contract(n: int = N, blocks: int = BLOCKS, chunk: int = CHUNK) -> ModelContract:
     states = [StateSpec("enc", (1, ENC_K - ENC_S)), StateSpec("tail", (1, ENC_K - ENC_S))]
-    states += [StateSpec("dw{}".format(i), (1, N, DW_K - 1)) for i in range(BLOCKS)]
-    return ModelContract("tse_step", SR, chunk_samples=CHUNK, states=tuple(states), spk_dim=SPK, opset=17)
+    states += [StateSpec("dw{}".format(i), (1, n, DW_K - 1)) for i in range(blocks)]
+    return ModelContract("tse_step", SR, chunk_samples=chunk, states=tuple(states), spk_dim=SPK, opset=17)
 
 
-def export_toy_models(folder: Path, seed: int = 0) -> Path:
+# "default" approximates the project's default sizes (REFERENCE.md: a 0.7 M-parameter causal TSE
+# with 20 ms hops, a 0.63 M-parameter log-mel transformer SER) for the timing benchmark.
+SIZES = {"tiny": dict(n=N, blocks=BLOCKS, chunk=CHUNK, d=D_MODEL, layers=1),
+         "default": dict(n=160, blocks=14, chunk=320, d=128, layers=3)}
+
+
+def export_toy_models(folder: Path, seed: int = 0, size: str = "tiny") -> Path:
     """Write ``tse_step.onnx``, ``enroll.onnx`` and ``ser.onnx`` with their contracts into ``folder``."""
     torch.manual_seed(seed)
+    dims = SIZES[size]
     folder.mkdir(parents=True, exist_ok=True)
-    contract = tse_contract()
+    contract = tse_contract(dims["n"], dims["blocks"], dims["chunk"])
     states = [torch.zeros(s.shape) for s in contract.states]
     _save(
-        ToyTseStep(), (torch.randn(1, CHUNK), torch.randn(1, SPK), *states), folder / "tse_step.onnx",
+        ToyTseStep(dims["n"], dims["blocks"], dims["chunk"]), (torch.randn(1, dims["chunk"]), torch.randn(1, SPK), *states),
+        folder / "tse_step.onnx",
         ["audio", "spk_emb"] + [s.input_name for s in contract.states],
         ["audio_out"] + [s.output_name for s in contract.states], contract,
     )
@@ -139,8 +161,8 @@ def export_toy_models(folder: Path, seed: int = 0) -> Path:
         ModelContract("enroll", SR, spk_dim=SPK, opset=17), dynamic_axes={"audio": {1: "samples"}},
     )
     _save(
-        ToySer(), (torch.randn(1, WINDOW), torch.randn(1, D_MODEL)), folder / "ser.onnx",
+        ToySer(dims["d"], dims["layers"]), (torch.randn(1, WINDOW), torch.randn(1, dims["d"])), folder / "ser.onnx",
         ["audio", "env_token"], ["logits", "avd"],
-        ModelContract("ser", SR, window_samples=WINDOW, d_model=D_MODEL, labels=LABELS, opset=17),
+        ModelContract("ser", SR, window_samples=WINDOW, d_model=dims["d"], labels=LABELS, opset=17),
     )
     return folder

@@ -15,6 +15,8 @@ the node-level control the sensitivity search needs and keeps the metadata.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import tempfile
 from dataclasses import dataclass, field
@@ -94,7 +96,10 @@ def collect_ranges(model_path: Path, calib: CalibrationSet, config: QuantConfig)
             calibrate_method=_ort_method(config.method), extra_options=options,
         )
         calibrator.collect_data(calib.reader())
-        data = calibrator.compute_data()
+        chatter = io.StringIO()
+        with contextlib.redirect_stdout(chatter):  # the histogram calibrators print() their progress
+            data = calibrator.compute_data()
+        log.debug("%s", chatter.getvalue())
         save_tensors_data(data, Path(tmp) / "ranges.json")
         ort_json = (Path(tmp) / "ranges.json").read_text()
     lows, highs = {}, {}

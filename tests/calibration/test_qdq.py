@@ -61,3 +61,12 @@ def test_methods_give_different_ranges(ser_job, minmax):
 def test_bad_quant_config_names_the_field(kwargs, field):
     with pytest.raises(ConfigError, match=field):
         QuantConfig(**kwargs)
+
+
+def test_entropy_settings_do_not_silently_return_minmax_ranges(toy_jobs):
+    """REFERENCE.md: ORT's default Entropy settings (equal bin counts) returned the MinMax ranges."""
+    job = next(j for j in toy_jobs if j.name == "enroll")
+    minmax = collect_ranges(job.path, job.calib, QuantConfig()).amax()
+    entropy = collect_ranges(job.path, job.calib, QuantConfig(method="entropy")).amax()
+    assert set(entropy) == set(minmax)
+    assert any(abs(entropy[n] - minmax[n]) > 1e-3 * minmax[n] for n in minmax)

@@ -64,6 +64,20 @@ def unweighted_accuracy(predicted: Sequence[int], labels: Sequence[int]) -> floa
     return float(recall_score(list(labels), list(predicted), average="macro", zero_division=0))
 
 
+def shorten(items: Sequence[EvalItem], contract: ModelContract, seconds: float) -> List[EvalItem]:
+    """``tse_step`` items cut to ``seconds`` (whole chunks); other kinds have fixed-size feeds already."""
+    if contract.model != "tse_step":
+        return list(items)
+    chunk = int(contract.chunk_samples or 1)
+    keep = max(chunk, int(seconds * contract.sample_rate) // chunk * chunk)
+    out = []
+    for item in items:
+        feed = dict(item.feed, audio=np.asarray(item.feed["audio"]).reshape(-1)[:keep])
+        reference = None if item.reference is None else np.asarray(item.reference).reshape(-1)[:keep]
+        out.append(EvalItem(feed, reference, item.label, item.avd))
+    return out
+
+
 def run_items(model_path: Path, contract: ModelContract, items: Sequence[EvalItem], threads: int = 1) -> Outputs:
     """Every item's outputs; ``tse_step`` items are streamed and their ``audio_out`` concatenated."""
     results = []

@@ -23,12 +23,12 @@ import onnx
 
 from emotrt.calibration.cache import DEFAULT_ALGORITHM, DEFAULT_TARGETS, CalibrationCache, version_code
 from emotrt.calibration.data import CalibrationSet
-from emotrt.calibration.evaluate import EvalItem, run_items, score
+from emotrt.calibration.evaluate import EvalItem, Outputs, run_items, score, shorten
 from emotrt.calibration.fp16 import convert_fp16, plan_fp16
 from emotrt.calibration.plan import precision_plan
 from emotrt.calibration.qdq import QuantConfig, collect_ranges, quantisable_nodes, quantise, tensorrt_problems
 from emotrt.calibration.report import Report, ReportRow, measure_latency
-from emotrt.calibration.sensitivity import Budget, choose_mixed, node_blocks
+from emotrt.calibration.sensitivity import Budget, choose_mixed, node_blocks, rank_blocks
 from emotrt.runtime.contract import ModelContract
 from emotrt.runtime.errors import ConfigError
 
@@ -46,6 +46,8 @@ class CalibrateConfig:
     cache_algorithm: str = DEFAULT_ALGORITHM
     leave_one_out: bool = True
     latency_repeats: int = 30
+    rank_items: int = 4
+    rank_seconds: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.trt_versions:
@@ -128,13 +130,23 @@ def _calibrate_one(job: ModelJob, work: Path, config: CalibrateConfig, say: Prog
     with tempfile.TemporaryDirectory(prefix="emotrt-variants-") as scratch:
         counter = [0]
 
-        def evaluate(chosen: Sequence[str]) -> Dict[str, float]:
-            counter[0] += 1
-            path = quantise(job.path, Path(scratch) / "v{}.onnx".format(counter[0]), ranges, config.quant, chosen)
-            return score(contract, job.items, fp32_out, run_items(path, contract, job.items))
+        def evaluator(items: Sequence[EvalItem], fp32: Outputs) -> Callable[[Sequence[str]], Dict[str, float]]:
+            def evaluate(chosen: Sequence[str]) -> Dict[str, float]:
+                counter[0] += 1
+                path = quantise(job.path, Path(scratch) / "v{}.onnx".format(counter[0]), ranges, config.quant, chosen)
+                return score(contract, items, fp32, run_items(path, contract, items))
+            return evaluate
 
-        say("{}: sensitivity over {} blocks".format(name, len(blocks)))
-        mixed = choose_mixed(evaluate, blocks, reference, config.budget, config.leave_one_out)
+        ranking = None
+        if config.leave_one_out:
+            # Leave-one-out ranks blocks on a short subset; the budget is checked on every held-out item.
+            quick = shorten(job.items[: config.rank_items], contract, config.rank_seconds)
+            quick_fp32 = run_items(job.path, contract, quick)
+            say("{}: leave-one-out over {} blocks".format(name, len(blocks)))
+            ranking = rank_blocks(evaluator(quick, quick_fp32), blocks, score(contract, quick, quick_fp32, quick_fp32),
+                                  config.budget)
+        say("{}: choosing the mixed plan".format(name))
+        mixed = choose_mixed(evaluator(job.items, fp32_out), blocks, reference, config.budget, ranking)
         int8_all = quantise(job.path, Path(scratch) / "int8_all.onnx", ranges, config.quant, nodes)
         all_metrics = score(contract, job.items, fp32_out, run_items(int8_all, contract, job.items))
         int8_path = quantise(job.path, work / (name + ".int8.onnx"), ranges, config.quant, mixed.int8_nodes)

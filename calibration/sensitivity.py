@@ -12,7 +12,7 @@ import logging
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable, Dict, FrozenSet, List, Mapping, Sequence, Tuple
+from typing import Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from emotrt.runtime.errors import ConfigError
 
@@ -131,14 +131,20 @@ def rank_blocks(
 
 
 def choose_mixed(
-    evaluate: Evaluate, blocks: Mapping[str, Sequence[str]], reference: Metrics, budget: Budget, leave_one_out: bool = True
+    evaluate: Evaluate, blocks: Mapping[str, Sequence[str]], reference: Metrics, budget: Budget,
+    ranking: Optional[Sequence[BlockSensitivity]] = None,
 ) -> MixedPlan:
-    """The mixed plan meeting ``budget`` with the fewest blocks out of INT8 that the search finds."""
+    """The mixed plan meeting ``budget`` with the fewest blocks out of INT8 that the search finds.
+
+    ``ranking`` (from :func:`rank_blocks`, possibly on a quicker subset) orders the blocks to
+    keep out of INT8; without it, graph order is used. The budget is always checked with
+    ``evaluate``.
+    """
     if not blocks:
         raise BudgetError("the graph has no block INT8 can quantise (no Conv/MatMul/Gemm outside the front end)")
     run = _Cache(evaluate, blocks)
     names = list(blocks)
-    ranking = rank_blocks(run, blocks, reference, budget) if leave_one_out else []
+    ranking = list(ranking or [])
     order = [r.block for r in ranking] or names
     kept: List[str] = []
     while budget.cost(reference, run([b for b in names if b not in kept])) > 1.0:

@@ -28,11 +28,16 @@ def test_leave_one_out_ranks_the_worst_block_first():
 
 
 def test_mixed_plan_keeps_the_fewest_blocks_out_of_int8():
-    plan = choose_mixed(evaluate, BLOCKS, REFERENCE, Budget())
-    assert plan.kept_blocks == ("blocks.0",)
+    ranking = rank_blocks(evaluate, BLOCKS, REFERENCE, Budget())
+    plan = choose_mixed(evaluate, BLOCKS, REFERENCE, Budget(), ranking)
+    assert plan.kept_blocks == ("blocks.0",) and plan.evaluations == 2
     assert plan.int8_blocks == ("encoder", "blocks.1", "decoder")
     assert plan.metrics["sisdri"] == pytest.approx(10.0 - 0.27)
     assert len(plan.ranking) == 4
+
+
+def test_without_ranking_the_search_still_prunes_to_the_fewest():
+    assert choose_mixed(evaluate, BLOCKS, REFERENCE, Budget()).kept_blocks == ("blocks.0",)
 
 
 def test_a_budget_no_plan_meets_is_one_clear_error():

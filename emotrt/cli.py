@@ -28,6 +28,7 @@ COMMANDS = [
     ("lint", "emotrt.commands.lint:lint"),
     ("env", "emotrt.commands.env:app"),
     ("enroll", "emotrt.commands.enroll:enroll"),
+    ("calibrate", "emotrt.commands.calibrate:calibrate"),
 ]
 
 app = typer.Typer(

@@ -1,4 +1,4 @@
-"""Shared training fixtures: a harmonic "voice" mixture source small enough for a few CPU steps."""
+"""Shared training fixtures: a harmonic "voice" mixture source, tiny transformers backbones, a tiny corpus."""
 from typing import Dict, List
 
 import numpy as np
@@ -37,8 +37,8 @@ class ToneSpeakers:
 @pytest.fixture(scope="session")
 def tone_speakers() -> ToneSpeakers:
     return ToneSpeakers()
-"""Tiny transformers backbones saved with ``save_pretrained`` to temp dirs (nothing from a hub)."""
-import pytest
+
+# Tiny transformers backbones saved with ``save_pretrained`` to temp dirs (nothing from a hub).
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "this", "speech", "is", "recorded", "in", "a", "busy",
          "cafe", ".", "car", "street"]

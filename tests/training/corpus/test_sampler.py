@@ -86,3 +86,15 @@ def test_real_speech_with_noise_from_another_corpus(tiny_corpus, tmp_path):
     item = sampler[1]
     assert item.enrollment_id != item.target_id and item.speaker.startswith("ravdess_")
     assert item.noise_id is not None and item.emotion == "happy" and item.mixture.shape == (48000,)
+
+
+def test_docstring_example_runs(tiny_corpus):
+    import doctest
+
+    from emotrt.training.corpus import sampler as module
+
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner()
+    for test in finder.find(module.MixingSampler, globs=dict(vars(module), root=tiny_corpus[0])):
+        runner.run(test)
+    assert runner.summarize(verbose=False).attempted >= 4 and runner.failures == 0

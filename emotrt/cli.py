@@ -19,6 +19,7 @@ COMMANDS = [
     ("doctor", "emotrt.commands.doctor:doctor"),
     ("data", "emotrt.commands.data:data"),
     ("train", "emotrt.commands.train:train"),
+    ("eval", "emotrt.commands.eval:eval_"),
     ("build", "emotrt.commands.build:build"),
     ("selftest", "emotrt.commands.selftest:selftest"),
     ("devices", "emotrt.commands.devices:devices"),

@@ -1,4 +1,6 @@
 """Shared training fixtures: a harmonic "voice" mixture source, tiny transformers backbones, a tiny corpus."""
+"""Shared training fixtures: a harmonic "voice" mixture source small enough for a few CPU steps, a tiny
+synthetic corpus, and tiny transformers backbones saved with ``save_pretrained`` (nothing from a hub)."""
 from typing import Dict, List
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""The real models (emotrt.training) through export: tiny checkpoints, every TensorRT target."""
+"""The real TSE and SER (emotrt.training) through export: tiny checkpoints, every TensorRT target."""
 import json
 import subprocess
 import sys
@@ -11,9 +11,14 @@ from emotrt.export.exporter import ExportConfig, export_checkpoints
 from emotrt.export.lint import lint_model
 from emotrt.runtime.errors import ConfigError
 from emotrt.training.checkpoint import save_checkpoint
+from emotrt.training.ser import SER, SERConfig
 from emotrt.training.tse import TSE
 
-GRAPHS = ("tse_step", "tse_offline", "enroll")
+GRAPHS = ("tse_step", "tse_offline", "enroll", "ser")
+
+
+def tiny_ser_config(**overrides):
+    return SERConfig(**dict(dict(d_model=16, heads=2, layers=1, ff_dim=32, window_samples=8000), **overrides))
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +27,9 @@ def real_ckpts(tmp_path_factory):
     torch.manual_seed(0)
     tse = TSE.from_config("tiny")
     save_checkpoint(root / "tse", tse.state_dict(), tse.checkpoint_config())
-    return (root / "tse",)
+    ser = SER.from_config(tiny_ser_config())
+    save_checkpoint(root / "ser", ser.state_dict(), ser.checkpoint_config())
+    return root / "tse", root / "ser"
 
 
 @pytest.mark.slow
@@ -67,3 +74,20 @@ def test_cli_export_prints_the_parity_table(real_ckpts, tmp_path):
     assert (tmp_path / "m" / "tse_step.onnx").is_file()
     again = subprocess.run([sys.executable, "-m", "emotrt", "export", str(real_ckpts[0]), "-o", str(tmp_path / "m")], capture_output=True, text=True)
     assert again.returncode == 2 and "is not empty" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_wavlm_front_end_exports_inside_the_ser_graph(tmp_path):
+    from transformers import WavLMConfig, WavLMModel
+
+    torch.manual_seed(0)
+    WavLMModel(WavLMConfig(
+        hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, conv_dim=(8, 8),
+        conv_stride=(5, 4), conv_kernel=(10, 8), num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2,
+        num_buckets=16, max_bucket_distance=32,
+    )).save_pretrained(str(tmp_path / "wavlm"))
+    ser = SER.from_config(tiny_ser_config(frontend="ssl", frontend_path=str(tmp_path / "wavlm"), window_samples=16000))
+    save_checkpoint(tmp_path / "ser", ser.state_dict(), ser.checkpoint_config())
+    report = export_checkpoints([tmp_path / "ser"], tmp_path / "m", ExportConfig(trt="8.5", vad=False))
+    assert report.parity["ser"].ok and report.lint["ser"].ok
+    assert any(n.op_type == "MatMul" for n in onnx.load(str(tmp_path / "m" / "ser.onnx")).graph.node)

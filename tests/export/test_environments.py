@@ -53,7 +53,7 @@ def ser_ckpt(tmp_path_factory):
 def embedder(ser_ckpt):
     from emotrt.export.environments import EnvironmentEmbedder
 
-    return EnvironmentEmbedder(ser_ckpt)
+    return EnvironmentEmbedder.from_checkpoint(ser_ckpt)
 
 
 def test_tokens_are_the_projected_text_embeddings(embedder, tmp_path):

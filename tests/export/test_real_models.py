@@ -10,6 +10,7 @@ import torch
 from emotrt.export.exporter import ExportConfig, export_checkpoints
 from emotrt.export.lint import lint_model
 from emotrt.runtime.errors import ConfigError
+from emotrt.runtime.tables import VectorTable
 from emotrt.training.checkpoint import save_checkpoint
 from emotrt.training.ser import SER, SERConfig
 from emotrt.training.tse import TSE
@@ -35,8 +36,11 @@ def real_ckpts(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("trt", ["8.5", "10.3"])
 def test_tiny_checkpoints_pass_parity_streaming_and_lint(real_ckpts, tmp_path, trt):
-    report = export_checkpoints(real_ckpts, tmp_path / "m", ExportConfig(trt=trt, vad=False))
+    envs = tmp_path / "environments.json"
+    envs.write_text(json.dumps({"busy_cafe": {"descriptions": ["a busy cafe", "a crowded coffee shop"], "split": "seen"}}))
+    report = export_checkpoints(real_ckpts, tmp_path / "m", ExportConfig(trt=trt, vad=False, environments=str(envs)))
     assert sorted(report.graphs) == sorted(GRAPHS)
+    assert VectorTable(tmp_path / "m" / "env", kind="environment", dim=16).names() == ["busy_cafe", "none"]
     assert all(r.ok for r in report.parity.values())
     assert len(report.parity["tse_offline"].shapes) == 3 and "1x640" not in report.parity["tse_offline"].shapes
     assert report.streaming.hops == 200 and report.streaming.max_abs_vs_torch <= 1e-4
@@ -91,3 +95,13 @@ def test_wavlm_front_end_exports_inside_the_ser_graph(tmp_path):
     report = export_checkpoints([tmp_path / "ser"], tmp_path / "m", ExportConfig(trt="8.5", vad=False))
     assert report.parity["ser"].ok and report.lint["ser"].ok
     assert any(n.op_type == "MatMul" for n in onnx.load(str(tmp_path / "m" / "ser.onnx")).graph.node)
+
+
+def test_the_no_description_token_is_the_models_own(real_ckpts, tmp_path):
+    from emotrt.training.models import load_model
+
+    export_checkpoints(real_ckpts[1:], tmp_path / "m", ExportConfig(vad=False))
+    model, _ = load_model(real_ckpts[1])
+    table = VectorTable(tmp_path / "m" / "env", kind="environment")
+    assert table.names() == ["none"]
+    assert (table.get("none") == model.null_env(1)[0].detach().numpy()).all()

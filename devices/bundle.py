@@ -28,7 +28,6 @@ from emotrt.runtime.tables import atomic_write
 log = logging.getLogger(__name__)
 
 SCHEMA_FILE = Path(__file__).with_name("schema") / "manifest.schema.json"
-PRECISIONS = ("fp32", "fp16", "int8")
 _TOOLS = ("onnx", "onnxruntime", "numpy", "tensorrt", "polygraphy")
 
 __all__ = ["ModelFiles", "collect_models", "write_bundle", "update_manifest", "pack_tar", "unpack_tar", "SCHEMA_FILE"]
@@ -72,7 +71,7 @@ def collect_models(export_dir: Any, calibration_dir: Optional[Any] = None) -> Di
         name = ModelContract.from_metadata(metadata, source=str(path)).model
         if name in models:
             raise BundleError("{} and {} are both {} graphs".format(models[name].variants["fp32"], path, name))
-        variants, cache, plan = {"fp32": path}, None, None
+        variants, cache, plan, per_version = {"fp32": path}, None, None, ()
         if calibration_dir is not None:
             cal = Path(calibration_dir)
             if not cal.is_dir():
@@ -86,7 +85,7 @@ def collect_models(export_dir: Any, calibration_dir: Optional[Any] = None) -> Di
             per_version = tuple(sorted(
                 (p.name[len(name) + len(".trt-"):-len(".calib.cache")], p) for p in cal.glob("{}.trt-*.calib.cache".format(name))
             ))
-        models[name] = ModelFiles(name, metadata, variants, cache, plan, per_version if calibration_dir is not None else ())
+        models[name] = ModelFiles(name, metadata, variants, cache, plan, per_version)
     if not models:
         raise BundleError(
             "{} holds no ONNX graph with emotrt metadata".format(export_dir), hint="run `emotrt export --out {}`".format(export_dir)
@@ -125,9 +124,8 @@ def provenance(models: Dict[str, ModelFiles], extra_checkpoints: Optional[Dict[s
     sets = {}
     for m in models.values():
         extra = m.contract.extra
-        for key in ("checkpoint_sha256", "checkpoint"):
-            if isinstance(extra.get(key), str):
-                checkpoints.setdefault(m.name, extra[key])
+        if isinstance(extra.get("checkpoint_sha256"), str):
+            checkpoints.setdefault(m.name, extra["checkpoint_sha256"])
         if m.precision_plan is not None:
             plan = json.loads(m.precision_plan.read_text())
             found = plan.get("calibration_set") or (plan.get("recipe") or {}).get("calibration_set")

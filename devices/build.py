@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from emotrt.devices import trt_compat
 from emotrt.devices.builder import BuildConfig, EngineJob, Progress, build_engine, trtexec_for
-from emotrt.devices.bundle import collect_models, pack_tar, provenance, update_manifest, write_bundle
+from emotrt.devices.bundle import collect_models, pack_tar, provenance, read_onnx_io, update_manifest, write_bundle
 from emotrt.devices.engine_cache import EngineCache
 from emotrt.devices.profiles import DeviceProfile, get_profile, match_device
 from emotrt.runtime.bundle import Bundle, rebuild_command
@@ -94,25 +94,15 @@ def _sha256(path: Path) -> str:
     return sha256_file(path)
 
 
-def model_shapes(onnx: Path, contract: ModelContract, enroll_seconds: float) -> Tuple[Dict[str, Tuple[int, ...]], Tuple[str, ...]]:
-    """Fixed input shapes of a graph (batch 1; enrollment audio ``enroll_seconds`` long) and its dynamic inputs."""
-    from emotrt.runtime.backends import load_engine
-
+def model_shapes(io: Dict[str, Any], contract: ModelContract, enroll_seconds: float) -> Tuple[Dict[str, Tuple[int, ...]], Tuple[str, ...]]:
+    """Fixed input shapes from a manifest ``io`` entry (batch 1; dynamic audio ``enroll_seconds`` long) and the dynamic inputs."""
     fixed: Dict[str, Tuple[int, ...]] = {}
     dynamic = []
-    with load_engine(onnx, backend="onnxruntime") as engine:
-        for spec in engine.inputs:
-            dims = []
-            for axis, d in enumerate(spec.shape):
-                if isinstance(d, int) and d > 0:
-                    dims.append(d)
-                elif axis == 0:
-                    dims.append(1)
-                else:
-                    dims.append(int(round(enroll_seconds * contract.sample_rate)))
-            if any(not (isinstance(d, int) and d > 0) for d in spec.shape):
-                dynamic.append(spec.name)
-            fixed[spec.name] = tuple(dims)
+    for name, shape in io["inputs"].items():
+        dims = [d if d else (1 if axis == 0 else int(round(enroll_seconds * contract.sample_rate))) for axis, d in enumerate(shape)]
+        if not all(shape):
+            dynamic.append(name)
+        fixed[name] = tuple(dims)
     return fixed, tuple(dynamic)
 
 
@@ -149,9 +139,10 @@ Shapes = Dict[str, Tuple[Dict[str, Tuple[int, ...]], Tuple[str, ...]]]
 
 
 def bundle_shapes(root: Path, models: Dict[str, Any], enroll_seconds: float) -> Shapes:
-    """:func:`model_shapes` of every model's FP32 graph, computed once per build."""
+    """:func:`model_shapes` of every model, from the manifest's ``io`` (read from the FP32 graph when absent)."""
     return {
-        name: model_shapes(root / entry["variants"]["fp32"], ModelContract.from_metadata(entry["contract"], source=name), enroll_seconds)
+        name: model_shapes(entry.get("io") or read_onnx_io(root / entry["variants"]["fp32"]),
+                           ModelContract.from_metadata(entry["contract"], source=name), enroll_seconds)
         for name, entry in models.items()
     }
 

@@ -58,6 +58,18 @@ def read_onnx_metadata(path: Path) -> Dict[str, str]:
     return {k: v for k, v in props.items() if k.startswith(PREFIX)}
 
 
+def read_onnx_io(path: Path) -> Dict[str, Dict[str, List[Optional[int]]]]:
+    """``{"inputs": {name: dims}, "outputs": {...}}`` of an ONNX file; a dynamic dim is None."""
+    from emotrt.runtime.backends import load_engine
+
+    def dims(shape: Sequence[Any]) -> List[Optional[int]]:
+        return [d if isinstance(d, int) and d > 0 else None for d in shape]
+
+    with load_engine(path, backend="onnxruntime") as engine:
+        return {"inputs": {t.name: dims(t.shape) for t in engine.inputs},
+                "outputs": {t.name: dims(t.shape) for t in engine.outputs}}
+
+
 def collect_models(export_dir: Any, calibration_dir: Optional[Any] = None) -> Dict[str, ModelFiles]:
     """Every contract-carrying ``*.onnx`` of an export dir, with its calibration artefacts."""
     export_dir = Path(export_dir)
@@ -178,7 +190,8 @@ def stage_models(root: Path, models: Dict[str, ModelFiles]) -> Dict[str, Any]:
         for precision, src in sorted(m.variants.items()):
             suffix = ".onnx" if precision == "fp32" else ".{}.onnx".format(precision)
             variants[precision] = _copy(src, root, "models/{}{}".format(name, suffix))
-        entry: Dict[str, Any] = {"contract": dict(sorted(m.metadata.items())), "variants": variants}
+        entry: Dict[str, Any] = {"contract": dict(sorted(m.metadata.items())), "variants": variants,
+                                 "io": read_onnx_io(m.variants["fp32"])}
         if m.calib_cache is not None:
             entry["calib_cache"] = _copy(m.calib_cache, root, "models/{}.calib.cache".format(name))
         if m.precision_plan is not None:

@@ -203,17 +203,20 @@ def plan_builds(root: Path, models: Dict[str, Any], profiles: Sequence[DevicePro
 def build_engines_into(root: Path, models: Dict[str, Any], device: DeviceFingerprint, config: BuildConfig,
                        precisions: Sequence[str], enroll_seconds: float = 3.0, trt: Any = None,
                        progress: Optional[Progress] = None, summary: Optional[BuildSummary] = None,
-                       hashes: Optional[Dict[str, str]] = None) -> List[Dict[str, Any]]:
+                       hashes: Optional[Dict[str, str]] = None,
+                       entries: Optional[List[Dict[str, Any]]] = None) -> List[Dict[str, Any]]:
     """Build (or reuse from ``root/engines``) every plan for ``device``; return the manifest entries.
 
     ``hashes`` (bundle-relative path -> sha256, the manifest's ``files``) saves
-    rehashing graphs a verified bundle already hashed.
+    rehashing graphs a verified bundle already hashed. Entries are appended to
+    ``entries`` as plans finish, so a caller still has the finished ones when a
+    later build fails.
     """
     summary = summary if summary is not None else BuildSummary(root)
     hashes = hashes or {}
     cache = EngineCache(root / "engines", rebuild=rebuild_command(root))
     shapes = bundle_shapes(root, models, enroll_seconds)
-    entries = []
+    entries = entries if entries is not None else []
     for job, entry in _jobs(root, models, shapes, device.tensorrt, precisions, summary.skipped):
         onnx = _rel(root, job.onnx)
         fp = EngineFingerprint(
@@ -295,7 +298,12 @@ def build_bundle(options: BuildOptions, device: Optional[DeviceFingerprint] = No
 def build_device_engines(bundle_path: Any, device: Optional[DeviceFingerprint] = None, precisions: Sequence[str] = PRECISIONS,
                          dla_core: Optional[int] = None, opt_level: int = 3, trt: Any = None,
                          progress: Optional[Progress] = None) -> BuildSummary:
-    """On the device: build (or reuse) the bundle's engines for this device and record them in the manifest."""
+    """On the device: build (or reuse) the bundle's engines for this device and record them in the manifest.
+
+    The manifest is rewritten (atomically) even when a build fails: it then lists
+    the plans that were finished and the failed build's log, so the bundle still
+    verifies and the log can be read.
+    """
     bundle = Bundle.open(bundle_path)
     device = device if device is not None else probe_device()
     reason = _engine_capability(device, trt)
@@ -304,7 +312,10 @@ def build_device_engines(bundle_path: Any, device: Optional[DeviceFingerprint] =
                               hint="run this on the Jetson the bundle targets (emotrt doctor --role device)")
     config = BuildConfig(device.tensorrt, _workspace(match_device(device)), opt_level, dla_core)
     summary = BuildSummary(bundle.root)
-    entries = build_engines_into(bundle.root, bundle.manifest["models"], device, config, precisions, trt=trt,
-                                 progress=progress, summary=summary, hashes=bundle.manifest["files"])
-    update_manifest(bundle.root, entries)
+    entries: List[Dict[str, Any]] = []
+    try:
+        build_engines_into(bundle.root, bundle.manifest["models"], device, config, precisions, trt=trt,
+                           progress=progress, summary=summary, hashes=bundle.manifest["files"], entries=entries)
+    finally:
+        update_manifest(bundle.root, entries)
     return summary

@@ -134,3 +134,22 @@ def test_weakly_typed_fp16_keeps_the_precision_plans_fp32_nodes(tmp_path, export
     trt10 = make_tensorrt("10.3.0")  # strongly typed FP16 graph: types come from the graph, nothing pinned
     build_device_engines(tmp_path / "b", device=ORIN_103, trt=trt10, precisions=("fp16",))
     assert not [c for c in trt10.calls if c[0] == "layer.precision"]
+
+
+def test_a_failing_on_device_build_keeps_the_bundle_verifiable(tmp_path, export_dir, calibration_dir):
+    build_bundle(options(export_dir, calibration_dir, tmp_path / "b"), device=HOST)
+    trt = make_tensorrt("10.3.0")
+    real = trt.Builder.build_serialized_network
+
+    def fail_on_ser(self, network, config):
+        if any(i.name == "env_token" for i in network.inputs):
+            return None
+        return real(self, network, config)
+
+    trt.Builder.build_serialized_network = fail_on_ser
+    with pytest.raises(Exception, match="failed to build"):
+        build_device_engines(tmp_path / "b", device=ORIN_103, trt=trt)
+    bundle = Bundle.open(tmp_path / "b")  # verifies: finished plans and the failed log are listed
+    assert sorted(e.model for e in bundle.engines) == ["enroll", "enroll"]  # built before ser failed
+    assert any(rel.endswith("ser.build.log") for rel in bundle.manifest["files"])
+    assert not [rel for rel in bundle.manifest["files"] if rel.endswith("ser.plan")]

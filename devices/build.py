@@ -75,6 +75,16 @@ class BuildOptions:
                 )
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A model/precision one TensorRT version cannot build from the bundle's artefacts, and why."""
+
+    model: str
+    precision: str
+    tensorrt: str
+    reason: str
+
+
 @dataclass
 class BuildSummary:
     """What a build produced, for the CLI to report."""
@@ -83,7 +93,15 @@ class BuildSummary:
     engines_built: List[str] = field(default_factory=list)
     engines_cached: List[str] = field(default_factory=list)
     build_plans: int = 0
-    skipped: List[str] = field(default_factory=list)
+    skipped: List["Skipped"] = field(default_factory=list)
+
+    def skipped_by_model(self) -> List[str]:
+        """One line per model/precision that some TensorRT version cannot build, naming those versions."""
+        groups: Dict[Tuple[str, str], List["Skipped"]] = {}
+        for item in self.skipped:
+            groups.setdefault((item.model, item.precision), []).append(item)
+        return ["{}/{} on TensorRT {}: {}".format(m, p, ", ".join(dict.fromkeys(i.tensorrt for i in items)), items[0].reason)
+                for (m, p), items in groups.items()]
     no_engines_reason: Optional[str] = None
     archive: Optional[Path] = None
 
@@ -157,7 +175,7 @@ def _rel(root: Path, path: Path) -> str:
 
 
 def _jobs(root: Path, models: Dict[str, Any], shapes: Shapes, tensorrt: str, precisions: Sequence[str],
-          skipped: List[str]) -> List[Tuple[EngineJob, Dict[str, Any]]]:
+          skipped: List[Skipped]) -> List[Tuple[EngineJob, Dict[str, Any]]]:
     """One job per (model, precision) the bundle can build on TensorRT ``tensorrt``."""
     jobs = []
     for name, entry in sorted(models.items()):
@@ -167,7 +185,7 @@ def _jobs(root: Path, models: Dict[str, Any], shapes: Shapes, tensorrt: str, pre
             try:
                 recipe = trt_compat.choose_recipe(tensorrt, precision, sorted(entry["variants"]), bool(entry.get("calib_cache")))
             except ConfigError as exc:
-                skipped.append("{}/{} on TensorRT {}: {}".format(name, precision, tensorrt, exc.message))
+                skipped.append(Skipped(name, precision, tensorrt, exc.message))
                 continue
             code = str(trt_compat.features(tensorrt).calib_cache_code)
             cache_rel = entry.get("calib_caches", {}).get(code) or entry.get("calib_cache")
@@ -179,7 +197,7 @@ def _jobs(root: Path, models: Dict[str, Any], shapes: Shapes, tensorrt: str, pre
 
 
 def plan_builds(root: Path, models: Dict[str, Any], profiles: Sequence[DeviceProfile], options: BuildOptions,
-                skipped: List[str]) -> List[Dict[str, Any]]:
+                skipped: List[Skipped]) -> List[Dict[str, Any]]:
     """The ``build_plans`` entries: one trtexec line per target, JetPack release, model and precision.
 
     Paths are relative to the bundle root, where the line is meant to run.

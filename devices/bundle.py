@@ -228,9 +228,13 @@ def write_bundle(
     out = Path(out)
     if out.exists() and not force:
         raise BundleError("{} already exists".format(out), hint="pass --force to replace it, or choose another --out")
-    for what, path in (("environment table", env_dir), ("test vectors", testvectors_dir)):
-        if not Path(path).is_dir():
-            raise BundleError("no {} at {}".format(what, path), hint="run `emotrt export`, which writes env/ and testvectors/")
+    if not Path(env_dir).is_dir():
+        raise BundleError(
+            "no environment table at {}".format(env_dir),
+            hint="emotrt env import CORPUS/environments.json --ckpt CKPT/ser --table {} (or pass --env DIR)".format(env_dir),
+        )
+    if not Path(testvectors_dir).is_dir():
+        raise BundleError("no test vectors at {}".format(testvectors_dir), hint="re-export: emotrt export writes testvectors/")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=str(out.parent), prefix="." + out.name + ".building-"))
     try:

@@ -56,5 +56,5 @@ def build(
         console.print("[yellow]no TensorRT engines built here ({}).[/] The bundle carries the ONNX graphs, calibration "
                       "artefacts and {} trtexec build plans; on the device run: emotrt build {}".format(
                           summary.no_engines_reason, summary.build_plans, summary.bundle))
-    for note in summary.skipped:
-        console.print("skipped {}".format(note))
+    for line in summary.skipped_by_model():
+        console.print("skipped " + line)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -23,7 +24,7 @@ from emotrt.devices.builder import BuildConfig, EngineJob, Progress, build_engin
 from emotrt.devices.bundle import collect_models, pack_tar, provenance, read_onnx_io, update_manifest, write_bundle
 from emotrt.devices.engine_cache import EngineCache
 from emotrt.devices.profiles import DeviceProfile, get_profile, match_device
-from emotrt.runtime.bundle import Bundle, rebuild_command
+from emotrt.runtime.bundle import Bundle, rebuild_command, unpack_tar
 from emotrt.runtime.contract import ModelContract
 from emotrt.runtime.errors import ConfigError, DependencyError
 from emotrt.runtime.fingerprint import DeviceFingerprint, EngineFingerprint, probe_device
@@ -320,8 +321,12 @@ def build_device_engines(bundle_path: Any, device: Optional[DeviceFingerprint] =
 
     The manifest is rewritten (atomically) even when a build fails: it then lists
     the plans that were finished and the failed build's log, so the bundle still
-    verifies and the log can be read.
+    verifies and the log can be read. A ``.tar`` is first unpacked beside itself
+    (``bundle.tar`` -> ``bundle/``), where the engines then stay.
     """
+    bundle_path = Path(bundle_path)
+    if bundle_path.is_file() and tarfile.is_tarfile(str(bundle_path)):
+        bundle_path = unpack_tar(bundle_path, bundle_path.with_suffix(""))
     bundle = Bundle.open(bundle_path)
     device = device if device is not None else probe_device()
     reason = _engine_capability(device, trt)

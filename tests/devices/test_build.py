@@ -1,5 +1,6 @@
 """`emotrt build` as a library: bundles without TensorRT, engines with the TensorRT TEST DOUBLE, atomic failure."""
 import json
+import shutil
 from pathlib import Path
 
 import jsonschema
@@ -162,8 +163,6 @@ def test_a_failing_on_device_build_keeps_the_bundle_verifiable(tmp_path, export_
 @pytest.mark.slow
 def test_a_real_export_builds_and_selftests(tmp_path, toy_export):
     """The export stage's own output (tests/export/fixtures.py) through `emotrt build` and `emotrt selftest`."""
-    import shutil
-
     import numpy as np
 
     from emotrt.devices.selftest import run_selftest
@@ -184,3 +183,11 @@ def test_a_real_export_builds_and_selftests(tmp_path, toy_export):
     report = run_selftest(bundle, device=HOST)
     assert report.passed, report.rows
     assert {r.model for r in report.rows if r.status == "pass"} >= {"tse_step", "ser", "enroll"}
+
+
+def test_on_device_build_from_a_tar_unpacks_beside_it(tmp_path, export_dir, calibration_dir):
+    summary = build_bundle(options(export_dir, calibration_dir, tmp_path / "b", tar=True), device=HOST)
+    shutil.rmtree(str(tmp_path / "b"))
+    built = build_device_engines(summary.archive, device=ORIN_103, trt=make_tensorrt("10.3.0"), precisions=("fp32",))
+    assert built.bundle == tmp_path / "b" and sorted(built.engines_built) == ["enroll/fp32", "ser/fp32", "tse_step/fp32"]
+    assert len(Bundle.open(tmp_path / "b").engines) == 3

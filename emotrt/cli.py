@@ -17,6 +17,11 @@ from emotrt import __version__
 # (name, "module:attribute"): a function becomes a command, a Typer app a command group.
 COMMANDS = [
     ("doctor", "emotrt.commands.doctor:doctor"),
+    ("data", "emotrt.commands.data:data"),
+    ("train", "emotrt.commands.train:train"),
+    ("build", "emotrt.commands.build:build"),
+    ("selftest", "emotrt.commands.selftest:selftest"),
+    ("devices", "emotrt.commands.devices:devices"),
     ("run", "emotrt.commands.run:run"),
     ("audio-devices", "emotrt.commands.audio_devices:audio_devices"),
 ]

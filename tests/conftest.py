@@ -5,7 +5,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-pytest_plugins = ["tests.runtime.pulse"]
+pytest_plugins = ["tests.runtime.pulse", "tests.runtime.fixtures"]
 
 
 @pytest.fixture(scope="session")

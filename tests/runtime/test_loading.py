@@ -10,7 +10,7 @@ from emotrt.runtime.errors import BackendError, DependencyError, FingerprintMism
 from emotrt.runtime.fingerprint import DeviceFingerprint
 from emotrt.runtime.pipeline import Pipeline
 from tests.runtime import fake_trt
-from tests.runtime.conftest import DEVICE
+from tests.runtime.fixtures import DEVICE
 
 OTHER_DEVICE = dict(DEVICE, tensorrt="8.6.2", l4t="36.3.0", cuda="12.2")
 

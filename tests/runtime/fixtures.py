@@ -1,4 +1,4 @@
-"""Runtime fixtures: one session-wide directory of tiny graphs and tables, pipelines built on it."""
+"""Runtime fixtures (a pytest plugin, registered in tests/conftest.py): tiny graphs, tables, bundles, pipelines."""
 from pathlib import Path
 
 import numpy as np

@@ -1,4 +1,6 @@
 """Runtime fixtures (a pytest plugin, registered in tests/conftest.py): tiny graphs, tables, bundles, pipelines."""
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +83,20 @@ def runtime_bundle(tmp_path_factory, runtime_models) -> Path:
     out = tmp_path_factory.mktemp("runtime-bundles") / "bundle"
     return write_bundle(out, collect_models(runtime_models), runtime_models / "env", vectors,
                         speakers_dir=runtime_models / "speakers", targets=["orin-nano-8gb"], stage=_stage_fake_plans)
+
+
+@pytest.fixture(scope="session")
+def spoken(tmp_path_factory):
+    """espeak-ng speech between 1 s of silence on each side, 16 kHz."""
+    import soundfile as sf
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (scripts/setup-system.sh installs it)")
+    wav = tmp_path_factory.mktemp("speech") / "s.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(wav), "the quick brown fox jumps over the lazy dog"],
+                   check=True, timeout=60)
+    import soxr
+
+    audio, rate = sf.read(str(wav), dtype="float32")
+    audio = soxr.resample(audio, rate, 16000).astype(np.float32)
+    return np.concatenate([np.zeros(16000, np.float32), audio, np.zeros(16000, np.float32)])

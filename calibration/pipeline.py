@@ -138,7 +138,7 @@ def _calibrate_one(job: ModelJob, work: Path, config: CalibrateConfig, say: Prog
             return evaluate
 
         ranking = None
-        if config.leave_one_out:
+        if config.leave_one_out and blocks:
             # Leave-one-out ranks blocks on a short subset; the budget is checked on every held-out item.
             quick = shorten(job.items[: config.rank_items], contract, config.rank_seconds)
             quick_fp32 = run_items(job.path, contract, quick)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,9 +141,15 @@ class _PreprocessAdvice(logging.Filter):
 def quantise(
     model_path: Path, out_path: Path, ranges: Ranges, config: QuantConfig, nodes: Sequence[str]
 ) -> Path:
-    """Write a Q/DQ graph quantising exactly ``nodes`` with the precomputed ``ranges``."""
+    """Write a Q/DQ graph quantising exactly ``nodes`` with the precomputed ``ranges``.
+
+    No nodes gives an unchanged copy (ORT would read an empty list as "quantise everything").
+    """
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
+    if not nodes:
+        shutil.copyfile(str(model_path), str(out_path))
+        return Path(out_path)
     advice = _PreprocessAdvice()
     logging.getLogger().addFilter(advice)
     try:

@@ -77,7 +77,7 @@ def calibrate(
         raise ConfigError("output folder {} exists and is not empty".format(out), hint="choose another -o or pass --force")
     out.parent.mkdir(parents=True, exist_ok=True)
     say = progress or log.info
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     work = Path(tempfile.mkdtemp(dir=str(out.parent), prefix="." + out.name + ".partial-"))
     try:
         rows: List[ReportRow] = []
@@ -95,6 +95,7 @@ def calibrate(
             "eval_items": {job.name: len(job.items) for job in jobs},
             "seconds_per_model": seconds,
             "seconds_total": round(time.perf_counter() - started, 2),
+            "cpu_seconds_total": round(time.process_time() - cpu, 2),
         }
         report = Report(rows, info)
         report.write(work)
@@ -154,7 +155,9 @@ def _calibrate_one(job: ModelJob, work: Path, config: CalibrateConfig, say: Prog
         if problems:
             raise RuntimeError("Q/DQ graph TensorRT would reject: " + "; ".join(problems))
         fp16_metrics = score(contract, job.items, fp32_out, run_items(fp16_path, contract, job.items))
-        paths = {"fp32": job.path, "fp16": fp16_path, "int8": int8_all, "mixed": int8_path}
+        cpu_path = quantise(job.path, Path(scratch) / "cpu.onnx", ranges, config.quant, nodes, cpu=True)
+        cpu_metrics = score(contract, job.items, fp32_out, run_items(cpu_path, contract, job.items))
+        paths = {"fp32": job.path, "fp16": fp16_path, "int8": int8_all, "mixed": int8_path, "int8-cpu": cpu_path}
         latency = measure_latency(paths, job.calib.feeds[0], repeats=config.latency_repeats)
         sizes = {k: os.path.getsize(str(p)) for k, p in paths.items()}
 
@@ -173,17 +176,20 @@ def _calibrate_one(job: ModelJob, work: Path, config: CalibrateConfig, say: Prog
                       "all_but": r.all_but, "alone": r.alone} for r in mixed.ranking],
     )
     (work / (name + ".precision.json")).write_text(_json(plan))
-    metrics = {"fp32": reference, "fp16": fp16_metrics, "int8": all_metrics, "mixed": mixed.metrics}
+    metrics = {"fp32": reference, "fp16": fp16_metrics, "int8": all_metrics, "mixed": mixed.metrics,
+               "int8-cpu": cpu_metrics}
     notes = {
         "mixed": "{} of {} blocks INT8; kept out: {}".format(
             len(mixed.int8_blocks), len(blocks), ", ".join(mixed.kept_blocks) or "none"),
         "fp16": "flagged > 6e4: {}".format(", ".join(t for t, _ in fp16.flagged)) if fp16.flagged else "",
+        "int8": "every block INT8 (not written; the mixed plan is {}.int8.onnx)".format(name),
+        "int8-cpu": "ONNX Runtime QOperator u8/s8 for CPU-only targets; not a TensorRT graph, not written",
     }
     return [
-        ReportRow(name, precision, Path(paths[precision]).name if precision != "int8" else "(all blocks INT8, not kept)",
+        ReportRow(name, precision, Path(paths[precision]).name if precision in ("fp32", "fp16", "mixed") else "",
                   sizes[precision], sizes[precision] / sizes["fp32"], metrics[precision],
                   latency[precision], latency[precision] / latency["fp32"], notes.get(precision, ""))
-        for precision in ("fp32", "fp16", "int8", "mixed")
+        for precision in ("fp32", "fp16", "int8", "mixed", "int8-cpu")
     ]
 
 

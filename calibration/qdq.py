@@ -98,9 +98,9 @@ def collect_ranges(model_path: Path, calib: CalibrationSet, config: QuantConfig)
             Path(model_path), None, augmented_model_path=str(Path(tmp) / "augmented.onnx"),
             calibrate_method=_ort_method(config.method), extra_options=options,
         )
-        calibrator.collect_data(calib.reader())
         chatter = io.StringIO()
         with contextlib.redirect_stdout(chatter):  # the histogram calibrators print() their progress
+            calibrator.collect_data(calib.reader())
             data = calibrator.compute_data()
         log.debug("%s", chatter.getvalue())
         save_tensors_data(data, Path(tmp) / "ranges.json")
@@ -141,11 +141,13 @@ class _PreprocessAdvice(logging.Filter):
 
 
 def quantise(
-    model_path: Path, out_path: Path, ranges: Ranges, config: QuantConfig, nodes: Sequence[str]
+    model_path: Path, out_path: Path, ranges: Ranges, config: QuantConfig, nodes: Sequence[str], cpu: bool = False
 ) -> Path:
     """Write a Q/DQ graph quantising exactly ``nodes`` with the precomputed ``ranges``.
 
-    No nodes gives an unchanged copy (ORT would read an empty list as "quantise everything").
+    ``cpu=True`` writes instead ONNX Runtime's CPU-optimised form (QOperator, u8 activations,
+    s8 per-channel weights) for CPU-only targets: TensorRT rejects it. No nodes gives an
+    unchanged copy (ORT would read an empty list as "quantise everything").
     """
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
@@ -159,9 +161,11 @@ def quantise(
             cache = Path(tmp) / "ranges.json"
             cache.write_text(ranges.ort_json)
             quantize_static(
-                str(model_path), str(out_path), calibration_data_reader=None, quant_format=QuantFormat.QDQ,
+                str(model_path), str(out_path), calibration_data_reader=None,
+                quant_format=QuantFormat.QOperator if cpu else QuantFormat.QDQ,
                 op_types_to_quantize=list(config.op_types), per_channel=config.per_channel,
-                activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, nodes_to_quantize=list(nodes),
+                activation_type=QuantType.QUInt8 if cpu else QuantType.QInt8, weight_type=QuantType.QInt8,
+                nodes_to_quantize=list(nodes),
                 calibrate_method=_ort_method(config.method), calibration_cache_path=str(cache),
                 # Biases stay float: TensorRT's Q/DQ types are INT8/FP8/INT4/FP4, not INT32 (docs.nvidia.com/
                 # deeplearning/tensorrt/latest/inference-library/quantized-types-explicit-quantization.html).

@@ -58,7 +58,8 @@ def test_report_rows_meet_the_budget(calibrated, toy_jobs):
     out, report = calibrated
     data = json.loads((out / "report.json").read_text())
     rows = {(r["model"], r["precision"]): r for r in data["rows"]}
-    assert len(rows) == 4 * len(toy_jobs)
+    assert len(rows) == 5 * len(toy_jobs)
+    assert rows[("ser", "int8-cpu")]["file"] == "" and "not a TensorRT graph" in rows[("ser", "int8-cpu")]["note"]
     tse, tse_fp32 = rows[("tse_step", "mixed")], rows[("tse_step", "fp32")]
     assert tse_fp32["metrics"]["sisdr_vs_fp32"] == 100.0 and tse_fp32["latency_ratio"] == 1.0
     assert tse_fp32["metrics"]["sisdri"] - tse["metrics"]["sisdri"] <= 0.3

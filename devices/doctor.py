@@ -104,17 +104,17 @@ def check_cuda_device() -> Check:
     return Check("cuda device", OK, "{} device(s)".format(count.value))
 
 
-def check_jetson() -> Check:
-    release = "/etc/nv_tegra_release"
-    if not os.path.exists(release):
-        return Check("jetson", WARN, "not a Jetson (no {}): workstation mode".format(release))
-    with open(release) as f:
-        first = f.readline().strip().lstrip("# ")
-    model = "unknown board"
-    if os.path.exists("/proc/device-tree/model"):
-        with open("/proc/device-tree/model", "rb") as f:
-            model = f.read().rstrip(b"\x00").decode(errors="replace")
-    return Check("jetson", OK, "{} ({})".format(model, first))
+def check_jetson(root: str = "/") -> Check:
+    from emotrt.devices.profiles import match_device
+    from emotrt.runtime.fingerprint import probe_device
+
+    device = probe_device(root=root)
+    if not device.is_jetson:
+        return Check("jetson", WARN, "not a Jetson (no /etc/nv_tegra_release): workstation mode")
+    profiles = ", ".join(p.id for p in match_device(device)) or "no matching profile (see `emotrt devices`)"
+    return Check("jetson", OK, "{} (L4T {}, TensorRT {}, GPU sm {}, CUDA {}) -> {}".format(
+        device.board or "unknown board", device.l4t, device.tensorrt or "none", device.compute_capability or "none",
+        device.cuda or "none", profiles))
 
 
 def check_audio_inputs() -> Check:

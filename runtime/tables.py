@@ -35,6 +35,10 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+#: the same helper under a public name, for every stage that writes files atomically
+atomic_write = _atomic_write
+
+
 class VectorTable:
     """A directory of named float32 vectors of one width.
 

@@ -1,0 +1,312 @@
+"""Write bundles (DESIGN.md §2.4): gather files, hash them, write the manifest, pack/unpack ``.tar``.
+
+Reading and verifying is :mod:`emotrt.runtime.bundle`; the manifest's JSON Schema
+is ``devices/schema/manifest.schema.json``. A bundle is assembled in a temporary
+sibling directory and renamed into place, so a failed build leaves nothing behind.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from emotrt import __version__
+from emotrt.runtime.bundle import MANIFEST, SCHEMA, UNHASHED, read_manifest, sha256_file, unpack_tar
+from emotrt.runtime.contract import PREFIX, ModelContract
+from emotrt.runtime.errors import BundleError
+from emotrt.runtime.tables import atomic_write
+
+log = logging.getLogger(__name__)
+
+SCHEMA_FILE = Path(__file__).with_name("schema") / "manifest.schema.json"
+PRECISIONS = ("fp32", "fp16", "int8")
+_TOOLS = ("onnx", "onnxruntime", "numpy", "tensorrt", "polygraphy")
+
+__all__ = ["ModelFiles", "collect_models", "write_bundle", "update_manifest", "pack_tar", "unpack_tar", "SCHEMA_FILE"]
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """The source files of one model: ONNX per precision, calibration cache, precision plan."""
+
+    name: str
+    metadata: Dict[str, str]
+    variants: Dict[str, Path]
+    calib_cache: Optional[Path] = None
+    precision_plan: Optional[Path] = None
+    calib_caches: Tuple[Tuple[str, Path], ...] = ()  # (TensorRT cache version code, file) from calibration
+
+    @property
+    def contract(self) -> ModelContract:
+        return ModelContract.from_metadata(self.metadata, source=str(self.variants["fp32"]))
+
+
+def read_onnx_metadata(path: Path) -> Dict[str, str]:
+    """``emotrt.*`` metadata of an ONNX file, read with ONNX Runtime (the device has no ``onnx``)."""
+    from emotrt.runtime.backends import load_engine
+
+    with load_engine(path, backend="onnxruntime") as engine:
+        props = dict(engine.session.get_modelmeta().custom_metadata_map)
+    return {k: v for k, v in props.items() if k.startswith(PREFIX)}
+
+
+def collect_models(export_dir: Any, calibration_dir: Optional[Any] = None) -> Dict[str, ModelFiles]:
+    """Every contract-carrying ``*.onnx`` of an export dir, with its calibration artefacts."""
+    export_dir = Path(export_dir)
+    if not export_dir.is_dir():
+        raise BundleError("no export directory at {}".format(export_dir), hint="run `emotrt export` first")
+    models: Dict[str, ModelFiles] = {}
+    for path in sorted(export_dir.glob("*.onnx")):
+        if path.name.count(".") > 1:  # tse_step.int8.onnx etc. belong to calibration
+            continue
+        metadata = read_onnx_metadata(path)
+        name = ModelContract.from_metadata(metadata, source=str(path)).model
+        if name in models:
+            raise BundleError("{} and {} are both {} graphs".format(models[name].variants["fp32"], path, name))
+        variants, cache, plan = {"fp32": path}, None, None
+        if calibration_dir is not None:
+            cal = Path(calibration_dir)
+            if not cal.is_dir():
+                raise BundleError("no calibration directory at {}".format(cal), hint="run `emotrt calibrate` first")
+            for precision in ("fp16", "int8"):
+                candidate = cal / "{}.{}.onnx".format(name, precision)
+                if candidate.is_file():
+                    variants[precision] = candidate
+            cache = _optional(cal / "{}.calib.cache".format(name))
+            plan = _optional(cal / "{}.precision.json".format(name))
+            per_version = tuple(sorted(
+                (p.name[len(name) + len(".trt-"):-len(".calib.cache")], p) for p in cal.glob("{}.trt-*.calib.cache".format(name))
+            ))
+        models[name] = ModelFiles(name, metadata, variants, cache, plan, per_version if calibration_dir is not None else ())
+    if not models:
+        raise BundleError(
+            "{} holds no ONNX graph with emotrt metadata".format(export_dir), hint="run `emotrt export --out {}`".format(export_dir)
+        )
+    return models
+
+
+def _optional(path: Path) -> Optional[Path]:
+    return path if path.is_file() else None
+
+
+def _tool_versions() -> Dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"emotrt": __version__}
+    for name in _TOOLS:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def git_commit(cwd: Any = None) -> Optional[str]:
+    """The current git commit of ``cwd`` (None outside a repository or without git)."""
+    try:
+        proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
+def provenance(models: Dict[str, ModelFiles], extra_checkpoints: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+    """Git commit, checkpoint hashes (from the graphs' metadata), calibration-set hash, tool versions."""
+    checkpoints = dict(extra_checkpoints or {})
+    sets = {}
+    for m in models.values():
+        extra = m.contract.extra
+        for key in ("checkpoint_sha256", "checkpoint"):
+            if isinstance(extra.get(key), str):
+                checkpoints.setdefault(m.name, extra[key])
+        if m.precision_plan is not None:
+            plan = json.loads(m.precision_plan.read_text())
+            found = plan.get("calibration_set") or (plan.get("recipe") or {}).get("calibration_set")
+            if found:
+                sets[m.name] = found
+    # one hash for the bundle: the set itself when every model shares it, else a hash of {model: set}
+    if len(set(sets.values())) > 1:
+        calibration_set = hashlib.sha256(json.dumps(sets, sort_keys=True).encode()).hexdigest()
+    else:
+        calibration_set = next(iter(sets.values()), None)
+    commit = next((m.contract.extra.get("export_commit") for m in models.values() if m.contract.extra.get("export_commit")), None)
+    return {
+        "git_commit": commit or git_commit(),
+        "checkpoints": checkpoints,
+        "calibration_set": calibration_set,
+        "tools": _tool_versions(),
+    }
+
+
+def _copy(src: Path, root: Path, rel: str) -> str:
+    dest = root / rel
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        shutil.copytree(str(src), str(dest))
+    else:
+        shutil.copy2(str(src), str(dest))
+    return rel
+
+
+def _hash_tree(root: Path) -> Dict[str, str]:
+    files = {}
+    for dirpath, _, names in os.walk(str(root)):
+        for name in names:
+            path = Path(dirpath, name)
+            rel = path.relative_to(root).as_posix()
+            if rel != MANIFEST and rel.split("/")[0] not in UNHASHED:
+                files[rel] = sha256_file(path)
+    return dict(sorted(files.items()))
+
+
+def _write_json_atomic(path: Path, data: Dict[str, Any]) -> None:
+    atomic_write(path, (json.dumps(data, indent=1) + "\n").encode())
+
+
+def stage_models(root: Path, models: Dict[str, ModelFiles]) -> Dict[str, Any]:
+    """Copy every model file under ``models/`` and return the manifest's ``models`` section."""
+    section = {}
+    for name, m in sorted(models.items()):
+        variants = {}
+        for precision, src in sorted(m.variants.items()):
+            suffix = ".onnx" if precision == "fp32" else ".{}.onnx".format(precision)
+            variants[precision] = _copy(src, root, "models/{}{}".format(name, suffix))
+        entry: Dict[str, Any] = {"contract": dict(sorted(m.metadata.items())), "variants": variants}
+        if m.calib_cache is not None:
+            entry["calib_cache"] = _copy(m.calib_cache, root, "models/{}.calib.cache".format(name))
+        if m.precision_plan is not None:
+            entry["precision_plan"] = _copy(m.precision_plan, root, "models/{}.precision.json".format(name))
+        if m.calib_caches:
+            entry["calib_caches"] = {
+                code: _copy(path, root, "models/{}.trt-{}.calib.cache".format(name, code)) for code, path in m.calib_caches
+            }
+        section[name] = entry
+    return section
+
+
+#: ``(staging_root, models_section) -> {"engines": [...], "build_plans": [...]}``
+StageStep = Callable[[Path, Dict[str, Any]], Dict[str, List[Dict[str, Any]]]]
+
+
+def write_bundle(
+    out: Any,
+    models: Dict[str, ModelFiles],
+    env_dir: Any,
+    testvectors_dir: Any,
+    speakers_dir: Optional[Any] = None,
+    targets: Sequence[str] = (),
+    stage: Optional[StageStep] = None,
+    prov: Optional[Dict[str, Any]] = None,
+    force: bool = False,
+) -> Path:
+    """Assemble a bundle at ``out`` atomically and return its path.
+
+    ``stage(staging_root, models_section)`` may add plans under ``engines/`` and
+    returns the manifest's ``engines`` and ``build_plans``; if it raises, nothing
+    is left at ``out``.
+    """
+    out = Path(out)
+    if out.exists() and not force:
+        raise BundleError("{} already exists".format(out), hint="pass --force to replace it, or choose another --out")
+    for what, path in (("environment table", env_dir), ("test vectors", testvectors_dir)):
+        if not Path(path).is_dir():
+            raise BundleError("no {} at {}".format(what, path), hint="run `emotrt export`, which writes env/ and testvectors/")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=str(out.parent), prefix="." + out.name + ".building-"))
+    try:
+        section = stage_models(staging, models)
+        _copy(Path(env_dir), staging, "env")
+        _copy(Path(testvectors_dir), staging, "testvectors")
+        if speakers_dir is not None and Path(speakers_dir).is_dir():
+            _copy(Path(speakers_dir), staging, "speakers")
+        else:
+            (staging / "speakers").mkdir()
+        extra = stage(staging, section) if stage is not None else {}
+        unknown = set(extra) - {"engines", "build_plans"}
+        if unknown:
+            raise ValueError("stage step returned unknown manifest keys {}".format(sorted(unknown)))
+        manifest = {
+            "schema": SCHEMA,
+            "emotrt_version": __version__,
+            "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "targets": list(targets),
+            "models": section,
+            "engines": list(extra.get("engines", [])),
+            "build_plans": list(extra.get("build_plans", [])),
+            "env": "env",
+            "speakers": "speakers",
+            "testvectors": "testvectors",
+            "files": _hash_tree(staging),
+            "provenance": prov if prov is not None else provenance(models),
+        }
+        _write_json_atomic(staging / MANIFEST, manifest)
+        _replace_dir(staging, out)
+    except BaseException:
+        shutil.rmtree(str(staging), ignore_errors=True)
+        raise
+    log.info("bundle written to %s", out)
+    return out
+
+
+def _replace_dir(new: Path, dest: Path) -> None:
+    """Move ``new`` to ``dest``; an existing ``dest`` is swapped out first and removed after."""
+    old = None
+    if dest.exists():
+        old = Path(tempfile.mkdtemp(dir=str(dest.parent), prefix="." + dest.name + ".old-"))
+        os.replace(str(dest), str(old / dest.name))
+    os.replace(str(new), str(dest))
+    if old is not None:
+        shutil.rmtree(str(old), ignore_errors=True)
+
+
+def update_manifest(root: Any, engines: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+    """Add engine entries (files already under ``engines/``) and rehash; the manifest is replaced atomically."""
+    root = Path(root)
+    manifest = read_manifest(root)
+    keep = {(e["model"], e["precision"], e["fingerprint_id"]) for e in engines}
+    manifest["engines"] = [
+        e for e in manifest["engines"] if (e["model"], e["precision"], e.get("fingerprint_id")) not in keep
+    ] + list(engines)
+    manifest["files"] = _hash_tree(root)
+    _write_json_atomic(root / MANIFEST, manifest)
+    return manifest
+
+
+def _members(root: Path) -> Iterator[Tuple[Path, str]]:
+    for dirpath, dirnames, names in os.walk(str(root)):
+        dirnames.sort()
+        for name in sorted(names):
+            path = Path(dirpath, name)
+            yield path, path.relative_to(root).as_posix()
+
+
+def pack_tar(root: Any, archive: Any) -> Path:
+    """Pack a bundle directory into one ``.tar`` (plain files, relative paths), written atomically."""
+    root, archive = Path(root), Path(archive)
+    read_manifest(root)
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=str(archive.parent), prefix="." + archive.name)
+    os.close(fd)
+    try:
+        with tarfile.open(tmp, "w") as tar:
+            for path, rel in _members(root):
+                info = tar.gettarinfo(str(path), arcname=rel)
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                with open(str(path), "rb") as f:
+                    tar.addfile(info, f)
+        os.replace(tmp, str(archive))
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return archive

@@ -1,0 +1,44 @@
+"""``emotrt data synth`` and ``emotrt data prepare``: make or import audio corpora."""
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+data = typer.Typer(help="Make the synthetic corpus or import a real one into the emotrt manifest format.", no_args_is_help=True)
+
+
+@data.command("synth")
+def synth(
+    out: Path = typer.Option(Path("data/synth"), "--out", help="Directory to write the corpus to."),
+    size: str = typer.Option("small", help="small (tests, under a minute) or full (training)."),
+    seed: int = typer.Option(0, help="Random seed: the same seed makes the same corpus."),
+    workers: Optional[int] = typer.Option(None, help="Parallel espeak-ng processes (default: CPU count)."),
+    force: bool = typer.Option(False, help="Replace a non-empty output directory."),
+) -> None:
+    """Synthesise speakers, prosody styles and noise environments with espeak-ng; print corpus statistics."""
+    from emotrt.training.corpus.synth import synthesise_corpus
+
+    from ._corpus_tables import print_stats
+
+    stats = synthesise_corpus(out, size=size, seed=seed, workers=workers, force=force)
+    print_stats(stats, out)
+
+
+@data.command("prepare")
+def prepare(
+    corpus: str = typer.Argument(..., help="iemocap, msp-podcast, crema-d, ravdess, esd, librispeech, musan, demand, esc-50 or wham."),
+    path: Path = typer.Argument(..., help="The root of your local copy of the corpus."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: data/<corpus>)."),
+    classes: str = typer.Option("four", help="Emotion classes to keep: four (neutral/happy/angry/sad) or all."),
+    drop_neutral: bool = typer.Option(False, "--drop-neutral", help="Leave out neutral utterances."),
+    workers: Optional[int] = typer.Option(None, help="Parallel resampling processes (default: CPU count)."),
+    force: bool = typer.Option(False, help="Replace a non-empty output directory."),
+) -> None:
+    """Import a real corpus: harmonised labels, 16 kHz audio, the emotrt manifest; print statistics."""
+    from emotrt.training.corpus.prepare import prepare_corpus
+
+    from ._corpus_tables import print_stats
+
+    out = out or Path("data") / corpus
+    stats = prepare_corpus(corpus, path, out, classes=classes, drop_neutral=drop_neutral, workers=workers, force=force)
+    print_stats(stats, out)

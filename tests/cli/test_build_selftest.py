@@ -1,0 +1,56 @@
+"""The README's bundle commands end to end on this machine (no TensorRT): build, selftest, devices."""
+import json
+import subprocess
+import sys
+
+
+def emotrt(*args):
+    import os
+
+    env = dict(os.environ, COLUMNS="200")
+    return subprocess.run([sys.executable, "-m", "emotrt", *map(str, args)], capture_output=True, text=True, env=env)
+
+
+def test_build_then_selftest_passes_for_orin_nano_8gb(tmp_path, export_dir, calibration_dir):
+    out = tmp_path / "bundle"
+    proc = emotrt("build", export_dir, "--calibration", calibration_dir, "--target", "orin-nano-8gb", "--out", out, "--tar")
+    assert proc.returncode == 0, proc.stderr
+    assert "no TensorRT engines built here" in proc.stdout and "emotrt build {}".format(out) in proc.stdout.replace("\n", "")
+    assert json.loads((out / "manifest.json").read_text())["targets"] == ["orin-nano-8gb"]
+    proc = emotrt("selftest", out.with_suffix(".tar"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "PASS: 7 passed, 0 failed" in proc.stdout
+
+
+def test_require_engines_is_a_one_line_error(tmp_path, export_dir):
+    proc = emotrt("build", export_dir, "--out", tmp_path / "b", "--require-engines")
+    assert proc.returncode == 2 and not (tmp_path / "b").exists()
+    assert proc.stderr.strip().splitlines() == [
+        "error: --require-engines: cannot build TensorRT engines here (no TensorRT and no CUDA GPU on this machine) "
+        "(fix: run `emotrt build {}` on the target device, or drop --require-engines)".format(tmp_path / "b")]
+
+
+def test_selftest_of_a_tampered_bundle_fails_cleanly(tmp_path, bundle_copy):
+    with open(str(bundle_copy / "testvectors/ser.npz"), "ab") as f:
+        f.write(b"x")
+    proc = emotrt("selftest", bundle_copy)
+    assert proc.returncode == 2 and "testvectors/ser.npz does not match its sha256" in proc.stderr
+
+
+def test_devices_lists_every_profile():
+    proc = emotrt("devices", "--json")
+    data = json.loads(proc.stdout)
+    assert {"orin-nano-8gb", "agx-xavier", "thor"} <= {p["id"] for p in data["profiles"]}
+    assert data["this_machine"]["tensorrt"] is None
+
+
+def test_building_engines_into_a_bundle_without_tensorrt_says_where_to_run_it(bundle_copy):
+    proc = emotrt("build", bundle_copy)
+    assert proc.returncode == 2
+    assert "cannot build TensorRT engines here (no TensorRT and no CUDA GPU on this machine)" in proc.stderr
+    assert "emotrt doctor --role device" in proc.stderr
+
+
+def test_building_from_an_export_dir_needs_out(export_dir):
+    proc = emotrt("build", export_dir)
+    assert proc.returncode == 2 and "needs --out BUNDLE" in proc.stderr

@@ -1,0 +1,136 @@
+"""`emotrt build` as a library: bundles without TensorRT, engines with the TensorRT TEST DOUBLE, atomic failure."""
+import json
+
+import jsonschema
+import pytest
+
+from emotrt.devices.build import BuildOptions, build_bundle, build_device_engines
+from emotrt.devices.bundle import SCHEMA_FILE
+from emotrt.runtime.bundle import Bundle
+from emotrt.runtime.errors import ConfigError, DependencyError
+from emotrt.runtime.fingerprint import DeviceFingerprint
+from tests.devices.trt_double import make_tensorrt
+
+HOST = DeviceFingerprint(cuda="13.0")  # like this machine: no TensorRT, no GPU, no L4T
+ORIN_103 = DeviceFingerprint("10.3.0", "8.7", "36.4.3", "12.6", "NVIDIA Jetson Orin Nano Developer Kit")
+
+
+def options(export_dir, calibration_dir, out, **kw):
+    return BuildOptions(export_dir=export_dir, out=out, calibration_dir=calibration_dir, **kw)
+
+
+def validate(bundle_dir):
+    manifest = json.loads((bundle_dir / "manifest.json").read_text())
+    jsonschema.validate(manifest, json.loads(SCHEMA_FILE.read_text()))
+    return manifest
+
+
+def test_without_tensorrt_the_bundle_carries_onnx_and_exact_build_plans(tmp_path, export_dir, calibration_dir):
+    summary = build_bundle(options(export_dir, calibration_dir, tmp_path / "b", tar=True), device=HOST)
+    assert "no TensorRT" in summary.no_engines_reason and summary.engines_built == []
+    manifest = validate(tmp_path / "b")
+    assert manifest["engines"] == [] and manifest["targets"] == ["orin-nano-8gb"]
+    plans = {(p["jetpack"], p["model"], p["precision"]): p["trtexec"] for p in manifest["build_plans"]}
+    assert {jp for jp, _, _ in plans} == {"5.1", "6.0", "6.1", "6.2"}
+    assert plans[("5.1", "tse_step", "int8")].startswith("trtexec --onnx=models/tse_step.onnx ")
+    assert "--int8 --calib=models/tse_step.trt-8502.calib.cache" in plans[("5.1", "tse_step", "int8")]
+    header = (tmp_path / "b/models/tse_step.trt-8502.calib.cache").read_text().splitlines()[0]
+    assert header == "TRT-8502-EntropyCalibration2"  # the device's trtexec reads only a matching header
+    assert manifest["models"]["tse_step"]["calib_caches"] == {
+        code: "models/tse_step.trt-{}.calib.cache".format(code) for code in ("8502", "8602", "100300")}
+    assert "--onnx=models/tse_step.int8.onnx" in plans[("6.2", "tse_step", "int8")]
+    assert "--shapes=audio:1x48000" in plans[("6.2", "enroll", "fp32")]
+    assert ("6.2", "enroll", "int8") not in plans and any("enroll/int8" in s for s in summary.skipped)
+    assert summary.build_plans == len(plans)
+    assert manifest["provenance"]["tools"]["onnxruntime"] and manifest["provenance"]["calibration_set"] == "0" * 64
+    with Bundle.open(summary.archive) as unpacked:
+        assert unpacked.models == ["enroll", "ser", "tse_step"]
+
+
+def test_require_engines_fails_before_writing_anything(tmp_path, export_dir, calibration_dir):
+    with pytest.raises(DependencyError, match="--require-engines: cannot build TensorRT engines here"):
+        build_bundle(options(export_dir, calibration_dir, tmp_path / "b", require_engines=True), device=HOST)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_with_tensorrt_engines_are_built_fingerprinted_and_found(tmp_path, export_dir, calibration_dir):
+    trt = make_tensorrt("10.3.0")
+    summary = build_bundle(options(export_dir, calibration_dir, tmp_path / "b"), device=ORIN_103, trt=trt)
+    assert sorted(summary.engines_built) == ["enroll/fp16", "enroll/fp32", "ser/fp16", "ser/fp32", "ser/int8",
+                                             "tse_step/fp16", "tse_step/fp32", "tse_step/int8"]
+    validate(tmp_path / "b")
+    bundle = Bundle.open(tmp_path / "b")
+    entry = bundle.engine_for("tse_step", "int8", ORIN_103)
+    assert (bundle.root / entry.plan).read_bytes().startswith(b"DOUBLE-PLAN trt=10.3.0")
+    assert (bundle.root / entry.plan).with_suffix(".build.log").is_file()
+    assert entry.fingerprint.flags == ("strongly_typed",) and entry.fingerprint.l4t == "36.4.3"
+    # on the device again: every plan is a cache hit, nothing is rebuilt
+    built = len(trt.built)
+    again = build_device_engines(tmp_path / "b", device=ORIN_103, trt=trt)
+    assert len(trt.built) == built and sorted(again.engines_cached) == sorted(summary.engines_built)
+    assert len(Bundle.open(tmp_path / "b").engines) == len(summary.engines_built)
+
+
+def test_on_device_build_for_another_tensorrt_adds_engines_beside(tmp_path, export_dir, calibration_dir):
+    build_bundle(options(export_dir, calibration_dir, tmp_path / "b"), device=HOST)
+    jp5 = DeviceFingerprint("8.5.2", "8.7", "35.5.0", "11.4", "Jetson Orin Nano")
+    summary = build_device_engines(tmp_path / "b", device=jp5, trt=make_tensorrt("8.5.2"), precisions=("int8",))
+    assert sorted(summary.engines_built) == ["ser/int8", "tse_step/int8"]
+    entry = Bundle.open(tmp_path / "b").engine_for("ser", "int8", jp5)
+    assert entry.onnx == "models/ser.onnx" and "int8" in entry.fingerprint.flags  # implicit INT8 from the cache
+
+
+def test_a_failing_build_leaves_nothing_behind(tmp_path, export_dir, calibration_dir):
+    trt = make_tensorrt("10.3.0")
+    trt.Builder.build_serialized_network = lambda self, network, config: None
+    with pytest.raises(Exception, match="failed to build"):
+        build_bundle(options(export_dir, calibration_dir, tmp_path / "b"), device=ORIN_103, trt=trt)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_needs_force(tmp_path, export_dir, calibration_dir):
+    build_bundle(options(export_dir, calibration_dir, tmp_path / "b"), device=HOST)
+    with pytest.raises(Exception, match="already exists"):
+        build_bundle(options(export_dir, calibration_dir, tmp_path / "b"), device=HOST)
+    build_bundle(options(export_dir, None, tmp_path / "b", force=True), device=HOST)
+    assert Bundle.open(tmp_path / "b").precisions("ser") == ["fp32"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+
+
+def test_bad_options_name_their_fields(tmp_path, export_dir):
+    with pytest.raises(ConfigError, match="precisions \\['bf16'\\] must be"):
+        BuildOptions(export_dir, tmp_path / "b", precisions=("bf16",))
+    with pytest.raises(ConfigError, match="--dla-core 0: orin-nano-8gb has 0 DLA core"):
+        BuildOptions(export_dir, tmp_path / "b", dla_core=0)
+    with pytest.raises(ConfigError, match="unknown device 'tx2'"):
+        BuildOptions(export_dir, tmp_path / "b", targets=("tx2",))
+
+
+def test_tensorrt_11_builds_strongly_typed_from_the_graphs_and_skips_what_it_cannot(tmp_path, export_dir, calibration_dir):
+    thor = DeviceFingerprint("11.4.1", "11.0", "39.0.0", "13.0", "NVIDIA Jetson AGX Thor Developer Kit")
+    trt = make_tensorrt("11.4.1")
+    summary = build_bundle(options(export_dir, calibration_dir, tmp_path / "b", targets=("thor",)), device=thor, trt=trt)
+    assert "enroll/fp16" not in summary.engines_built and "tse_step/fp16" in summary.engines_built
+    assert any(s.startswith("enroll/fp16 on TensorRT 11.4.1: FP16 on TensorRT 11.4.1 needs an FP16 graph") for s in summary.skipped)
+    assert not [c for c in trt.calls if c[0] in ("set_flag", "int8_calibrator")]
+    bundle = Bundle.open(tmp_path / "b")
+    assert bundle.engine_for("ser", "int8", thor).onnx == "models/ser.int8.onnx"
+    lines = [p["trtexec"] for p in bundle.manifest["build_plans"] if p["tensorrt"] == "11.4.1"]
+    assert lines and not [line for line in lines if "--int8" in line or "--fp16" in line or "--stronglyTyped" in line]
+
+
+def test_weakly_typed_fp16_keeps_the_precision_plans_fp32_nodes(tmp_path, export_dir, calibration_dir):
+    from tests.fixtures.tiny_graphs import FP32_NODES
+
+    build_bundle(options(export_dir, calibration_dir, tmp_path / "b"), device=HOST)
+    jp6 = DeviceFingerprint("8.6.2", "8.7", "36.3.0", "12.2", "Jetson Orin Nano")
+    trt = make_tensorrt("8.6.2")
+    build_device_engines(tmp_path / "b", device=jp6, trt=trt, precisions=("fp16",))
+    pinned = [c[1] for c in trt.calls if c[0] == "layer.precision"]
+    assert sorted(pinned) == sorted((FP32_NODES[m], "float32") for m in ("ser", "tse_step"))
+    assert ("set_flag", "OBEY_PRECISION_CONSTRAINTS") in trt.calls
+    log = (tmp_path / "b" / Bundle.open(tmp_path / "b").engine_for("ser", "fp16", jp6).plan).with_suffix(".build.log")
+    assert "FP32 layers from the precision plan: " + FP32_NODES["ser"] in log.read_text()
+    trt10 = make_tensorrt("10.3.0")  # strongly typed FP16 graph: types come from the graph, nothing pinned
+    build_device_engines(tmp_path / "b", device=ORIN_103, trt=trt10, precisions=("fp16",))
+    assert not [c for c in trt10.calls if c[0] == "layer.precision"]

@@ -1,4 +1,3 @@
-"""Shared training fixtures: a harmonic "voice" mixture source, tiny transformers backbones, a tiny corpus."""
 """Shared training fixtures: a harmonic "voice" mixture source small enough for a few CPU steps, a tiny
 synthetic corpus, and tiny transformers backbones saved with ``save_pretrained`` (nothing from a hub)."""
 from typing import Dict, List
@@ -109,6 +108,7 @@ def ser_task(ser_corpus, wordllama):
 
     return SERTask(SERConfig(**TINY_SER), SERDataConfig(corpus=str(ser_corpus), batch_size=8, valid_size=8),
                    text_encoder=wordllama)
+
 
 @pytest.fixture(scope="session")
 def synth_corpus(tmp_path_factory):

@@ -19,9 +19,17 @@ COMMANDS = [
     ("doctor", "emotrt.commands.doctor:doctor"),
     ("data", "emotrt.commands.data:data"),
     ("train", "emotrt.commands.train:train"),
+    ("eval", "emotrt.commands.eval:eval_"),
     ("build", "emotrt.commands.build:build"),
     ("selftest", "emotrt.commands.selftest:selftest"),
     ("devices", "emotrt.commands.devices:devices"),
+    ("run", "emotrt.commands.run:run"),
+    ("audio-devices", "emotrt.commands.audio_devices:audio_devices"),
+    ("export", "emotrt.commands.export:export"),
+    ("lint", "emotrt.commands.lint:lint"),
+    ("env", "emotrt.commands.env:app"),
+    ("enroll", "emotrt.commands.enroll:enroll"),
+    ("calibrate", "emotrt.commands.calibrate:calibrate"),
 ]
 
 app = typer.Typer(

@@ -5,6 +5,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+pytest_plugins = ["tests.runtime.pulse", "tests.runtime.fixtures", "tests.export.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:

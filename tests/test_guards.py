@@ -8,7 +8,8 @@ import pytest
 
 FORBIDDEN = ("torch", "torchaudio", "transformers", "onnx", "optimum")
 
-IMPORT_EVERY_DEVICE_MODULE = r"""
+# Prefix of a child script: refuse the names given comma-separated in sys.argv[1].
+REFUSE_FORBIDDEN = r"""
 import importlib, pkgutil, sys
 
 FORBIDDEN = set(sys.argv[1].split(","))
@@ -20,6 +21,9 @@ class Refuse:
         return None
 
 sys.meta_path.insert(0, Refuse())
+"""
+
+IMPORT_EVERY_DEVICE_MODULE = REFUSE_FORBIDDEN + r"""
 import emotrt.runtime, emotrt.devices
 seen = []
 for pkg in (emotrt.runtime, emotrt.devices):

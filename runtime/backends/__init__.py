@@ -17,6 +17,7 @@ from emotrt.runtime.errors import BackendError
 
 BACKENDS = {
     "onnxruntime": "emotrt.runtime.backends.onnxruntime",
+    "tensorrt": "emotrt.runtime.backends.tensorrt",
 }
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -64,6 +64,12 @@ class Engine(ABC):
     @abstractmethod
     def _run(self, feed: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         """Run without checking (hot path callers that prepared their own buffers)."""
+
+    def create_stepper(self) -> Any:
+        """A per-stream driver for a streaming graph (``state_in.*`` -> ``state_out.*`` each hop)."""
+        from emotrt.runtime.backends.stepper import HostStepper
+
+        return HostStepper(self)
 
     def close(self) -> None:
         """Release the backend's resources; idempotent."""

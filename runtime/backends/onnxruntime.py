@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -47,6 +47,7 @@ class OnnxRuntimeEngine(Engine):
         self.inputs = _specs(session.get_inputs())
         self.outputs = _specs(session.get_outputs())
         self._output_names = [o.name for o in self.outputs]
+        self.providers = session.get_providers()
         props = session.get_modelmeta().custom_metadata_map
         try:
             self.contract = ModelContract.from_metadata(props, source=name)
@@ -61,13 +62,26 @@ class OnnxRuntimeEngine(Engine):
         self.session = None
 
 
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+def choose_providers(ort: Any, providers: Union[None, str, Sequence[str]]) -> List[str]:
+    """``None``: CPU only; ``"auto"``: TensorRT and CUDA execution providers first when this build has them."""
+    if providers is None:
+        return ["CPUExecutionProvider"]
+    if providers == "auto":
+        available = ort.get_available_providers()
+        return [p for p in GPU_PROVIDERS if p in available] + ["CPUExecutionProvider"]
+    return list(providers)
+
+
 def load(
     path: Any,
     threads: int = 1,
-    providers: Optional[Sequence[str]] = None,
+    providers: Union[None, str, Sequence[str]] = None,
     profile_prefix: Optional[str] = None,
 ) -> OnnxRuntimeEngine:
-    """Open ``path`` with ONNX Runtime. ``threads=1`` suits per-hop streaming calls."""
+    """Open ``path`` with ONNX Runtime. ``threads=1`` suits per-hop streaming calls; ``providers="auto"`` uses GPUs."""
     ort = _import_ort()
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -79,7 +93,7 @@ def load(
     if profile_prefix:
         options.enable_profiling = True
         options.profile_file_prefix = profile_prefix
-    chosen = list(providers) if providers else ["CPUExecutionProvider"]
+    chosen = choose_providers(ort, providers)
     try:
         session = ort.InferenceSession(path, sess_options=options, providers=chosen)
     except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files

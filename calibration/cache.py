@@ -1,0 +1,126 @@
+"""TensorRT INT8 calibration caches (implicit quantization, TensorRT 8.5-10.x; REFERENCE.md).
+
+Plain text: a header ``TRT-<version>-<Algo>`` then ``<ONNX tensor name>: <hex>`` per tensor,
+hex being the big-endian IEEE-754 float32 bit pattern of scale = amax / 127. The version is
+``major*1000+minor*100+patch`` up to TensorRT 9 and ``major*10000+minor*100+patch`` from 10.
+TensorRT 11 has no implicit INT8: it reads the Q/DQ graph instead, so no cache targets it.
+Writing then reading a cache returns the same float32 bits.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Mapping, Tuple
+
+import numpy as np
+
+from emotrt.runtime.errors import ConfigError
+from emotrt.runtime.tables import _atomic_write
+
+ALGORITHMS = ("EntropyCalibration2", "EntropyCalibration", "MinMaxCalibration", "LegacyCalibration")
+# trtexec --calib=<cache> reads through its own IInt8EntropyCalibrator2, so that header is the default.
+DEFAULT_ALGORITHM = "EntropyCalibration2"
+# JetPack 5.1 (8.5.2), 6.0 (8.6.2), 6.1/6.2 (10.3.0).
+DEFAULT_TARGETS = ("8.5.2", "8.6.2", "10.3.0")
+
+
+class CalibrationCacheError(ConfigError):
+    """A TensorRT calibration cache or its target version is malformed."""
+
+
+def parse_version(version: str) -> Tuple[int, int, int]:
+    """``"10.3"`` or ``"10.3.0"`` -> (10, 3, 0); TensorRT 8.5 to 10.x only."""
+    parts = version.strip().split(".")
+    try:
+        numbers = [int(p) for p in parts] + [0] * (3 - len(parts))
+    except ValueError:
+        numbers = []
+    if len(parts) not in (2, 3) or not numbers or not (8, 5) <= tuple(numbers[:2]) < (11, 0):
+        raise CalibrationCacheError(
+            "TensorRT version {!r}: expected major.minor[.patch] between 8.5 and 10.x".format(version),
+            hint="pass e.g. --trt 8.5.2 --trt 10.3.0 (TensorRT 11 reads the Q/DQ graph, not a cache)",
+        )
+    return numbers[0], numbers[1], numbers[2]
+
+
+def version_code(version: str) -> int:
+    """The number in the cache header: 8.5.2 -> 8502, 10.3.0 -> 100300."""
+    major, minor, patch = parse_version(version)
+    factor = 1000 if major < 10 else 10000
+    return major * factor + minor * 100 + patch
+
+
+def scale_hex(scale: float) -> str:
+    """Big-endian float32 hex of ``scale`` (8 digits)."""
+    return struct.pack(">f", float(np.float32(scale))).hex()
+
+
+def hex_scale(text: str) -> np.float32:
+    """Inverse of :func:`scale_hex`; tolerates writers that drop leading zeros."""
+    return np.float32(struct.unpack(">f", bytes.fromhex(text.strip().zfill(8)))[0])
+
+
+def amax_to_scale(amax: float) -> np.float32:
+    """Symmetric INT8 scale: amax / 127 in float32."""
+    return np.float32(np.float32(amax) / np.float32(127.0))
+
+
+@dataclass(frozen=True)
+class CalibrationCache:
+    """One cache: header fields and float32 scales by ONNX tensor name (in file order)."""
+
+    version_code: int
+    algorithm: str
+    scales: Mapping[str, np.float32]
+
+    @classmethod
+    def from_amax(
+        cls, amax: Mapping[str, float], version: str, algorithm: str = DEFAULT_ALGORITHM
+    ) -> "CalibrationCache":
+        """Scales from per-tensor absolute maxima; zero ranges get the smallest normal scale."""
+        if algorithm not in ALGORITHMS:
+            raise CalibrationCacheError(
+                "calibration algorithm {!r}: expected one of {}".format(algorithm, ", ".join(ALGORITHMS))
+            )
+        tiny = np.finfo(np.float32).tiny
+        scales = {name: max(amax_to_scale(value), np.float32(tiny)) for name, value in amax.items()}
+        return cls(version_code(version), algorithm, scales)
+
+    def to_text(self) -> str:
+        """The cache file's contents."""
+        lines = ["TRT-{}-{}".format(self.version_code, self.algorithm)]
+        lines += ["{}: {}".format(name, scale_hex(scale)) for name, scale in self.scales.items()]
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_text(cls, text: str, source: str = "cache") -> "CalibrationCache":
+        """Parse a cache; any malformed line is an error naming it."""
+        lines = [line for line in text.splitlines() if line.strip()]
+        head = lines[0].split("-") if lines else []
+        if len(head) != 3 or head[0] != "TRT" or not head[1].isdigit() or head[2] not in ALGORITHMS:
+            raise CalibrationCacheError(
+                "{}: first line should be TRT-<version>-<algorithm>, found {!r}".format(
+                    source, lines[0] if lines else ""
+                )
+            )
+        scales: Dict[str, np.float32] = {}
+        for number, line in enumerate(lines[1:], start=2):
+            name, sep, value = line.rpartition(": ")
+            try:
+                scales[name] = hex_scale(value)
+            except ValueError:
+                sep = ""
+            if not sep or not name:
+                raise CalibrationCacheError("{} line {}: expected '<tensor>: <hex>', found {!r}".format(source, number, line))
+        return cls(int(head[1]), head[2], scales)
+
+    def write(self, path: Path) -> Path:
+        """Write atomically (temp file, rename)."""
+        _atomic_write(Path(path), self.to_text().encode())
+        return Path(path)
+
+    @classmethod
+    def read(cls, path: Path) -> "CalibrationCache":
+        """Read a cache file."""
+        return cls.from_text(Path(path).read_text(), source=str(path))

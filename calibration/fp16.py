@@ -1,0 +1,108 @@
+"""FP16 plans: which nodes stay FP32, a range check against FP16 overflow, and an FP16 ONNX for ORT.
+
+LayerNorm, Softmax and reductions overflow in FP16 inside transformer encoders (TensorRT
+issues 2564, 3101, 2466), and an STFT power spectrum comes within 2x of the FP16 maximum
+(REFERENCE.md), so they and the log-mel front end stay FP32 by default. Any tensor whose
+|max| on calibration data exceeds ``FLAG_LIMIT`` is flagged and its producer and consumers
+are kept FP32 too. The FP16 ONNX (onnxconverter-common) lets ONNX Runtime on CPU measure
+what FP16 costs; on the device TensorRT applies the same plan to the FP32 graph.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Mapping, Tuple
+
+import onnx
+
+from emotrt.calibration.qdq import frontend_nodes
+
+log = logging.getLogger(__name__)
+
+FP16_MAX = 65504.0
+FLAG_LIMIT = 6.0e4
+FP32_OPS = (
+    "LayerNormalization", "Softmax", "LogSoftmax", "ReduceMean", "ReduceSum", "ReduceSumSquare",
+    "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceProd",
+)
+
+
+@dataclass(frozen=True)
+class Fp16Plan:
+    """FP16 everywhere except ``fp32_nodes`` (by op type, front end or flagged range)."""
+
+    fp32_op_types: Tuple[str, ...]
+    fp32_nodes: Tuple[str, ...]
+    flagged: Tuple[Tuple[str, float], ...]
+
+    def to_json(self) -> Dict[str, object]:
+        """The plan as the precision plan's ``fp16`` section."""
+        return {
+            "fp32_op_types": list(self.fp32_op_types),
+            "fp32_nodes": list(self.fp32_nodes),
+            "flagged": [{"tensor": name, "abs_max": value} for name, value in self.flagged],
+            "flag_limit": FLAG_LIMIT,
+        }
+
+
+def flag_ranges(amax: Mapping[str, float], limit: float = FLAG_LIMIT) -> List[Tuple[str, float]]:
+    """Tensors whose absolute maximum exceeds ``limit``, largest first."""
+    found = [(name, float(value)) for name, value in amax.items() if value > limit]
+    return sorted(found, key=lambda item: -item[1])
+
+
+def plan_fp16(
+    model: onnx.ModelProto, amax: Mapping[str, float], fp32_ops: Tuple[str, ...] = FP32_OPS, keep_frontend: bool = True
+) -> Fp16Plan:
+    """Decide which nodes stay FP32 from op types, the front end and measured ranges."""
+    flagged = flag_ranges(amax)
+    hot = {name for name, _ in flagged}
+    keep = set(frontend_nodes(model)) if keep_frontend else set()
+    for node in model.graph.node:
+        if node.op_type in fp32_ops or hot.intersection(node.output) or hot.intersection(node.input):
+            keep.add(node.name)
+    for name, value in flagged:
+        log.warning("tensor %s reaches |x| = %.4g on calibration data (FP16 max %.0f): kept FP32", name, value, FP16_MAX)
+    ordered = tuple(n.name for n in model.graph.node if n.name in keep and n.op_type != "Constant")
+    return Fp16Plan(tuple(fp32_ops), ordered, tuple(flagged))
+
+
+def convert_fp16(model_path: Path, out_path: Path, plan: Fp16Plan) -> Path:
+    """Write an FP16 graph (FP32 I/O) that keeps the plan's nodes in FP32."""
+    from onnxconverter_common import float16
+
+    model = _fold_weight_identities(onnx.load(str(model_path)))
+    # Stale or duplicated value_info (the export's graphs can list a tensor twice) would keep an
+    # FP32 type next to the converter's FP16 one; the converter re-infers the types itself.
+    del model.graph.value_info[:]
+    converted = float16.convert_float_to_float16(
+        model,
+        keep_io_types=True,
+        op_block_list=sorted(set(float16.DEFAULT_OP_BLOCK_LIST) | set(plan.fp32_op_types)),
+        node_block_list=list(plan.fp32_nodes),
+    )
+    onnx.save(converted, str(out_path))
+    return Path(out_path)
+
+
+def _fold_weight_identities(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Replace ``Identity(initializer)`` (TorchScript's shared weights) by a copy of the initializer.
+
+    onnxconverter-common converts the initializer but not the Identity's declared output
+    type, which ONNX Runtime then refuses; onnxslim would fold them too but renames nodes
+    the plan refers to.
+    """
+    inits = {i.name: i for i in model.graph.initializer}
+    keep = []
+    for node in model.graph.node:
+        if node.op_type == "Identity" and node.input[0] in inits:
+            copy = onnx.TensorProto()
+            copy.CopyFrom(inits[node.input[0]])
+            copy.name = node.output[0]
+            model.graph.initializer.append(copy)
+        else:
+            keep.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(keep)
+    return model

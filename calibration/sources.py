@@ -1,0 +1,231 @@
+"""Calibration jobs from an export folder and a corpus manifest (what ``emotrt calibrate`` runs).
+
+The manifest's utterances are shuffled with the seed and split into a calibration part and a
+held-out evaluation part. TSE inputs are mixtures of a target with another speaker and an
+environment noise over the deployment SIR/SNR range, at levels spanning up to full scale;
+speaker embeddings come from the export's ``enroll`` graph on another utterance of the same
+speaker; environment tokens from the export's ``env/`` table. Noise comes from the corpus's
+``manifests/noise.jsonl`` when present, otherwise it is synthesised (seeded).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Tuple
+
+import numpy as np
+
+from emotrt.calibration.data import (
+    CalibrationDataError, CalibrationSet, audio_feeds, mix_at, ser_feeds, span_levels, tse_step_feeds,
+)
+from emotrt.calibration.evaluate import EvalItem
+from emotrt.calibration.pipeline import ModelJob
+from emotrt.runtime.backends import load_engine
+from emotrt.runtime.contract import ModelContract
+from emotrt.runtime.errors import AudioError, CorpusError, ModelContractError
+from emotrt.runtime.tables import VectorTable
+
+log = logging.getLogger(__name__)
+
+SUPPORTED = ("tse_step", "tse_offline", "enroll", "ser")
+VARIANT_SUFFIXES = (".int8.onnx", ".fp16.onnx")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """How many utterances go to calibration and evaluation, mixing ranges, and the seed."""
+
+    seed: int = 0
+    calib_utterances: int = 48
+    eval_utterances: int = 16
+    max_feeds: int = 256
+    sir_db: Tuple[float, float] = (0.0, 10.0)
+    snr_db: Tuple[float, float] = (-5.0, 15.0)
+    offline_seconds: float = 2.0
+    eval_seconds: float = 3.0
+
+
+def find_models(export_dir: Path) -> List[Tuple[str, Path, ModelContract]]:
+    """Every FP32 graph in ``export_dir`` with its contract; a graph without one is an error."""
+    import onnx
+
+    paths = sorted(p for p in Path(export_dir).glob("*.onnx") if not p.name.endswith(VARIANT_SUFFIXES))
+    if not paths:
+        raise ModelContractError("no .onnx graphs in {}".format(export_dir), hint="run `emotrt export` first")
+    found = []
+    for path in paths:
+        props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+        found.append((path.stem, path, ModelContract.from_metadata(props, source=str(path))))
+    return found
+
+
+def read_manifest(path: Path) -> Tuple[Path, List[Dict[str, object]]]:
+    """(corpus root, entries) of a JSONL manifest; every entry's audio must exist."""
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError("manifest {} not found".format(path), hint="make one with `emotrt data synth --out DIR`")
+    root = path.parent.parent if path.parent.name == "manifests" else path.parent
+    entries = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            entry["path"] = str(root / entry["path"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorpusError("{} line {}: expected a JSON object with 'path' ({})".format(path, number, exc))
+        entries.append(entry)
+    missing = [e["path"] for e in entries if not Path(str(e["path"])).is_file()]
+    if missing:
+        raise CorpusError(
+            "{}: {} of {} audio files are missing, e.g. {}".format(path, len(missing), len(entries), missing[0]),
+            hint="regenerate the corpus with `emotrt data synth` or fix the paths",
+        )
+    return root, entries
+
+
+def load_audio(path: str, sample_rate: int) -> np.ndarray:
+    """Mono float32 audio at ``sample_rate`` (resampled with soxr when needed)."""
+    import soundfile
+
+    try:
+        audio, rate = soundfile.read(path, dtype="float32", always_2d=True)
+    except RuntimeError as exc:
+        raise AudioError("cannot read {}: {}".format(path, exc)) from exc
+    audio = audio.mean(axis=1)
+    if rate != sample_rate:
+        import soxr
+
+        audio = soxr.resample(audio, rate, sample_rate).astype(np.float32)
+    return audio
+
+
+class _Corpus:
+    def __init__(self, manifest: Path, sample_rate: int, config: SourceConfig) -> None:
+        self.root, entries = read_manifest(manifest)
+        self.rng = np.random.default_rng(config.seed)
+        order = self.rng.permutation(len(entries))
+        entries = [entries[i] for i in order]
+        n_eval = min(config.eval_utterances, len(entries) // 2)
+        self.eval, self.calib = entries[:n_eval], entries[n_eval:n_eval + config.calib_utterances]
+        self.all = entries
+        self.sample_rate, self.config = sample_rate, config
+        self.audio = {str(e["path"]): load_audio(str(e["path"]), sample_rate) for e in entries}
+        self.noises = self._noises(manifest)
+
+    def _noises(self, manifest: Path) -> List[np.ndarray]:
+        noise_manifest = Path(manifest).parent / "noise.jsonl"
+        if noise_manifest.is_file() and noise_manifest != Path(manifest):
+            _, entries = read_manifest(noise_manifest)
+            return [load_audio(str(e["path"]), self.sample_rate) for e in entries]
+        log.warning("no noise manifest next to %s: using synthesised noise", manifest)
+        white = self.rng.standard_normal((4, self.sample_rate * 2))
+        return [np.cumsum(w) * 0.02 + w for w in white]
+
+    def mixture(self, entry: Dict[str, object]) -> Tuple[np.ndarray, np.ndarray]:
+        """(mixture, clean target) with another speaker and a noise at random SIR/SNR."""
+        target = self.audio[str(entry["path"])]
+        others = [e for e in self.all if e.get("speaker") != entry.get("speaker")] or self.all
+        interferer = self.audio[str(others[self.rng.integers(len(others))]["path"])]
+        noise = self.noises[self.rng.integers(len(self.noises))]
+        sir, snr = self.rng.uniform(*self.config.sir_db), self.rng.uniform(*self.config.snr_db)
+        return mix_at(target, interferer, noise, sir, snr), target
+
+    def enrollment(self, entry: Dict[str, object]) -> np.ndarray:
+        same = [e for e in self.all if e.get("speaker") == entry.get("speaker") and e["path"] != entry["path"]]
+        return self.audio[str((same or [entry])[0]["path"])]
+
+
+def build_jobs(export_dir: Path, manifest: Path, config: SourceConfig = SourceConfig()) -> List[ModelJob]:
+    """One :class:`ModelJob` per supported graph in ``export_dir``, fed from ``manifest``."""
+    models = find_models(export_dir)
+    rates = {c.sample_rate for _, _, c in models}
+    corpus = _Corpus(manifest, min(rates), config)
+    if len(corpus.calib) < 2 or not corpus.eval:
+        raise CalibrationDataError(
+            "{} has {} utterances; calibration needs at least 4 (half are held out for the report)".format(
+                manifest, len(corpus.all)),
+            hint="pass a larger manifest to --data",
+        )
+    tokens = _tokens(export_dir, models, config)
+    jobs = []
+    with ExitStack() as stack:
+        embed = _embedder(models, corpus, config, stack)
+        for name, path, contract in models:
+            if contract.model not in SUPPORTED:
+                log.warning("%s: no calibration feeds for model kind %s; skipped", name, contract.model)
+                continue
+            calib, items = _feeds(path, contract, corpus, embed, tokens, config)
+            jobs.append(ModelJob(name, path, contract, CalibrationSet.from_feeds(calib, name), tuple(items)))
+    return jobs
+
+
+def _embedder(models, corpus: _Corpus, config: SourceConfig, stack: ExitStack) -> Callable[[Dict[str, object]], np.ndarray]:
+    enroll = [p for _, p, c in models if c.model == "enroll"]
+    dims = [c.spk_dim for _, _, c in models if c.spk_dim]
+    if enroll:
+        engine = stack.enter_context(load_engine(enroll[0]))
+        return lambda entry: engine.run({"audio": corpus.enrollment(entry)[None]})["spk_emb"].astype(np.float32)
+    log.warning("no enroll graph in the export: speaker embeddings are seeded random vectors")
+    rng = np.random.default_rng(config.seed + 1)
+    table: Dict[object, np.ndarray] = {}
+    return lambda entry: table.setdefault(entry.get("speaker"), rng.standard_normal((1, dims[0] if dims else 1)).astype(np.float32))
+
+
+def _tokens(export_dir: Path, models, config: SourceConfig) -> List[np.ndarray]:
+    widths = [c.d_model for _, _, c in models if c.model == "ser"]
+    if not widths:
+        return []
+    env = Path(export_dir) / "env"
+    if (env / "index.json").is_file():
+        table = VectorTable(env, kind="environment", dim=widths[0])
+        return [table.get(n) for n in table.names()]
+    log.warning("no env/ table in the export: environment tokens are seeded random vectors")
+    rng = np.random.default_rng(config.seed + 2)
+    return [rng.standard_normal(widths[0]).astype(np.float32) for _ in range(4)]
+
+
+def _feeds(path, contract: ModelContract, corpus: _Corpus, embed, tokens, config: SourceConfig):
+    """(calibration feeds, evaluation items) for one graph."""
+    def mixtures(entries):
+        pairs = [corpus.mixture(e) for e in entries]
+        scaled = span_levels([m for m, _ in pairs])
+        gains = [float(np.max(np.abs(s))) / max(float(np.max(np.abs(m))), 1e-9) for s, (m, _) in zip(scaled, pairs)]
+        return [(s, (t * g).astype(np.float32)) for s, (_, t), g in zip(scaled, pairs, gains)]
+
+    if contract.model == "tse_step":
+        chunk = int(contract.chunk_samples or 0)
+        calib_mix = mixtures(corpus.calib)
+        chunks = sum(len(m) // chunk for m, _ in calib_mix)
+        every = max(1, -(-chunks // config.max_feeds))
+        with load_engine(path) as engine:
+            calib = list(tse_step_feeds(engine, contract, [(m, embed(e)) for (m, _), e in zip(calib_mix, corpus.calib)], every))
+        keep = int(config.eval_seconds * contract.sample_rate) // chunk * chunk
+        items = [EvalItem({"audio": m[: min(keep, len(m) // chunk * chunk)], "spk_emb": embed(e)}, reference=t)
+                 for (m, t), e in zip(mixtures(corpus.eval), corpus.eval)]
+        return calib, items
+    if contract.model == "ser":
+        labels = list(contract.labels)
+
+        def pairs(entries):
+            speech = span_levels([corpus.audio[str(e["path"])] for e in entries])
+            return [(s, tokens[i % len(tokens)]) for i, s in enumerate(speech)]
+
+        items = []
+        for e, feed in zip(corpus.eval, ser_feeds(contract, pairs(corpus.eval))):
+            avd = [e.get(k) for k in ("arousal", "valence", "dominance")]
+            label = labels.index(e["emotion"]) if e.get("emotion") in labels else -1
+            items.append(EvalItem(feed, label=label, avd=np.asarray(avd, np.float64) if None not in avd else None))
+        return list(ser_feeds(contract, pairs(corpus.calib))), items
+    length = int(config.offline_seconds * contract.sample_rate)
+
+    def offline(entries):
+        if contract.model == "enroll":
+            return [{"audio": s} for s in span_levels([corpus.audio[str(e["path"])] for e in entries])]
+        return [{"audio": m, "spk_emb": embed(e)} for (m, _), e in zip(mixtures(entries), entries)]
+
+    items = [EvalItem(f) for f in audio_feeds(offline(corpus.eval), length)]
+    return list(audio_feeds(offline(corpus.calib), length)), items

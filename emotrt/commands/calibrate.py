@@ -1,0 +1,48 @@
+"""``emotrt calibrate``."""
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def calibrate(
+    export_dir: Path = typer.Argument(..., help="Folder of exported FP32 graphs (emotrt export)."),
+    data: Path = typer.Option(..., "--data", help="Corpus manifest (JSONL) of utterances for calibration and evaluation."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (written atomically)."),
+    method: str = typer.Option("minmax", help="Activation ranges: minmax, entropy or percentile."),
+    percentile: float = typer.Option(99.999, help="Percentile for --method percentile."),
+    trt: Optional[List[str]] = typer.Option(
+        None, "--trt", help="Target TensorRT version of a calibration cache (repeatable; default 8.5.2, 8.6.2, 10.3.0)."
+    ),
+    max_sisdr_drop: float = typer.Option(0.3, help="Allowed SI-SDRi drop from FP32 (dB)."),
+    max_ua_drop: float = typer.Option(0.01, help="Allowed UA drop from FP32 (fraction: 0.01 = 1 point)."),
+    max_ccc_drop: float = typer.Option(0.01, help="Allowed CCC drop from FP32."),
+    seed: int = typer.Option(0, help="Seed of the split, mixtures and levels."),
+    calib_utterances: int = typer.Option(48, help="Utterances used for calibration."),
+    eval_utterances: int = typer.Option(16, help="Held-out utterances used for the report."),
+    leave_one_out: bool = typer.Option(True, help="Run per-block leave-one-out before choosing the mixed plan."),
+    force: bool = typer.Option(False, "--force", help="Replace a non-empty output folder."),
+) -> None:
+    """INT8 (Q/DQ + TensorRT caches) and FP16 plans with sensitivity analysis and an accuracy report."""
+    from rich.console import Console
+
+    from emotrt.calibration.cache import DEFAULT_TARGETS
+    from emotrt.calibration.pipeline import CalibrateConfig, calibrate as run
+    from emotrt.calibration.qdq import QuantConfig
+    from emotrt.calibration.sensitivity import Budget
+    from emotrt.calibration.sources import SourceConfig, build_jobs
+
+    console = Console()
+    config = CalibrateConfig(
+        quant=QuantConfig(method=method, percentile=percentile),
+        budget=Budget(sisdri=max_sisdr_drop, ua=max_ua_drop, ccc=max_ccc_drop),
+        trt_versions=tuple(trt or DEFAULT_TARGETS),
+        leave_one_out=leave_one_out,
+    )
+    sources = SourceConfig(seed=seed, calib_utterances=calib_utterances, eval_utterances=eval_utterances)
+    with console.status("reading audio and building calibration feeds"):
+        jobs = build_jobs(export_dir, data, sources)
+    with console.status("calibrating") as status:
+        report = run(jobs, out, config, force=force, progress=lambda msg: status.update(msg))
+    typer.echo(report.to_markdown())
+    typer.echo("wrote {}".format(out))

@@ -1,0 +1,67 @@
+"""``emotrt run``: stream a microphone, a file or stdin through a bundle and report emotions."""
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def run(
+    bundle: Path = typer.Argument(..., envvar="EMOTRT_BUNDLE", help="Bundle directory or .tar (or $EMOTRT_BUNDLE)."),
+    speaker: str = typer.Option(..., "--speaker", "-s", help="Enrolled speaker to extract."),
+    environment: str = typer.Option(..., "--environment", "-e", help="Environment id from the bundle's table."),
+    mic: Optional[str] = typer.Option(None, "--mic", flag_value="", help="Microphone: name part or index (default input if no value)."),
+    file: Optional[Path] = typer.Option(None, "--file", help="WAV/FLAC file to read."),
+    realtime: bool = typer.Option(False, "--realtime", help="Pace --file in real time instead of as fast as possible."),
+    stdin: bool = typer.Option(False, "--stdin", help="Read raw interleaved PCM from stdin."),
+    rate: Optional[int] = typer.Option(None, "--rate", help="Sample rate of --stdin (required) or --mic (default: device's)."),
+    channels: int = typer.Option(1, "--channels", help="Channels of --stdin or --mic."),
+    pcm_format: str = typer.Option("s16le", "--format", help="--stdin sample format: s16le, s32le or f32le."),
+    channel: Optional[int] = typer.Option(None, "--channel", help="Use this channel instead of the downmix."),
+    jsonl: Optional[str] = typer.Option(None, "--jsonl", help="Write JSON lines to this file ('-' = stdout, the default without --live)."),
+    live: bool = typer.Option(False, "--live", help="Show a live view on the terminal."),
+    backend: str = typer.Option("auto", "--backend", help="auto, tensorrt or onnxruntime."),
+    seconds: Optional[float] = typer.Option(None, "--seconds", help="Stop after this much audio."),
+    ser_hop: Optional[float] = typer.Option(None, "--ser-hop", help="Seconds between SER windows (default half a window)."),
+    smoothing: float = typer.Option(0.5, "--smoothing", help="Posterior smoothing weight of the past, 0..1."),
+) -> None:
+    """Run TSE -> SER on live or recorded audio; Ctrl-C (or SIGTERM) stops with a summary."""
+    import json
+    import sys
+
+    from emotrt.runtime.audio import FileSource, MicSource, StdinSource
+    from emotrt.runtime.errors import ConfigError
+    from emotrt.runtime.pipeline import Pipeline, PipelineConfig
+    from emotrt.runtime.runner import Runner
+    from emotrt.runtime.sinks import JsonlSink, LiveView
+
+    chosen = [name for name, on in (("--mic", mic is not None), ("--file", file), ("--stdin", stdin)) if on]
+    if len(chosen) != 1:
+        raise ConfigError("give exactly one audio input, found {}".format(", ".join(chosen) or "none"),
+                          hint="emotrt run BUNDLE -s NAME -e ENV --mic | --file F | --stdin --rate R")
+    if stdin and rate is None:
+        raise ConfigError("--stdin needs --rate (raw PCM carries no header)", hint="add --rate 16000")
+    config = PipelineConfig(ser_hop_s=ser_hop, smoothing=smoothing)
+    with Pipeline.from_bundle(bundle, backend=backend, config=config) as pipeline:
+        typer.echo("backend: {} ({})".format(pipeline.backend, pipeline.backend_reason), err=True)
+        stream = pipeline.create_stream(speaker=speaker, environment=environment)
+        if mic is not None:
+            source = MicSource(mic or None, sample_rate=rate, channels=channels, channel=channel)
+        elif file is not None:
+            source = FileSource(file, realtime=realtime, channel=channel)
+        else:
+            source = StdinSource(rate, channels=channels, sample_format=pcm_format, channel=channel)
+        typer.echo("input: " + source.description, err=True)
+        sinks = []
+        if jsonl is not None or not live:
+            sinks.append(JsonlSink(jsonl or "-"))
+        if live:
+            sinks.append(LiveView())
+        try:
+            summary = Runner(pipeline, stream, source, sinks).run(max_seconds=seconds)
+        finally:
+            for sink in sinks:
+                sink.close()
+        stream.close()
+    sys.stderr.write("summary: " + json.dumps(summary.to_dict(), sort_keys=True) + "\n")
+    if summary.stopped_by == "input stalled":  # non-zero so a service manager restarts it
+        raise typer.Exit(1)

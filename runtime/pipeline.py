@@ -1,0 +1,194 @@
+"""The shared half of the streaming runtime: engines, tables and settings (DESIGN.md §3)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Optional, Tuple
+
+import numpy as np
+
+from emotrt.runtime.errors import ConfigError, ModelContractError
+from emotrt.runtime.tables import VectorTable
+from emotrt.runtime.vad import VadConfig, make_vad
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Run-time settings: SER cadence (default half a window), posterior smoothing, VAD, queue size."""
+
+    ser_hop_s: Optional[float] = None
+    smoothing: float = 0.5
+    vad: VadConfig = field(default_factory=VadConfig)
+    max_pending_results: int = 1000
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.ser_hop_s is not None and self.ser_hop_s <= 0:
+            problems.append("ser_hop_s={} must be positive".format(self.ser_hop_s))
+        if not 0.0 <= self.smoothing < 1.0:
+            problems.append("smoothing={} must be in [0, 1)".format(self.smoothing))
+        if self.max_pending_results < 1:
+            problems.append("max_pending_results={} must be >= 1".format(self.max_pending_results))
+        if self.threads < 1:
+            problems.append("threads={} must be >= 1".format(self.threads))
+        if problems:
+            raise ConfigError("invalid PipelineConfig: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Sample geometry shared by every stream: TSE hop, SER window, SER hop and the first window end."""
+
+    sample_rate: int
+    chunk: int
+    window: int
+    ser_hop: int
+    first_end: int
+    labels: Tuple[str, ...]
+
+    def window_ends(self, total: int) -> range:
+        """Model-rate sample positions where a window ends, for ``total`` processed samples."""
+        return range(self.first_end, total + 1, self.ser_hop)
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+def make_layout(tse: Any, ser: Any, config: PipelineConfig) -> Layout:
+    """Check the two contracts agree and derive the stream geometry from them."""
+    for engine, kind in ((tse, "tse_step"), (ser, "ser")):
+        if engine.contract is None or engine.contract.model != kind:
+            found = engine.contract.model if engine.contract else "no contract"
+            raise ModelContractError(
+                "{} should be a {} graph, found {}".format(engine.name, kind, found),
+                hint="rebuild the bundle with `emotrt build`",
+            )
+    t, s = tse.contract, ser.contract
+    if t.sample_rate != s.sample_rate:
+        raise ModelContractError(
+            "tse_step runs at {} Hz but ser at {} Hz".format(t.sample_rate, s.sample_rate),
+            hint="export both from checkpoints trained at one sample rate",
+        )
+    chunk = int(t.chunk_samples)
+    window = int(s.window_samples)
+    hop = window // 2 if config.ser_hop_s is None else int(round(config.ser_hop_s * t.sample_rate))
+    labels = s.labels or tuple("class{}".format(i) for i in range(int(ser.outputs[0].shape[-1])))
+    return Layout(t.sample_rate, chunk, window, _round_up(max(hop, 1), chunk), _round_up(window, chunk), labels)
+
+
+class Pipeline:
+    """Engines (tse_step, ser; optional VAD and tse_offline) and the environment/speaker tables, shared by streams.
+
+    Build with :meth:`from_bundle`, or directly from loaded engines and tables. One second of
+    48 kHz audio through a bundle (``bundle_dir``):
+
+    >>> import numpy as np
+    >>> from emotrt.runtime import Pipeline
+    >>> pipeline = Pipeline.from_bundle(bundle_dir, backend="auto")
+    >>> pipeline.backend in ("tensorrt", "onnxruntime")
+    True
+    >>> stream = pipeline.create_stream(speaker="alice", environment="busy_cafe")
+    >>> t = np.arange(48000) / 48000.0
+    >>> stream.accept_waveform(48000, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
+    >>> results = list(stream.results())
+    >>> results[0].speech, results[0].emotion in pipeline.labels, results[-1].end <= 1.0
+    (True, True, True)
+    >>> stream.set_environment("car_highway")
+    >>> stream.speaker, stream.environment
+    ('alice', 'car_highway')
+    >>> pipeline.close()
+    """
+
+    def __init__(
+        self,
+        tse: Any,
+        ser: Any,
+        environments: VectorTable,
+        speakers: VectorTable,
+        vad: Any = None,
+        tse_offline: Any = None,
+        config: Optional[PipelineConfig] = None,
+        backend: str = "onnxruntime",
+        backend_reason: str = "",
+        bundle: Any = None,
+    ) -> None:
+        self.config = config or PipelineConfig()
+        self.tse, self.ser, self.vad, self.tse_offline = tse, ser, vad, tse_offline
+        self.layout = make_layout(tse, ser, self.config)
+        self.environments = environments
+        self.speakers = speakers
+        self.backend = backend
+        self.backend_reason = backend_reason
+        self.bundle = bundle
+        self._check_widths()
+
+    @classmethod
+    def from_bundle(cls, path: Any, backend: str = "auto", config: Optional[PipelineConfig] = None) -> "Pipeline":
+        """Open a verified bundle and load its engines with ``backend`` (auto, tensorrt or onnxruntime)."""
+        from emotrt.runtime.loading import load_bundle_parts
+
+        return load_bundle_parts(cls, path, backend, config or PipelineConfig())
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        return self.layout.labels
+
+    @property
+    def sample_rate(self) -> int:
+        return self.layout.sample_rate
+
+    def create_stream(self, speaker: str, environment: str) -> Any:
+        """A new stream for one enrolled ``speaker`` in one ``environment`` (both by name)."""
+        from emotrt.runtime.stream import Stream
+
+        return Stream(self, speaker, environment)
+
+    def speaker_embedding(self, name: str) -> np.ndarray:
+        """The enrolled embedding of ``name``; unknown names get the list of enrolled ones."""
+        if name not in self.speakers:
+            raise ConfigError(
+                "unknown speaker {!r} (enrolled: {})".format(name, ", ".join(self.speakers.names()) or "none"),
+                hint="emotrt enroll {} AUDIO (or --mic)".format(name),
+            )
+        return self.speakers.get(name)
+
+    def environment_token(self, name: str) -> np.ndarray:
+        """The precomputed token of environment ``name``; unknown names get the known list."""
+        if name not in self.environments:
+            raise ConfigError(
+                "unknown environment {!r} (known: {})".format(name, ", ".join(self.environments.names()) or "none"),
+                hint="pick one of the known environments or add it with `emotrt env add` on the workstation",
+            )
+        return self.environments.get(name)
+
+    def make_vad(self) -> Any:
+        """A fresh per-stream VAD: silero when the bundle ships it, else the energy gate."""
+        return make_vad(self.sample_rate, self.config.vad, self.vad)
+
+    def _check_widths(self) -> None:
+        spk_dim, d_model = self.tse.contract.spk_dim, self.ser.contract.d_model
+        for table, width, what in ((self.speakers, spk_dim, "spk_dim"), (self.environments, d_model, "d_model")):
+            if width is not None and table.dim != width:
+                raise ConfigError(
+                    "{} table {} holds {}-d vectors, the model's {} is {}".format(
+                        table.kind, table.root, table.dim, what, width),
+                    hint="re-enroll speakers / rebuild the environment table for this model",
+                )
+
+    def close(self) -> None:
+        """Release every engine."""
+        for engine in (self.tse, self.ser, self.vad, self.tse_offline):
+            if engine is not None:
+                engine.close()
+        if self.bundle is not None:
+            self.bundle.close()
+
+    def __enter__(self) -> "Pipeline":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

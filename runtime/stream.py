@@ -1,0 +1,163 @@
+"""One audio stream through the pipeline: resample, TSE every hop, VAD, SER every window hop, results.
+
+A :class:`Stream` holds only per-stream state (TSE state, buffers, VAD, smoother); the
+engines belong to the :class:`~emotrt.runtime.pipeline.Pipeline` that created it, so many
+streams (one per enrolled speaker, say) share one set of engines.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+from dataclasses import dataclass
+from typing import Any, Deque, Dict, Iterator
+
+import numpy as np
+
+from emotrt.runtime.resample import Resampler, to_mono
+from emotrt.runtime.results import Result, Smoother, make_result
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StreamStats:
+    """Counters of what a stream has seen: hops, SER runs and audio faults it recovered from."""
+
+    samples: int = 0
+    hops: int = 0
+    ser_runs: int = 0
+    results: int = 0
+    nonfinite_blocks: int = 0
+    nonfinite_samples: int = 0
+    clipped_blocks: int = 0
+    clipped_samples: int = 0
+    dropped_results: int = 0
+
+
+class Stream:
+    """Per-stream state. Create with :meth:`Pipeline.create_stream`, feed with :meth:`accept_waveform`."""
+
+    def __init__(self, pipeline: Any, speaker: str, environment: str) -> None:
+        self.pipeline = pipeline
+        self.speaker = speaker
+        self.environment = environment
+        layout = pipeline.layout
+        self.sample_rate = layout.sample_rate
+        self._chunk = layout.chunk
+        self._window = layout.window
+        self._hop = layout.ser_hop
+        self._next_end = layout.first_end
+        self._labels = layout.labels
+        self._resampler = Resampler(self.sample_rate)
+        self._pending = np.zeros(0, dtype=np.float32)
+        # Extracted speech, appended in place; the last ``window`` samples are moved to the front only
+        # when the buffer is full, so a hop costs one small copy instead of shifting a whole window.
+        self._speech = np.zeros(self._window + max(self._window, 64 * self._chunk), dtype=np.float32)
+        self._fill = self._window
+        self._stepper = pipeline.tse.create_stepper()
+        self._tse_in: Dict[str, np.ndarray] = {"spk_emb": pipeline.speaker_embedding(speaker)[None, :]}
+        self._ser_in: Dict[str, np.ndarray] = {"env_token": pipeline.environment_token(environment)[None, :]}
+        self._vad = pipeline.make_vad()
+        self._smoother = Smoother(pipeline.config.smoothing)
+        self._results: Deque[Result] = collections.deque(maxlen=pipeline.config.max_pending_results)
+        self._done = 0
+        self.stats = StreamStats()
+
+    @property
+    def vad_kind(self) -> str:
+        return self._vad.kind
+
+    def set_environment(self, environment: str) -> None:
+        """Condition SER on another environment token from the next window on; no reload."""
+        self._ser_in["env_token"] = self.pipeline.environment_token(environment)[None, :]
+        self.environment = environment
+
+    def accept_waveform(self, sample_rate: int, samples: Any) -> None:
+        """Feed audio of any rate and block size (mono, or [frames, channels] downmixed)."""
+        block = self._sanitize(to_mono(samples))
+        self._push(self._resampler(sample_rate, block))
+
+    def input_finished(self) -> None:
+        """End of audio: flush the resampler and zero-pad the last partial hop."""
+        self._push(self._resampler.flush())
+        if self._pending.shape[0]:
+            pad = self._chunk - self._pending.shape[0]
+            self._push(np.zeros(pad, dtype=np.float32))
+
+    def results(self) -> Iterator[Result]:
+        """Yield (and remove) the results produced so far, oldest first."""
+        while self._results:
+            yield self._results.popleft()
+
+    def _sanitize(self, block: np.ndarray) -> np.ndarray:
+        if block.size == 0 or float(np.abs(block).max()) < 1.0:  # one pass; False for NaN, so faults take the slow path
+            return block
+        finite = np.isfinite(block)
+        if not finite.all():
+            bad = int(block.size - np.count_nonzero(finite))
+            self.stats.nonfinite_blocks += 1
+            self.stats.nonfinite_samples += bad
+            log.warning("stream %s: %d NaN/Inf samples replaced by silence (%d blocks so far)",
+                        self.speaker, bad, self.stats.nonfinite_blocks)
+            block = np.where(finite, block, np.float32(0.0))
+        clipped = np.abs(block) >= 1.0
+        if clipped.any():
+            self.stats.clipped_blocks += 1
+            self.stats.clipped_samples += int(np.count_nonzero(clipped))
+            if self.stats.clipped_blocks == 1:
+                log.warning("stream %s: audio is clipping (full-scale samples); lower the input gain", self.speaker)
+            block = np.clip(block, -1.0, 1.0)
+        return block
+
+    def _push(self, audio: np.ndarray) -> None:
+        if self._pending.shape[0]:
+            audio = np.concatenate((self._pending, audio))
+        chunk = self._chunk
+        usable = audio.shape[0] - audio.shape[0] % chunk
+        for offset in range(0, usable, chunk):
+            self._hop_once(audio[offset:offset + chunk])
+        self._pending = audio[usable:]
+
+    def _hop_once(self, audio: np.ndarray) -> None:
+        self._tse_in["audio"] = audio[None, :]
+        extracted = self._stepper.step(self._tse_in)["audio_out"][0]
+        n = extracted.shape[0]
+        if self._fill + n > self._speech.shape[0]:
+            self._speech[: self._window] = self._speech[self._fill - self._window:self._fill]
+            self._fill = self._window
+        self._speech[self._fill:self._fill + n] = extracted
+        self._fill += n
+        speech = self._vad.update(extracted)
+        self._done += n
+        self.stats.samples += n
+        self.stats.hops += 1
+        if self._done >= self._next_end:
+            self._emit(speech)
+            self._next_end += self._hop
+
+    def _emit(self, speech: bool) -> None:
+        ser_out = None
+        if speech:
+            self._ser_in["audio"] = self._speech[None, self._fill - self._window:self._fill]
+            ser_out = self.pipeline.ser._run(self._ser_in)
+            self.stats.ser_runs += 1
+        result = make_result(
+            ser_out,
+            self._smoother,
+            index=self.stats.results,
+            start=(self._done - self._window) / self.sample_rate,
+            end=self._done / self.sample_rate,
+            speaker=self.speaker,
+            environment=self.environment,
+            speech=speech,
+            vad_probability=self._vad.probability,
+            labels=self._labels,
+        )
+        if len(self._results) == self._results.maxlen:
+            self.stats.dropped_results += 1
+        self._results.append(result)
+        self.stats.results += 1
+
+    def close(self) -> None:
+        """Release per-stream backend state (GPU buffers of the TensorRT stepper)."""
+        self._stepper.close()

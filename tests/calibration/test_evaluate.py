@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+
+from emotrt.calibration.evaluate import EvalItem, ccc, run_items, score, si_sdr, unweighted_accuracy
+
+
+def test_ccc_matches_the_reference_value():
+    assert ccc(np.arange(1, 6), np.array([1.5, 2, 2.5, 4.5, 4])) == pytest.approx(0.895522, abs=1e-6)
+
+
+def test_si_sdr_of_known_noise_level():
+    rng = np.random.default_rng(0)
+    s = rng.standard_normal(16000)
+    e = 3.0 * (s + 0.1 * rng.standard_normal(16000))
+    assert si_sdr(e, s) == pytest.approx(20.0, abs=0.1)
+    assert si_sdr(s, s) == 100.0
+
+
+def test_ua_is_macro_recall():
+    assert unweighted_accuracy([0, 0, 0, 1], [0, 0, 1, 1]) == pytest.approx(0.75)
+
+
+def test_fp32_scores_itself_perfectly_and_tse_is_streamed(toy_jobs):
+    job = next(j for j in toy_jobs if j.name == "tse_step")
+    outputs = run_items(job.path, job.contract, job.items)
+    assert outputs[0]["audio_out"].size == job.items[0].feed["audio"].size == 16000
+    metrics = score(job.contract, job.items, outputs, outputs)
+    assert metrics["sisdr_vs_fp32"] == 100.0 and np.isfinite(metrics["sisdri"])
+
+
+def test_ser_without_labels_scores_against_fp32(toy_jobs):
+    job = next(j for j in toy_jobs if j.name == "ser")
+    items = [EvalItem(i.feed) for i in job.items]
+    outputs = run_items(job.path, job.contract, items)
+    assert score(job.contract, items, outputs, outputs) == {"ua": 1.0, "ccc": 1.0, "agreement": 1.0}

@@ -1,0 +1,54 @@
+import numpy as np
+import onnx
+import pytest
+
+from emotrt.calibration.fp16 import FLAG_LIMIT, convert_fp16, flag_ranges, plan_fp16
+from emotrt.calibration.qdq import QuantConfig, collect_ranges
+from emotrt.runtime.backends import load_engine
+
+
+@pytest.fixture(scope="module")
+def ser_job(toy_jobs):
+    return next(j for j in toy_jobs if j.name == "ser")
+
+
+@pytest.fixture(scope="module")
+def amax(ser_job):
+    return collect_ranges(ser_job.path, ser_job.calib, QuantConfig()).amax()
+
+
+def test_plan_keeps_norms_softmax_reductions_and_front_end_fp32(ser_job, amax):
+    plan = plan_fp16(onnx.load(str(ser_job.path)), amax)
+    assert {"/layers.0/norm1/LayerNormalization", "/layers.0/norm2/LayerNormalization", "/layers.0/Softmax", "/ReduceMean", "/Conv", "/Log"} <= set(plan.fp32_nodes)
+    assert "/layers.0/qkv/MatMul" not in plan.fp32_nodes
+    assert plan.to_json()["flag_limit"] == FLAG_LIMIT
+
+
+def test_large_activations_are_flagged_and_kept_fp32(ser_job, amax):
+    hot = dict(amax, **{"/layers.0/qkv/MatMul_output_0": 7.0e4})
+    assert flag_ranges(hot) == [("/layers.0/qkv/MatMul_output_0", 7.0e4)]
+    plan = plan_fp16(onnx.load(str(ser_job.path)), hot)
+    assert plan.flagged == (("/layers.0/qkv/MatMul_output_0", 7.0e4),)
+    assert "/layers.0/qkv/MatMul" in plan.fp32_nodes and "/layers.0/qkv/Add" in plan.fp32_nodes
+
+
+def test_fp16_graph_runs_in_onnxruntime_close_to_fp32(ser_job, amax, tmp_path):
+    plan = plan_fp16(onnx.load(str(ser_job.path)), amax)
+    out = convert_fp16(ser_job.path, tmp_path / "ser.fp16.onnx", plan)
+    types = {i.data_type for i in onnx.load(str(out)).graph.initializer}
+    assert onnx.TensorProto.FLOAT16 in types
+    feed = ser_job.calib.feeds[-1]
+    with load_engine(ser_job.path) as fp32, load_engine(out) as fp16:
+        assert fp16.contract == fp32.contract
+        np.testing.assert_allclose(fp16.run(feed)["logits"], fp32.run(feed)["logits"], atol=2e-2)
+
+
+def test_duplicated_value_info_does_not_break_the_fp16_graph(ser_job, amax, tmp_path):
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(ser_job.path)))
+    reduce_out = next(n.output[0] for n in model.graph.node if n.op_type == "ReduceMean")
+    info = next(v for v in model.graph.value_info if v.name == reduce_out)
+    model.graph.value_info.append(info)
+    onnx.save(model, str(tmp_path / "dup.onnx"))
+    out = convert_fp16(tmp_path / "dup.onnx", tmp_path / "dup.fp16.onnx", plan_fp16(model, amax))
+    with load_engine(out) as engine:
+        assert np.isfinite(engine.run(ser_job.calib.feeds[0])["avd"]).all()

@@ -1,0 +1,56 @@
+import pytest
+
+from emotrt.calibration.sensitivity import Budget, BudgetError, choose_mixed, node_blocks, rank_blocks
+from emotrt.runtime.errors import ConfigError
+
+BLOCKS = {"encoder": ["/encoder/Conv"], "blocks.0": ["/blocks.0/pw/Conv"], "blocks.1": ["/blocks.1/pw/Conv"],
+          "decoder": ["/decoder/Conv"]}
+DROPS = {"/encoder/Conv": 0.05, "/blocks.0/pw/Conv": 0.5, "/blocks.1/pw/Conv": 0.02, "/decoder/Conv": 0.2}
+REFERENCE = {"sisdri": 10.0}
+
+
+def evaluate(nodes):
+    """SI-SDRi drops add up per INT8 node (blocks.0 alone breaks a 0.3 dB budget)."""
+    return {"sisdri": 10.0 - sum(DROPS[n] for n in nodes)}
+
+
+def test_blocks_follow_module_paths():
+    blocks = node_blocks(["/encoder/Conv", "/separator/blocks.3/pw/Conv", "/separator/blocks.3/dw/Conv",
+                          "/separator/blocks.10/pw/Conv", "/MatMul_1", "/head/Gemm"])
+    assert list(blocks) == ["encoder", "separator/blocks.3", "separator/blocks.10", "/MatMul_1", "head"]
+    assert blocks["separator/blocks.3"] == ["/separator/blocks.3/pw/Conv", "/separator/blocks.3/dw/Conv"]
+
+
+def test_leave_one_out_ranks_the_worst_block_first():
+    ranking = rank_blocks(evaluate, BLOCKS, REFERENCE, Budget())
+    assert [r.block for r in ranking][:2] == ["blocks.0", "decoder"]
+    assert ranking[0].cost_alone == pytest.approx(0.5 / 0.3)
+
+
+def test_mixed_plan_keeps_the_fewest_blocks_out_of_int8():
+    ranking = rank_blocks(evaluate, BLOCKS, REFERENCE, Budget())
+    plan = choose_mixed(evaluate, BLOCKS, REFERENCE, Budget(), ranking)
+    assert plan.kept_blocks == ("blocks.0",) and plan.evaluations == 2
+    assert plan.int8_blocks == ("encoder", "blocks.1", "decoder")
+    assert plan.metrics["sisdri"] == pytest.approx(10.0 - 0.27)
+    assert len(plan.ranking) == 4
+
+
+def test_without_ranking_the_search_still_prunes_to_the_fewest():
+    assert choose_mixed(evaluate, BLOCKS, REFERENCE, Budget()).kept_blocks == ("blocks.0",)
+
+
+def test_a_budget_no_plan_meets_is_one_clear_error():
+    with pytest.raises(BudgetError, match="no mixed INT8 plan meets the accuracy budget") as info:
+        choose_mixed(evaluate, BLOCKS, REFERENCE, Budget(sisdri=0.01))
+    assert "--max-sisdr-drop" in info.value.hint
+
+
+def test_negative_budget_is_refused():
+    with pytest.raises(ConfigError, match="ua=-1"):
+        Budget(ua=-1)
+
+
+def test_a_graph_without_quantisable_blocks_stays_out_of_int8():
+    plan = choose_mixed(evaluate, {}, REFERENCE, Budget())
+    assert plan.int8_nodes == () and plan.metrics == REFERENCE and plan.evaluations == 0

@@ -1,0 +1,78 @@
+import json
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+
+from emotrt.calibration.data import CalibrationDataError
+from emotrt.calibration.sources import SourceConfig, build_jobs, find_models, read_manifest
+from emotrt.runtime.errors import CorpusError, ModelContractError
+
+
+def test_jobs_cover_every_supported_graph(toy_jobs):
+    by_name = {j.name: j for j in toy_jobs}
+    assert set(by_name) == {"enroll", "ser", "tse_step"}
+    tse = by_name["tse_step"]
+    assert len(tse.calib.feeds) >= 8 and set(tse.calib.feeds[0]) == {"audio", "spk_emb", "state_in.enc", "state_in.tail",
+                                                                     "state_in.dw0", "state_in.dw1"}
+    assert max(np.abs(f["state_in.dw0"]).max() for f in tse.calib.feeds) > 0
+    assert all(i.reference is not None for i in tse.items)
+    peaks = sorted(float(np.abs(i.feed["audio"]).max()) for i in tse.items)
+    assert peaks[-1] > 0.9, "levels should reach full scale"
+    ser = by_name["ser"]
+    assert [i.label for i in ser.items] != [-1] * len(ser.items) and ser.items[0].avd.shape == (3,)
+
+
+def test_same_seed_same_hash_other_seed_other_hash(calib_export, calib_manifest, toy_jobs):
+    small = SourceConfig(calib_utterances=8, eval_utterances=4, eval_seconds=1.0)
+    again = {j.name: j.calib.sha256 for j in build_jobs(calib_export, calib_manifest, small)}
+    assert again == {j.name: j.calib.sha256 for j in toy_jobs}
+    other = build_jobs(calib_export, calib_manifest, SourceConfig(seed=1, calib_utterances=8, eval_utterances=4))
+    assert {j.name: j.calib.sha256 for j in other}["ser"] != again["ser"]
+
+
+def test_manifest_whose_audio_is_missing(calib_manifest):
+    broken = calib_manifest.with_name("broken.jsonl")
+    lines = calib_manifest.read_text().splitlines()
+    broken.write_text("\n".join(lines) + "\n" + json.dumps({"id": "gone", "path": "speech/9/9.wav"}) + "\n")
+    try:
+        with pytest.raises(CorpusError, match="1 of 13 audio files are missing, e.g. .*speech/9/9.wav") as info:
+            read_manifest(broken)
+    finally:
+        broken.unlink()
+    assert "emotrt data synth" in info.value.hint
+
+
+def test_missing_manifest(tmp_path):
+    with pytest.raises(CorpusError, match="not found"):
+        read_manifest(tmp_path / "nope.jsonl")
+
+
+def test_too_small_manifest(calib_export, calib_manifest, tmp_path):
+    small = tmp_path / "one.jsonl"
+    first = json.loads(calib_manifest.read_text().splitlines()[0])
+    first["path"] = str(calib_manifest.parent.parent / first["path"])
+    small.write_text(json.dumps(first) + "\n")
+    with pytest.raises(CalibrationDataError, match="has 1 utterances"):
+        build_jobs(calib_export, small)
+
+
+def test_model_without_metadata(calib_export, tmp_path):
+    model = onnx.load(str(calib_export / "enroll.onnx"))
+    del model.metadata_props[:]
+    onnx.save(model, str(tmp_path / "bare.onnx"))
+    with pytest.raises(ModelContractError, match="bare.onnx carries no emotrt metadata") as info:
+        find_models(tmp_path)
+    assert "emotrt export" in info.value.hint
+
+
+def test_empty_export_folder(tmp_path):
+    with pytest.raises(ModelContractError, match="no .onnx graphs"):
+        find_models(tmp_path)
+
+
+def test_variants_in_the_export_folder_are_not_recalibrated(calib_export, tmp_path):
+    shutil.copy(str(calib_export / "ser.onnx"), str(tmp_path / "ser.onnx"))
+    shutil.copy(str(calib_export / "ser.onnx"), str(tmp_path / "ser.int8.onnx"))
+    assert [name for name, _, _ in find_models(tmp_path)] == ["ser"]

@@ -1,0 +1,90 @@
+import doctest
+
+import numpy as np
+import pytest
+import torch
+
+from emotrt.runtime.errors import ConfigError
+from emotrt.training import ser as ser_module
+from emotrt.training.ser import SER, SERConfig, decompose_layer_norms
+
+TINY = dict(d_model=32, heads=2, layers=1, ff_dim=64, window_samples=8000, text_dim=16)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return SER.from_config(SERConfig(**TINY)).eval()
+
+
+def test_docstring_example_runs():
+    assert doctest.testmod(ser_module).failed == 0
+
+
+def test_forward_shapes_and_env_token_changes_the_output(tiny):
+    audio = torch.randn(2, 8000)
+    token = tiny.project_env(torch.randn(2, 16))
+    logits, avd = tiny(audio, token)
+    assert logits.shape == (2, 4) and avd.shape == (2, 3)
+    other, _ = tiny(audio, tiny.null_env(2))
+    assert not torch.allclose(logits, other)
+
+
+def test_zeros_null_env_is_a_fixed_zero_token():
+    model = SER.from_config(SERConfig(null_env="zeros", **TINY))
+    assert not model.null_token.requires_grad
+    assert torch.equal(model.null_env(3), torch.zeros(3, 32))
+
+
+def test_decomposed_layer_norm_matches_the_fused_one(tiny):
+    audio, token = torch.randn(2, 8000), tiny.null_env(2)
+    fused = tiny(audio, token)[0]
+    decompose_layer_norms(tiny)
+    try:
+        assert torch.allclose(tiny(audio, token)[0], fused, atol=1e-5)
+    finally:
+        decompose_layer_norms(tiny, False)
+
+
+def test_config_round_trips_through_its_dict():
+    config = SERConfig(**TINY)
+    data = config.to_dict()
+    assert data["features"]["hop_length"] == 320 and data["labels"] == ["neutral", "happy", "angry", "sad"]
+    assert SERConfig.from_dict(data) == config
+
+
+@pytest.mark.parametrize("changes, field", [
+    (dict(heads=3), "heads"),
+    (dict(frontend="mfcc"), "frontend"),
+    (dict(labels=("a",)), "labels"),
+    (dict(null_env="random"), "null_env"),
+])
+def test_bad_config_names_the_field(changes, field):
+    with pytest.raises(ConfigError, match=field):
+        SERConfig(**dict(TINY, **changes))
+
+
+def test_unknown_config_key_is_named():
+    with pytest.raises(ConfigError, match="d_modle"):
+        SERConfig.from_dict({"d_modle": 64})
+
+
+def test_onnx_export_has_dynamic_window_and_no_stft(tmp_path, tiny):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    path = tmp_path / "ser.onnx"
+    decompose_layer_norms(tiny)
+    try:
+        torch.onnx.export(tiny, (torch.randn(1, 8000), tiny.null_env(1).detach()), str(path), dynamo=False,
+                          opset_version=17, input_names=["audio", "env_token"], output_names=["logits", "avd"],
+                          dynamic_axes={"audio": {1: "window"}})
+    finally:
+        decompose_layer_norms(tiny, False)
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert not ops & {"STFT", "LayerNormalization"}
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    token = tiny.project_env(torch.randn(1, 16)).detach()
+    for samples in (8000, 12000):
+        audio = torch.randn(1, samples)
+        logits, _ = session.run(None, {"audio": audio.numpy(), "env_token": token.numpy()})
+        np.testing.assert_allclose(logits, tiny(audio, token)[0].detach().numpy(), atol=1e-4)

@@ -1,0 +1,258 @@
+"""The seed-style evaluation tables over a corpus's stored test sets.
+
+SER: UA, WA, macro-F1 and CCC (arousal, valence, dominance) per test set (clean; noise at 10,
+5, 0, -5 dB for seen and unseen environments; an interfering talker at 0 dB SIR, same and
+different gender) x TSE off/on x environment text on / none / wrong description. TSE: SI-SDRi
+on the two-talker sets, overall and per gender pair.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from emotrt.runtime.errors import ConfigError, CorpusError
+from emotrt.training.metrics import ccc, classification_scores, si_sdr_improvement
+
+log = logging.getLogger(__name__)
+
+TEXT_MODES = ("text", "none", "wrong")
+AVD = ("arousal", "valence", "dominance")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What to evaluate: test-set names (empty = all stored), text modes, a per-set limit."""
+
+    sets: Tuple[str, ...] = ()
+    text_modes: Tuple[str, ...] = TEXT_MODES
+    limit: Optional[int] = None
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        bad = [m for m in self.text_modes if m not in TEXT_MODES]
+        if bad or not self.text_modes:
+            raise ConfigError("eval: text_modes {} not among {}".format(bad or "()", ", ".join(TEXT_MODES)))
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError("eval: limit must be at least 1, got {}".format(self.limit))
+        if self.batch_size < 1:
+            raise ConfigError("eval: batch_size must be at least 1, got {}".format(self.batch_size))
+
+
+def describe_set(name: str) -> Dict[str, Any]:
+    """Condition, SNR and SIR of a stored test set from its name (see corpus.testsets)."""
+    if name == "clean":
+        return {"condition": "clean", "snr_db": None, "sir_db": None}
+    if name.startswith("two_talker_"):
+        return {"condition": "interferer_" + name.split("_")[2], "snr_db": None, "sir_db": 0.0}
+    if name.startswith("noise_"):
+        _, split, level = name.split("_", 2)
+        return {"condition": split, "snr_db": float(level[:-2].replace("m", "-")), "sir_db": None}
+    return {"condition": name, "snr_db": None, "sir_db": None}
+
+
+def fit_window(audio: np.ndarray, window: int) -> np.ndarray:
+    """The centred ``window`` samples of ``audio``, zero-padded on both sides when shorter."""
+    if len(audio) >= window:
+        start = (len(audio) - window) // 2
+        return audio[start:start + window]
+    out = np.zeros(window, dtype=np.float32)
+    start = (window - len(audio)) // 2
+    out[start:start + len(audio)] = audio
+    return out
+
+
+def _table_order(name: str) -> Tuple[int, str, float]:
+    info = describe_set(name)
+    rank = ["clean", "seen", "unseen"].index(info["condition"]) if info["condition"] in ("clean", "seen", "unseen") else 3
+    return rank, info["condition"], -(info["snr_db"] or 0.0)
+
+
+def list_testsets(corpus: Path) -> List[str]:
+    """Names of the stored test sets under ``corpus/testsets``: clean, seen/unseen by falling SNR, talkers."""
+    names = sorted((p.parent.name for p in (corpus / "testsets").glob("*/mixtures.jsonl")), key=_table_order)
+    if not names:
+        raise CorpusError("no stored test sets under {}".format(corpus / "testsets"),
+                          hint="make the corpus with `emotrt data synth --out {}`".format(corpus))
+    return names
+
+
+def _batches(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class Evaluator:
+    """SER (and optionally TSE) evaluation over one corpus; library form of ``emotrt eval``."""
+
+    def __init__(self, ser: Any, corpus: Any, tse: Any = None, config: EvalConfig = EvalConfig(),
+                 text_encoder: Any = None) -> None:
+        from emotrt.training.text import DescriptionBank, load_text_encoder
+
+        self.ser, self.tse, self.config = ser.eval(), tse.eval() if tse is not None else None, config
+        self.corpus = Path(corpus)
+        envs_file = self.corpus / "environments.json"
+        if not envs_file.is_file():
+            raise CorpusError("corpus {} has no environments.json".format(self.corpus),
+                              hint="make the corpus with `emotrt data synth --out {}`".format(self.corpus))
+        cfg = ser.config
+        encoder = text_encoder or ser.text or load_text_encoder(cfg.text_encoder, cfg.text_encoder_path)
+        self.bank = DescriptionBank(encoder, json.loads(envs_file.read_text()), cfg.text_template)
+        self.labels = list(cfg.labels)
+        self._speech: Dict[str, Any] = {}
+        self._spk: Dict[str, torch.Tensor] = {}
+
+    def _audio(self, utt: Any) -> np.ndarray:
+        from emotrt.training.corpus.audio import read_audio
+
+        return read_audio(utt.file)
+
+    def _clean(self, utt_id: str) -> Any:
+        from emotrt.training.corpus import load_manifest
+
+        if not self._speech:
+            manifests = self.corpus / "manifests"
+            self._speech = {u.id: u for u in load_manifest(manifests / "test.jsonl")}
+            for u in load_manifest(manifests / "enroll.jsonl"):
+                self._speech.setdefault("enroll:" + str(u.speaker), u)
+        if utt_id not in self._speech:
+            raise CorpusError("test set refers to {!r}, not in the corpus manifests".format(utt_id))
+        return self._speech[utt_id]
+
+    def _speaker_embedding(self, speaker: str) -> torch.Tensor:
+        if speaker not in self._spk:
+            enroll = self._clean("enroll:" + speaker)
+            with torch.no_grad():
+                self._spk[speaker] = self.tse.enroll(torch.from_numpy(self._audio(enroll))[None])[0]
+        return self._spk[speaker]
+
+    def _tokens(self, envs: Sequence[str], mode: str) -> torch.Tensor:
+        if mode == "none":
+            return self.ser.null_env(len(envs))
+        chosen = [self.bank.wrong(e) if mode == "wrong" else e for e in envs]
+        return self.ser.project_env(torch.stack([self.bank.embedding(e) for e in chosen]))
+
+    def _extract(self, utt: Any, audio: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            spk = self._speaker_embedding(str(utt.speaker))
+            return self.tse(torch.from_numpy(audio)[None], spk[None])[0].numpy()
+
+    def evaluate_set(self, name: str, on_item: Optional[Callable[[], None]] = None) -> Tuple[List[Dict[str, Any]], List[float]]:
+        """Rows (one per TSE mode x text mode) for the test set ``name``, and its SI-SDRi values."""
+        from emotrt.training.corpus import load_manifest
+
+        items = [u for u in load_manifest(self.corpus / "testsets" / name / "mixtures.jsonl")
+                 if u.emotion in self.labels][: self.config.limit]
+        if not items:
+            raise CorpusError("test set {} has no utterance with a label in {}".format(name, self.labels))
+        tse_modes = ("off", "on") if self.tse is not None else ("off",)
+        windows: Dict[str, List[np.ndarray]] = {m: [] for m in tse_modes}
+        improvements: List[float] = []
+        window = self.ser.config.window_samples
+        for utt in items:
+            audio = self._audio(utt)
+            windows["off"].append(fit_window(audio, window))
+            if self.tse is not None:
+                extracted = self._extract(utt, audio)
+                windows["on"].append(fit_window(extracted, window))
+                if utt.interferer is not None:
+                    reference = torch.from_numpy(self._audio(self._clean(str(utt.target))))
+                    n = min(len(reference), len(audio))
+                    improvements.append(float(si_sdr_improvement(
+                        torch.from_numpy(extracted[:n]), torch.from_numpy(audio[:n]), reference[:n])))
+            if on_item is not None:
+                on_item()
+        truth = np.array([self.labels.index(u.emotion) for u in items])
+        avd_true = torch.tensor([[getattr(u, k) or 3.0 for k in AVD] for u in items], dtype=torch.float64)
+        rows = []
+        for tse_mode in tse_modes:
+            for text_mode in self.config.text_modes:
+                preds, avds = [], []
+                for chunk in _batches(list(range(len(items))), self.config.batch_size):
+                    audio = torch.from_numpy(np.stack([windows[tse_mode][i] for i in chunk]))
+                    with torch.no_grad():
+                        logits, avd = self.ser(audio, self._tokens([str(items[i].environment) for i in chunk], text_mode))
+                    preds.append(logits.argmax(-1).numpy())
+                    avds.append(avd.double())
+                scores = classification_scores(truth, np.concatenate(preds), len(self.labels))
+                concord = ccc(torch.cat(avds), avd_true)
+                rows.append(dict(describe_set(name), set=name, tse=tse_mode, text=text_mode, n=len(items), **scores,
+                                 **{"ccc_" + k[0]: float(v) for k, v in zip(AVD, concord)}))
+        return rows, improvements
+
+    def run(self, on_item: Optional[Callable[[], None]] = None) -> Dict[str, Any]:
+        """Every requested test set: ``{"ser": rows, "tse": SI-SDRi summary or None}``."""
+        names = list(self.config.sets) or list_testsets(self.corpus)
+        missing = [n for n in names if not (self.corpus / "testsets" / n / "mixtures.jsonl").is_file()]
+        if missing:
+            raise CorpusError("test sets not in {}: {}".format(self.corpus, ", ".join(missing)),
+                              hint="stored sets: " + ", ".join(list_testsets(self.corpus)))
+        rows: List[Dict[str, Any]] = []
+        sisdri: Dict[str, List[float]] = {}
+        for name in names:
+            set_rows, improvements = self.evaluate_set(name, on_item)
+            rows += set_rows
+            if improvements:
+                sisdri[set_rows[0]["condition"].replace("interferer_", "")] = improvements
+            log.info("evaluated %s (%d rows)", name, len(set_rows))
+        tse = None
+        if sisdri:
+            everything = [v for values in sisdri.values() for v in values]
+            tse = {"si_sdri_db": float(np.mean(everything)), "n": len(everything),
+                   **{"si_sdri_db_" + k: float(np.mean(v)) for k, v in sisdri.items()}}
+        return {"ser": rows, "tse": tse}
+
+
+def format_table(report: Dict[str, Any]) -> str:
+    """The report as Markdown tables (SER rows, then the TSE SI-SDRi line)."""
+    head = "| set | condition | SNR dB | TSE | text | n | UA | WA | F1 | CCC-A | CCC-V | CCC-D |"
+    lines = [head, "|" + "---|" * 12]
+    for r in report["ser"]:
+        snr = "" if r["snr_db"] is None else "{:g}".format(r["snr_db"])
+        lines.append("| {} | {} | {} | {} | {} | {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} |".format(
+            r["set"], r["condition"], snr, r["tse"], r["text"], r["n"], r["ua"], r["wa"], r["f1"],
+            r["ccc_a"], r["ccc_v"], r["ccc_d"]))
+    if report.get("tse"):
+        t = report["tse"]
+        parts = ", ".join("{} {:.2f} dB".format(k.replace("si_sdri_db_", ""), v) for k, v in t.items()
+                          if k.startswith("si_sdri_db_"))
+        lines += ["", "TSE SI-SDRi {:.2f} dB over {} two-talker mixtures ({})".format(t["si_sdri_db"], t["n"], parts)]
+    return "\n".join(lines)
+
+
+def evaluate_checkpoints(ser_dir: Any, corpus: Any, tse_dir: Any = None, config: EvalConfig = EvalConfig(),
+                         on_item: Optional[Callable[[], None]] = None) -> Dict[str, Any]:
+    """Load the SER (and TSE) checkpoints and evaluate them on ``corpus``'s stored test sets."""
+    from emotrt.training.models import load_model
+
+    ser, _ = load_model(ser_dir)
+    if ser.__class__.__name__ != "SER":
+        raise ConfigError("{} is not an SER checkpoint".format(ser_dir), hint="emotrt eval SER_CHECKPOINT --tse TSE_CHECKPOINT")
+    tse = load_model(tse_dir)[0] if tse_dir is not None else None
+    return Evaluator(ser, corpus, tse=tse, config=config).run(on_item)
+
+
+def count_items(corpus: Any, config: EvalConfig) -> int:
+    """How many test utterances :func:`evaluate_checkpoints` will process (for progress bars)."""
+    root = Path(corpus)
+    total = 0
+    for name in list(config.sets) or list_testsets(root):
+        path = root / "testsets" / name / "mixtures.jsonl"
+        lines = sum(1 for line in path.open() if line.strip()) if path.is_file() else 0
+        total += min(lines, config.limit or lines)
+    return total
+
+
+def save_report(report: Dict[str, Any], json_path: Any = None, markdown_path: Any = None) -> None:
+    """Write the report as JSON and/or its Markdown tables, each atomically."""
+    from emotrt.runtime.tables import _atomic_write
+
+    if json_path is not None:
+        _atomic_write(Path(json_path), json.dumps(report, indent=2).encode())
+    if markdown_path is not None:
+        _atomic_write(Path(markdown_path), (format_table(report) + "\n").encode())

@@ -1,0 +1,196 @@
+"""The SER training task (:class:`emotrt.training.task.Task`) over the corpus's seeded mixing sampler.
+
+Each training window is a clean labelled utterance cropped to the model window by
+:class:`emotrt.training.corpus.sampler.MixingSampler`, optionally with another training talker at
+an SIR and a seen environment's noise at an SNR, plus one of that environment's descriptions
+(encoded once by the text encoder). The description is dropped to the null token with probability
+``p_no_text`` so the model also works without one. Loss: cross-entropy + ``ccc_weight`` *
+(1 - mean CCC of arousal/valence/dominance).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Tuple
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from emotrt.runtime.errors import ConfigError, CorpusError
+from emotrt.training.metrics import ccc, classification_scores
+from emotrt.training.ser import SER, SERConfig
+
+log = logging.getLogger(__name__)
+
+AVD = ("arousal", "valence", "dominance")
+SECTIONS = ("model", "data", "loss")
+
+
+@dataclass(frozen=True)
+class SERDataConfig:
+    """``[data]``: the corpus and how training windows are mixed (see corpus.sampler.MixConfig)."""
+
+    corpus: str = ""  # corpus directory written by `emotrt data synth`
+    batch_size: int = 32
+    p_interferer: float = 0.25  # windows mixed with another training talker
+    sir_db: Tuple[float, ...] = (-2.5, 10.0)  # uniform in [low, high]
+    p_noise: float = 0.7  # windows mixed with a seen environment's noise
+    snr_db: Tuple[float, ...] = (15.0, 10.0, 5.0, 2.5, 0.0, -2.5, -5.0, -7.5)  # one drawn per noisy window
+    snr_mode: str = "power"  # or "tgeat" (TG-EAT's amplitude convention)
+    p_no_text: float = 0.2  # share of windows given the null environment token
+    valid_size: int = 256  # fixed validation windows (valid speakers, same mixing)
+    valid_seed: int = 1234
+
+    def __post_init__(self) -> None:
+        if not self.corpus:
+            raise ConfigError("recipe [data]: corpus is not set", hint="--set data.corpus=/work/data/synth")
+        if self.batch_size < 2 or self.valid_size < 2:
+            raise ConfigError("recipe [data]: batch_size and valid_size must be >= 2 (CCC needs a batch), got {} and {}"
+                              .format(self.batch_size, self.valid_size))
+        if not 0.0 <= self.p_no_text <= 1.0:
+            raise ConfigError("recipe [data]: p_no_text must be within [0, 1], got {}".format(self.p_no_text))
+        self.mix_config(1, 1)
+
+    def mix_config(self, window_samples: int, sample_rate: int) -> Any:
+        """The corpus sampler's MixConfig for windows of ``window_samples`` (validated there)."""
+        from emotrt.training.corpus.sampler import MixConfig
+
+        return MixConfig(segment_seconds=window_samples / sample_rate, p_interferer=self.p_interferer,
+                         sir_db=tuple(self.sir_db), p_noise=self.p_noise, snr_db=tuple(self.snr_db),
+                         snr_mode=self.snr_mode)
+
+
+@dataclass(frozen=True)
+class SERLossConfig:
+    """``[loss]``: cross-entropy + ``ccc_weight`` * (1 - mean CCC)."""
+
+    ccc_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.ccc_weight < 0:
+            raise ConfigError("recipe [loss]: ccc_weight must be >= 0, got {}".format(self.ccc_weight))
+
+
+def labelled_sampler(root: Path, split: str, labels: List[str], mix: Any, seed: int) -> Any:
+    """The corpus's MixingSampler over the utterances of ``split`` whose emotion is one of ``labels``."""
+    from emotrt.training.corpus import load_manifest
+    from emotrt.training.corpus.sampler import MixingSampler
+
+    environments = json.loads((root / "environments.json").read_text())
+    manifests = root / "manifests"
+    speech = [u for u in load_manifest(manifests / (split + ".jsonl"), root) if u.emotion in labels]
+    if not speech:
+        raise CorpusError("{} split of {} has no utterance labelled {}".format(split, root, ", ".join(labels)))
+    enroll = [u for u in load_manifest(manifests / "enroll.jsonl", root) if u.split == split]
+    noise = [c for c in load_manifest(manifests / "noise.jsonl", root)
+             if c.split == split and environments.get(c.environment, {}).get("split") == "seen"]
+    return MixingSampler(speech, enroll, noise, environments, mix, seed)
+
+
+class SERTask:
+    """SER on a corpus directory (docs/contracts.md layout); the trainer drives it."""
+
+    name = "ser"
+
+    def __init__(self, model: SERConfig, data: SERDataConfig, loss: SERLossConfig = SERLossConfig(),
+                 text_encoder: Any = None) -> None:
+        from emotrt.training.text import DescriptionBank, load_text_encoder
+
+        self.model_config, self.data, self.loss_config = model, data, loss
+        self.root = Path(data.corpus)
+        envs_file = self.root / "environments.json"
+        if not envs_file.is_file():
+            raise CorpusError("no corpus at {} (environments.json missing)".format(self.root),
+                              hint="emotrt data synth --size full --seed 0 --out {}".format(self.root))
+        encoder = text_encoder or load_text_encoder(model.text_encoder, model.text_encoder_path)
+        if encoder.dim != model.text_dim:
+            raise ConfigError("ser: text_dim {} but the {} encoder gives {}".format(model.text_dim, encoder.name, encoder.dim),
+                              hint="--set model.text_dim={}".format(encoder.dim))
+        self.bank = DescriptionBank(encoder, json.loads(envs_file.read_text()), model.text_template)
+        self.mix = data.mix_config(model.window_samples, model.sample_rate)
+        self.labels = list(model.labels)
+        valid = labelled_sampler(self.root, "valid", self.labels, self.mix, data.valid_seed)
+        rng = np.random.default_rng(data.valid_seed)
+        self.valid = self._batch([valid[i] for i in range(data.valid_size)], rng, text_dropout=0.0)
+        log.info("ser task: %d valid windows from %d utterances", data.valid_size, len(valid))
+
+    def _batch(self, items: List[Any], rng: np.random.Generator, text_dropout: float) -> Dict[str, Any]:
+        from emotrt.training.corpus.mixing import headroom
+
+        return {
+            "audio": torch.from_numpy(np.stack([m.mixture * headroom(m.mixture) for m in items]).astype(np.float32)),
+            "label": torch.tensor([self.labels.index(m.emotion) for m in items]),
+            "avd": torch.tensor([[getattr(m, k) or 3.0 for k in AVD] for m in items], dtype=torch.float32),
+            "text": torch.stack([self.bank.embedding_of(m.environment, m.description) for m in items]),
+            "has_text": torch.from_numpy(rng.random(len(items)) >= text_dropout),
+            "description": [m.description for m in items],
+            "environment": [m.environment for m in items],
+        }
+
+    def build_model(self) -> SER:
+        """A fresh SER of the configured dimensions."""
+        return SER.from_config(self.model_config)
+
+    def train_batches(self, seed: int) -> Iterator[Dict[str, Any]]:
+        """Endless seeded batches of freshly mixed training windows."""
+        sampler = labelled_sampler(self.root, "train", self.labels, self.mix, seed)
+        rng = np.random.default_rng([seed, 7])
+        while True:
+            picks = rng.integers(0, 1 << 40, self.data.batch_size)
+            yield self._batch([sampler[int(i)] for i in picks], rng, self.data.p_no_text)
+
+    def tokens(self, model: SER, batch: Dict[str, Any]) -> torch.Tensor:
+        """Environment tokens of a batch: projected text, or the null token where ``has_text`` is False.
+
+        A model with a jointly trained text encoder embeds the batch's descriptions itself.
+        """
+        projected = model.project_env(batch["text"]) if model.text is None else model.encode_env(batch["description"])
+        return torch.where(batch["has_text"][:, None], projected, model.null_env(len(projected)))
+
+    def loss(self, model: SER, batch: Dict[str, Any]) -> Tuple[torch.Tensor, Dict[str, float]]:
+        """Cross-entropy + ccc_weight * (1 - mean CCC)."""
+        logits, avd = model(batch["audio"], self.tokens(model, batch))
+        ce = F.cross_entropy(logits, batch["label"])
+        concord = ccc(avd, batch["avd"]).mean()
+        loss = ce + self.loss_config.ccc_weight * (1.0 - concord)
+        accuracy = (logits.argmax(-1) == batch["label"]).float().mean()
+        return loss, {"ce": ce.item(), "ccc": concord.item(), "acc": accuracy.item()}
+
+    def validate(self, model: SER) -> Dict[str, float]:
+        """UA/WA/F1/CCC on the fixed validation mixtures; ``score`` is UA."""
+        was_training = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        logits, avd = [], []
+        size = self.data.batch_size
+        with torch.no_grad():
+            for start in range(0, len(self.valid["label"]), size):
+                part = {k: v[start:start + size].to(device) if isinstance(v, torch.Tensor) else v[start:start + size]
+                        for k, v in self.valid.items()}
+                out = model(part["audio"], self.tokens(model, part))
+                logits.append(out[0].cpu())
+                avd.append(out[1].cpu())
+        model.train(was_training)
+        scores = classification_scores(self.valid["label"].numpy(), torch.cat(logits).argmax(-1).numpy(),
+                                       len(self.model_config.labels))
+        scores["ccc"] = float(ccc(torch.cat(avd), self.valid["avd"]).mean())
+        scores["score"] = scores["ua"]
+        return scores
+
+    def checkpoint_config(self, model: SER) -> Dict[str, Any]:
+        """The SER checkpoint config (family ``ser``, every dimension, labels, text encoder, data settings)."""
+        return dict(model.checkpoint_config(), data=asdict(self.data), loss=asdict(self.loss_config))
+
+
+def from_recipe(recipe: Any, text_encoder: Any = None) -> SERTask:
+    """The SER task of a recipe: ``[model]`` (:class:`SERConfig` keys), ``[data]``, ``[loss]``."""
+    from emotrt.training.recipe import check_sections, parse_section
+
+    check_sections(recipe, SECTIONS)
+    model = SERConfig.from_dict(dict(recipe.sections.get("model", {})))
+    data = parse_section(recipe.sections.get("data", {}), SERDataConfig, "recipe [data]")
+    loss = parse_section(recipe.sections.get("loss", {}), SERLossConfig, "recipe [loss]")
+    return SERTask(model, data, loss, text_encoder)

@@ -175,7 +175,9 @@ class SER(nn.Module):
         self.config = config
         self.frontend = build_frontend(config.frontend, config.features, config.frontend_path,
                                        config.frontend_hf_config, config.freeze_frontend)
-        self.input_proj = nn.Sequential(LayerNorm(self.frontend.out_dim), nn.Linear(self.frontend.out_dim, config.d_model))
+        dim = self.frontend.out_dim
+        norm = [LayerNorm(dim)] if self.frontend.normalise_frames else []
+        self.input_proj = nn.Sequential(*norm, nn.Linear(dim, config.d_model))
         self.register_buffer("positions", sinusoids(config.max_frames, config.d_model), persistent=False)
         self.env_proj = nn.Linear(config.text_dim, config.d_model)
         self.text = None

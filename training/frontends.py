@@ -57,15 +57,23 @@ class LayerMix(nn.Module):
 
 
 class FbankFrontend(nn.Module):
-    """Log-mel frames; ``out_dim`` = n_mels."""
+    """Log-mel frames scaled to about zero mean and unit variance; ``out_dim`` = n_mels.
+
+    The scaling is one fixed affine map (speech in [-1, 1] gives natural-log mel energies of about
+    -5.6 +- 4.7 here), not a per-frame norm: a per-frame LayerNorm would erase the level and the
+    spectral tilt, which carry much of the emotion.
+    """
+
+    OFFSET, SCALE = 5.0, 5.0
 
     def __init__(self, features: FeatureConfig) -> None:
         super().__init__()
         self.logmel = LogMel(features)
         self.out_dim = features.n_mels
+        self.normalise_frames = False
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        return self.logmel(audio)
+        return (self.logmel(audio) + self.OFFSET) / self.SCALE
 
 
 def _freeze(module: nn.Module) -> None:
@@ -86,6 +94,7 @@ class SSLFrontend(nn.Module):
             _freeze(self.backbone)
         self.mix = LayerMix(self.backbone.config.num_hidden_layers + 1)
         self.out_dim = self.backbone.config.hidden_size
+        self.normalise_frames = True
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         audio = (audio - audio.mean(-1, keepdim=True)) / torch.sqrt(audio.var(-1, keepdim=True) + 1e-7)
@@ -112,6 +121,7 @@ class WhisperFrontend(nn.Module):
         self.adapter = nn.Sequential(nn.LayerNorm(config.d_model), nn.Linear(config.d_model, adapter_dim), nn.GELU(),
                                      nn.Linear(adapter_dim, config.d_model))
         self.out_dim = config.d_model
+        self.normalise_frames = True
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         enc = self.encoder

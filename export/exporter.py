@@ -25,7 +25,7 @@ from emotrt.export.slim import slim_validated
 from emotrt.export.specs import FAMILY_SPECS, GraphSpec, config_value, speaker_dim, specs_for_family
 from emotrt.export.streaming import StreamingResult, check_streaming
 from emotrt.export.testvectors import write_testvectors
-from emotrt.export.vad import copy_vad
+from emotrt.export.vad import copy_vad, vad_testvector
 from emotrt.runtime.contract import ModelContract, StateSpec
 from emotrt.runtime.errors import ConfigError
 
@@ -224,6 +224,7 @@ def export_checkpoints(
                               hint="add the SER checkpoint to `emotrt export`")
         if options.vad and copy_vad(work / "vad.onnx") is not None:
             report.graphs["vad"] = "vad.onnx"
+            write_testvectors(work / "testvectors", "vad", *vad_testvector(work / "vad.onnx"), atol=1e-5)
         for kind, name in report.graphs.items():
             report.lint[kind] = lint_model(work / name, options.trt, name=name)
         for lint in report.lint.values():

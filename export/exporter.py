@@ -8,7 +8,6 @@ into place at the end, so a failure leaves no half-written export.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ from emotrt.export.specs import FAMILY_SPECS, GraphSpec, config_value, speaker_d
 from emotrt.export.streaming import StreamingResult, check_streaming
 from emotrt.export.testvectors import write_testvectors
 from emotrt.export.vad import copy_vad, vad_testvector
+from emotrt.runtime.bundle import sha256_file
 from emotrt.runtime.contract import ModelContract, StateSpec
 from emotrt.runtime.errors import ConfigError
 
@@ -120,15 +120,6 @@ def load_for_export(ckpt_dir: Any, loader: Loader) -> Tuple[Any, Any, Tuple[Grap
             hint="export the checkpoint directory exactly as training wrote it (config.json and weights together)",
         ) from exc
     return model.eval(), config, specs
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with open(str(path), "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_out_dir(out_dir: Path, force: bool) -> None:

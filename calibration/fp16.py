@@ -73,6 +73,9 @@ def convert_fp16(model_path: Path, out_path: Path, plan: Fp16Plan) -> Path:
     from onnxconverter_common import float16
 
     model = _fold_weight_identities(onnx.load(str(model_path)))
+    # Stale or duplicated value_info (the export's graphs can list a tensor twice) would keep an
+    # FP32 type next to the converter's FP16 one; the converter re-infers the types itself.
+    del model.graph.value_info[:]
     converted = float16.convert_float_to_float16(
         model,
         keep_io_types=True,

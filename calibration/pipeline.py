@@ -17,18 +17,18 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import onnx
 
 from emotrt.calibration.cache import DEFAULT_ALGORITHM, DEFAULT_TARGETS, CalibrationCache, version_code
 from emotrt.calibration.data import CalibrationSet
 from emotrt.calibration.evaluate import EvalItem, Outputs, run_items, score, shorten
-from emotrt.calibration.fp16 import convert_fp16, plan_fp16
+from emotrt.calibration.fp16 import Fp16Plan, convert_fp16, plan_fp16
 from emotrt.calibration.plan import precision_plan
-from emotrt.calibration.qdq import QuantConfig, collect_ranges, quantisable_nodes, quantise, tensorrt_problems
+from emotrt.calibration.qdq import QuantConfig, Ranges, collect_ranges, quantisable_nodes, quantise, tensorrt_problems
 from emotrt.calibration.report import Report, ReportRow, measure_latency
-from emotrt.calibration.sensitivity import Budget, choose_mixed, node_blocks, rank_blocks
+from emotrt.calibration.sensitivity import Budget, MixedPlan, choose_mixed, node_blocks, rank_blocks
 from emotrt.runtime.contract import ModelContract
 from emotrt.runtime.errors import ConfigError
 
@@ -77,7 +77,7 @@ def calibrate(
         raise ConfigError("output folder {} exists and is not empty".format(out), hint="choose another -o or pass --force")
     out.parent.mkdir(parents=True, exist_ok=True)
     say = progress or log.info
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     work = Path(tempfile.mkdtemp(dir=str(out.parent), prefix="." + out.name + ".partial-"))
     try:
         rows: List[ReportRow] = []
@@ -95,6 +95,7 @@ def calibrate(
             "eval_items": {job.name: len(job.items) for job in jobs},
             "seconds_per_model": seconds,
             "seconds_total": round(time.perf_counter() - started, 2),
+            "cpu_seconds_total": round(time.process_time() - cpu, 2),
         }
         report = Report(rows, info)
         report.write(work)
@@ -128,63 +129,77 @@ def _calibrate_one(job: ModelJob, work: Path, config: CalibrateConfig, say: Prog
     nodes = quantisable_nodes(model, config.quant)
     blocks = node_blocks(nodes)
     with tempfile.TemporaryDirectory(prefix="emotrt-variants-") as scratch:
-        counter = [0]
-
-        def evaluator(items: Sequence[EvalItem], fp32: Outputs) -> Callable[[Sequence[str]], Dict[str, float]]:
-            def evaluate(chosen: Sequence[str]) -> Dict[str, float]:
-                counter[0] += 1
-                path = quantise(job.path, Path(scratch) / "v{}.onnx".format(counter[0]), ranges, config.quant, chosen)
-                return score(contract, items, fp32, run_items(path, contract, items))
-            return evaluate
-
-        ranking = None
-        if config.leave_one_out:
-            # Leave-one-out ranks blocks on a short subset; the budget is checked on every held-out item.
-            quick = shorten(job.items[: config.rank_items], contract, config.rank_seconds)
-            quick_fp32 = run_items(job.path, contract, quick)
-            say("{}: leave-one-out over {} blocks".format(name, len(blocks)))
-            ranking = rank_blocks(evaluator(quick, quick_fp32), blocks, score(contract, quick, quick_fp32, quick_fp32),
-                                  config.budget)
-        say("{}: choosing the mixed plan".format(name))
-        mixed = choose_mixed(evaluator(job.items, fp32_out), blocks, reference, config.budget, ranking)
-        int8_all = quantise(job.path, Path(scratch) / "int8_all.onnx", ranges, config.quant, nodes)
-        all_metrics = score(contract, job.items, fp32_out, run_items(int8_all, contract, job.items))
+        say("{}: sensitivity over {} blocks".format(name, len(blocks)))
+        mixed = _choose_mixed(job, ranges, blocks, fp32_out, reference, Path(scratch), config)
         int8_path = quantise(job.path, work / (name + ".int8.onnx"), ranges, config.quant, mixed.int8_nodes)
         problems = tensorrt_problems(onnx.load(str(int8_path)))
         if problems:
             raise RuntimeError("Q/DQ graph TensorRT would reject: " + "; ".join(problems))
-        fp16_metrics = score(contract, job.items, fp32_out, run_items(fp16_path, contract, job.items))
-        paths = {"fp32": job.path, "fp16": fp16_path, "int8": int8_all, "mixed": int8_path}
+        paths = {
+            "fp32": job.path, "fp16": fp16_path, "mixed": int8_path,
+            "int8": quantise(job.path, Path(scratch) / "int8_all.onnx", ranges, config.quant, nodes),
+            "int8-cpu": quantise(job.path, Path(scratch) / "cpu.onnx", ranges, config.quant, nodes, cpu=True),
+        }
+        metrics = {"fp32": reference, "mixed": mixed.metrics}
+        for key in ("fp16", "int8", "int8-cpu"):
+            metrics[key] = score(contract, job.items, fp32_out, run_items(paths[key], contract, job.items))
         latency = measure_latency(paths, job.calib.feeds[0], repeats=config.latency_repeats)
         sizes = {k: os.path.getsize(str(p)) for k, p in paths.items()}
 
     caches = _write_caches(name, ranges.amax(), work, config)
+    _write_plan(job, work, config, mixed, blocks, fp16, caches)
+    notes = {
+        "mixed": "{} of {} blocks INT8; kept out: {}".format(
+            len(mixed.int8_blocks), len(blocks), ", ".join(mixed.kept_blocks) or "none"),
+        "fp16": "flagged > 6e4: {}".format(", ".join(t for t, _ in fp16.flagged)) if fp16.flagged else "",
+        "int8": "every block INT8 (not written; the mixed plan is {}.int8.onnx)".format(name),
+        "int8-cpu": "ONNX Runtime QOperator u8/s8 for CPU-only targets; not a TensorRT graph, not written",
+    }
+    return [
+        ReportRow(name, precision, Path(paths[precision]).name if precision in ("fp32", "fp16", "mixed") else "",
+                  sizes[precision], sizes[precision] / sizes["fp32"], metrics[precision],
+                  latency[precision], latency[precision] / latency["fp32"], notes.get(precision, ""))
+        for precision in ("fp32", "fp16", "int8", "mixed", "int8-cpu")
+    ]
+
+
+def _choose_mixed(job: ModelJob, ranges: Ranges, blocks: Mapping[str, Sequence[str]], fp32_out: Outputs,
+                  reference: Dict[str, float], scratch: Path, config: CalibrateConfig) -> MixedPlan:
+    """Leave-one-out ranks blocks on a short subset; the budget is checked on every held-out item."""
+    counter = [0]
+
+    def evaluator(items: Sequence[EvalItem], fp32: Outputs) -> Callable[[Sequence[str]], Dict[str, float]]:
+        def evaluate(chosen: Sequence[str]) -> Dict[str, float]:
+            counter[0] += 1
+            path = quantise(job.path, scratch / "v{}.onnx".format(counter[0]), ranges, config.quant, chosen)
+            return score(job.contract, items, fp32, run_items(path, job.contract, items))
+        return evaluate
+
+    ranking = None
+    if config.leave_one_out and blocks:
+        quick = shorten(job.items[: config.rank_items], job.contract, config.rank_seconds)
+        quick_fp32 = run_items(job.path, job.contract, quick)
+        quick_reference = score(job.contract, quick, quick_fp32, quick_fp32)
+        ranking = rank_blocks(evaluator(quick, quick_fp32), blocks, quick_reference, config.budget)
+    return choose_mixed(evaluator(job.items, fp32_out), blocks, reference, config.budget, ranking)
+
+
+def _write_plan(job: ModelJob, work: Path, config: CalibrateConfig, mixed: MixedPlan,
+                blocks: Mapping[str, Sequence[str]], fp16: Fp16Plan, caches: Dict[str, str]) -> None:
     recipe = {
         "method": asdict(config.quant), "budget": config.budget.limits(), "calibration_set": job.calib.sha256,
         "cache_algorithm": config.cache_algorithm,
     }
     plan = precision_plan(
-        name, job.path, recipe,
-        int8={"onnx": int8_path.name, "blocks": list(mixed.int8_blocks), "nodes": list(mixed.int8_nodes)},
-        fp16={"onnx": fp16_path.name, "blocks": list(mixed.kept_blocks),
+        job.name, job.path, recipe,
+        int8={"onnx": job.name + ".int8.onnx", "blocks": list(mixed.int8_blocks), "nodes": list(mixed.int8_nodes)},
+        fp16={"onnx": job.name + ".fp16.onnx", "blocks": list(mixed.kept_blocks),
               "nodes": [n for b in mixed.kept_blocks for n in blocks[b]]},
         fp32=fp16.to_json(), caches=caches,
         sensitivity=[{"block": r.block, "cost_all_but": r.cost_all_but, "cost_alone": r.cost_alone,
                       "all_but": r.all_but, "alone": r.alone} for r in mixed.ranking],
     )
-    (work / (name + ".precision.json")).write_text(_json(plan))
-    metrics = {"fp32": reference, "fp16": fp16_metrics, "int8": all_metrics, "mixed": mixed.metrics}
-    notes = {
-        "mixed": "{} of {} blocks INT8; kept out: {}".format(
-            len(mixed.int8_blocks), len(blocks), ", ".join(mixed.kept_blocks) or "none"),
-        "fp16": "flagged > 6e4: {}".format(", ".join(t for t, _ in fp16.flagged)) if fp16.flagged else "",
-    }
-    return [
-        ReportRow(name, precision, Path(paths[precision]).name if precision != "int8" else "(all blocks INT8, not kept)",
-                  sizes[precision], sizes[precision] / sizes["fp32"], metrics[precision],
-                  latency[precision], latency[precision] / latency["fp32"], notes.get(precision, ""))
-        for precision in ("fp32", "fp16", "int8", "mixed")
-    ]
+    (work / (job.name + ".precision.json")).write_text(_json(plan))
 
 
 def _write_caches(name: str, amax: Dict[str, float], work: Path, config: CalibrateConfig) -> Dict[str, str]:

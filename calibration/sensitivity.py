@@ -140,9 +140,10 @@ def choose_mixed(
     keep out of INT8; without it, graph order is used. The budget is always checked with
     ``evaluate``.
     """
-    if not blocks:
-        raise BudgetError("the graph has no block INT8 can quantise (no Conv/MatMul/Gemm outside the front end)")
     run = _Cache(evaluate, blocks)
+    if not blocks:
+        log.warning("no block INT8 can quantise (no Conv/MatMul/Gemm outside the front end): plan stays FP16/FP32")
+        return MixedPlan((), (), (), dict(reference), (), 0)
     names = list(blocks)
     ranking = list(ranking or [])
     order = [r.block for r in ranking] or names

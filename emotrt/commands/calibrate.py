@@ -44,5 +44,5 @@ def calibrate(
         jobs = build_jobs(export_dir, data, sources)
     with console.status("calibrating") as status:
         report = run(jobs, out, config, force=force, progress=lambda msg: status.update(msg))
-    console.print(report.to_markdown())
-    console.print("wrote {}".format(out))
+    typer.echo(report.to_markdown())
+    typer.echo("wrote {}".format(out))

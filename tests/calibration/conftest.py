@@ -22,7 +22,7 @@ def _speak(text: str, voice: str, path: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def toy_export(tmp_path_factory) -> Path:
+def calib_export(tmp_path_factory) -> Path:
     folder = export_toy_models(tmp_path_factory.mktemp("export"))
     rng = np.random.default_rng(3)
     table = VectorTable(folder / "env", kind="environment", dim=D_MODEL)
@@ -54,15 +54,15 @@ def write_corpus(root: Path, voices=VOICES, sentences=SENTENCES) -> Path:
 
 
 @pytest.fixture(scope="session")
-def toy_manifest(tmp_path_factory) -> Path:
+def calib_manifest(tmp_path_factory) -> Path:
     return write_corpus(tmp_path_factory.mktemp("corpus"))
 
 
 @pytest.fixture(scope="session")
-def toy_jobs(toy_export, toy_manifest):
+def toy_jobs(calib_export, calib_manifest):
     from emotrt.calibration.sources import SourceConfig, build_jobs
 
-    return build_jobs(toy_export, toy_manifest, SourceConfig(calib_utterances=8, eval_utterances=4, eval_seconds=1.0))
+    return build_jobs(calib_export, calib_manifest, SourceConfig(calib_utterances=8, eval_utterances=4, eval_seconds=1.0))
 
 
 @pytest.fixture(scope="session")

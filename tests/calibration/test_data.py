@@ -62,11 +62,11 @@ def test_fit_length_crops_and_pads():
     assert fit_length(np.ones(2), 4).tolist() == [1, 1, 0, 0]
 
 
-def test_tse_step_states_come_from_streaming_not_zeros(toy_export):
+def test_tse_step_states_come_from_streaming_not_zeros(calib_export):
     rng = np.random.default_rng(2)
     audio = (0.3 * rng.standard_normal(160 * 6)).astype(np.float32)
     emb = rng.standard_normal((1, 16)).astype(np.float32)
-    with load_engine(toy_export / "tse_step.onnx") as engine:
+    with load_engine(calib_export / "tse_step.onnx") as engine:
         contract = engine.contract
         steps = list(stream_tse_step(engine, contract, audio, emb))
         feeds = list(tse_step_feeds(engine, contract, [(audio, emb)], every=2))
@@ -77,8 +77,8 @@ def test_tse_step_states_come_from_streaming_not_zeros(toy_export):
     assert np.array_equal(feeds[1]["audio"], audio[None, 320:480])
 
 
-def test_ser_and_audio_feeds_have_one_shape(toy_export):
-    with load_engine(toy_export / "ser.onnx") as engine:
+def test_ser_and_audio_feeds_have_one_shape(calib_export):
+    with load_engine(calib_export / "ser.onnx") as engine:
         feeds = list(ser_feeds(engine.contract, [(np.ones(10), np.ones(32)), (np.ones(9000), np.ones(32))]))
     assert {f["audio"].shape for f in feeds} == {(1, 4000)}
     assert [f["audio"].shape for f in audio_feeds([{"audio": np.ones(5)}, {"audio": np.ones(50)}], 20)] == [(1, 20)] * 2

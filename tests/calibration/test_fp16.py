@@ -41,3 +41,14 @@ def test_fp16_graph_runs_in_onnxruntime_close_to_fp32(ser_job, amax, tmp_path):
     with load_engine(ser_job.path) as fp32, load_engine(out) as fp16:
         assert fp16.contract == fp32.contract
         np.testing.assert_allclose(fp16.run(feed)["logits"], fp32.run(feed)["logits"], atol=2e-2)
+
+
+def test_duplicated_value_info_does_not_break_the_fp16_graph(ser_job, amax, tmp_path):
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(ser_job.path)))
+    reduce_out = next(n.output[0] for n in model.graph.node if n.op_type == "ReduceMean")
+    info = next(v for v in model.graph.value_info if v.name == reduce_out)
+    model.graph.value_info.append(info)
+    onnx.save(model, str(tmp_path / "dup.onnx"))
+    out = convert_fp16(tmp_path / "dup.onnx", tmp_path / "dup.fp16.onnx", plan_fp16(model, amax))
+    with load_engine(out) as engine:
+        assert np.isfinite(engine.run(ser_job.calib.feeds[0])["avd"]).all()

@@ -58,7 +58,8 @@ def test_report_rows_meet_the_budget(calibrated, toy_jobs):
     out, report = calibrated
     data = json.loads((out / "report.json").read_text())
     rows = {(r["model"], r["precision"]): r for r in data["rows"]}
-    assert len(rows) == 4 * len(toy_jobs)
+    assert len(rows) == 5 * len(toy_jobs)
+    assert rows[("ser", "int8-cpu")]["file"] == "" and "not a TensorRT graph" in rows[("ser", "int8-cpu")]["note"]
     tse, tse_fp32 = rows[("tse_step", "mixed")], rows[("tse_step", "fp32")]
     assert tse_fp32["metrics"]["sisdr_vs_fp32"] == 100.0 and tse_fp32["latency_ratio"] == 1.0
     assert tse_fp32["metrics"]["sisdri"] - tse["metrics"]["sisdri"] <= 0.3
@@ -104,3 +105,17 @@ def test_existing_output_needs_force(toy_jobs, tmp_path):
 def test_unsupported_tensorrt_target_is_refused():
     with pytest.raises(ConfigError, match="between 8.5 and 10.x"):
         CalibrateConfig(trt_versions=("11.4",))
+
+
+def test_calibrates_what_the_exporter_writes(toy_export, calib_manifest, tmp_path):
+    """The export stage's own output (toy checkpoints through `emotrt export`'s library), not graphs made here."""
+    from emotrt.calibration.sources import SourceConfig, build_jobs
+
+    export_dir, _ = toy_export
+    jobs = build_jobs(export_dir, calib_manifest, SourceConfig(calib_utterances=8, eval_utterances=3, eval_seconds=0.5))
+    assert {"tse_step", "ser"} <= {j.name for j in jobs}
+    report = calibrate(jobs, tmp_path / "out", CalibrateConfig(leave_one_out=False, latency_repeats=2, trt_versions=("8.5.2",)))
+    for job in jobs:
+        assert tensorrt_problems(onnx.load(str(tmp_path / "out" / (job.name + ".int8.onnx")))) == []
+        assert (tmp_path / "out" / (job.name + ".trt-8502.calib.cache")).is_file()
+    assert {r.precision for r in report.rows} == {"fp32", "fp16", "int8", "mixed", "int8-cpu"}

@@ -70,3 +70,8 @@ def test_entropy_settings_do_not_silently_return_minmax_ranges(toy_jobs):
     entropy = collect_ranges(job.path, job.calib, QuantConfig(method="entropy")).amax()
     assert set(entropy) == set(minmax)
     assert any(abs(entropy[n] - minmax[n]) > 1e-3 * minmax[n] for n in minmax)
+
+
+def test_no_nodes_means_an_unchanged_copy_not_everything(ser_job, minmax, tmp_path):
+    out = quantise(ser_job.path, tmp_path / "copy.onnx", minmax, QuantConfig(), [])
+    assert out.read_bytes() == ser_job.path.read_bytes()

@@ -49,3 +49,8 @@ def test_a_budget_no_plan_meets_is_one_clear_error():
 def test_negative_budget_is_refused():
     with pytest.raises(ConfigError, match="ua=-1"):
         Budget(ua=-1)
+
+
+def test_a_graph_without_quantisable_blocks_stays_out_of_int8():
+    plan = choose_mixed(evaluate, {}, REFERENCE, Budget())
+    assert plan.int8_nodes == () and plan.metrics == REFERENCE and plan.evaluations == 0

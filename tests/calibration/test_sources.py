@@ -24,17 +24,17 @@ def test_jobs_cover_every_supported_graph(toy_jobs):
     assert [i.label for i in ser.items] != [-1] * len(ser.items) and ser.items[0].avd.shape == (3,)
 
 
-def test_same_seed_same_hash_other_seed_other_hash(toy_export, toy_manifest, toy_jobs):
+def test_same_seed_same_hash_other_seed_other_hash(calib_export, calib_manifest, toy_jobs):
     small = SourceConfig(calib_utterances=8, eval_utterances=4, eval_seconds=1.0)
-    again = {j.name: j.calib.sha256 for j in build_jobs(toy_export, toy_manifest, small)}
+    again = {j.name: j.calib.sha256 for j in build_jobs(calib_export, calib_manifest, small)}
     assert again == {j.name: j.calib.sha256 for j in toy_jobs}
-    other = build_jobs(toy_export, toy_manifest, SourceConfig(seed=1, calib_utterances=8, eval_utterances=4))
+    other = build_jobs(calib_export, calib_manifest, SourceConfig(seed=1, calib_utterances=8, eval_utterances=4))
     assert {j.name: j.calib.sha256 for j in other}["ser"] != again["ser"]
 
 
-def test_manifest_whose_audio_is_missing(toy_manifest):
-    broken = toy_manifest.with_name("broken.jsonl")
-    lines = toy_manifest.read_text().splitlines()
+def test_manifest_whose_audio_is_missing(calib_manifest):
+    broken = calib_manifest.with_name("broken.jsonl")
+    lines = calib_manifest.read_text().splitlines()
     broken.write_text("\n".join(lines) + "\n" + json.dumps({"id": "gone", "path": "speech/9/9.wav"}) + "\n")
     try:
         with pytest.raises(CorpusError, match="1 of 13 audio files are missing, e.g. .*speech/9/9.wav") as info:
@@ -49,17 +49,17 @@ def test_missing_manifest(tmp_path):
         read_manifest(tmp_path / "nope.jsonl")
 
 
-def test_too_small_manifest(toy_export, toy_manifest, tmp_path):
+def test_too_small_manifest(calib_export, calib_manifest, tmp_path):
     small = tmp_path / "one.jsonl"
-    first = json.loads(toy_manifest.read_text().splitlines()[0])
-    first["path"] = str(toy_manifest.parent.parent / first["path"])
+    first = json.loads(calib_manifest.read_text().splitlines()[0])
+    first["path"] = str(calib_manifest.parent.parent / first["path"])
     small.write_text(json.dumps(first) + "\n")
     with pytest.raises(CalibrationDataError, match="has 1 utterances"):
-        build_jobs(toy_export, small)
+        build_jobs(calib_export, small)
 
 
-def test_model_without_metadata(toy_export, tmp_path):
-    model = onnx.load(str(toy_export / "enroll.onnx"))
+def test_model_without_metadata(calib_export, tmp_path):
+    model = onnx.load(str(calib_export / "enroll.onnx"))
     del model.metadata_props[:]
     onnx.save(model, str(tmp_path / "bare.onnx"))
     with pytest.raises(ModelContractError, match="bare.onnx carries no emotrt metadata") as info:
@@ -72,7 +72,7 @@ def test_empty_export_folder(tmp_path):
         find_models(tmp_path)
 
 
-def test_variants_in_the_export_folder_are_not_recalibrated(toy_export, tmp_path):
-    shutil.copy(str(toy_export / "ser.onnx"), str(tmp_path / "ser.onnx"))
-    shutil.copy(str(toy_export / "ser.onnx"), str(tmp_path / "ser.int8.onnx"))
+def test_variants_in_the_export_folder_are_not_recalibrated(calib_export, tmp_path):
+    shutil.copy(str(calib_export / "ser.onnx"), str(tmp_path / "ser.onnx"))
+    shutil.copy(str(calib_export / "ser.onnx"), str(tmp_path / "ser.int8.onnx"))
     assert [name for name, _, _ in find_models(tmp_path)] == ["ser"]

@@ -5,16 +5,16 @@ import sys
 
 import onnx
 
-from tests.calibration.conftest import toy_export, toy_manifest  # noqa: F401  (shared session fixtures)
+from tests.calibration.conftest import calib_export, calib_manifest  # noqa: F401  (shared session fixtures)
 
 
 def emotrt(*args):
     return subprocess.run([sys.executable, "-m", "emotrt", *map(str, args)], capture_output=True, text=True)
 
 
-def test_calibrate_writes_artefacts_and_prints_the_table(toy_export, toy_manifest, tmp_path):  # noqa: F811
+def test_calibrate_writes_artefacts_and_prints_the_table(calib_export, calib_manifest, tmp_path):  # noqa: F811
     out = tmp_path / "cal"
-    proc = emotrt("calibrate", toy_export, "--data", toy_manifest, "-o", out, "--calib-utterances", "8",
+    proc = emotrt("calibrate", calib_export, "--data", calib_manifest, "-o", out, "--calib-utterances", "8",
                   "--eval-utterances", "3", "--trt", "10.3.0", "--no-leave-one-out")
     assert proc.returncode == 0, proc.stderr
     assert "| tse_step | mixed |" in proc.stdout and "| ser | fp16 |" in proc.stdout
@@ -22,23 +22,23 @@ def test_calibrate_writes_artefacts_and_prints_the_table(toy_export, toy_manifes
     assert json.loads((out / "report.json").read_text())["info"]["trt_versions"] == ["10.3.0"]
 
 
-def test_missing_audio_is_one_line_and_exit_2(toy_export, toy_manifest, tmp_path):  # noqa: F811
+def test_missing_audio_is_one_line_and_exit_2(calib_export, calib_manifest, tmp_path):  # noqa: F811
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"id": "x", "path": "nowhere.wav"}) + "\n")
-    proc = emotrt("calibrate", toy_export, "--data", bad, "-o", tmp_path / "out")
+    proc = emotrt("calibrate", calib_export, "--data", bad, "-o", tmp_path / "out")
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "audio files are missing" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
 
 
-def test_graph_without_metadata_is_one_line(toy_export, toy_manifest, tmp_path):  # noqa: F811
-    model = onnx.load(str(toy_export / "ser.onnx"))
+def test_graph_without_metadata_is_one_line(calib_export, calib_manifest, tmp_path):  # noqa: F811
+    model = onnx.load(str(calib_export / "ser.onnx"))
     del model.metadata_props[:]
     onnx.save(model, str(tmp_path / "ser.onnx"))
-    proc = emotrt("calibrate", tmp_path, "--data", toy_manifest, "-o", tmp_path / "out")
+    proc = emotrt("calibrate", tmp_path, "--data", calib_manifest, "-o", tmp_path / "out")
     assert proc.returncode == 2 and "carries no emotrt metadata" in proc.stderr and "emotrt export" in proc.stderr
 
 
-def test_bad_method_is_one_line(toy_export, toy_manifest, tmp_path):  # noqa: F811
-    proc = emotrt("calibrate", toy_export, "--data", toy_manifest, "-o", tmp_path / "out", "--method", "kl")
+def test_bad_method_is_one_line(calib_export, calib_manifest, tmp_path):  # noqa: F811
+    proc = emotrt("calibrate", calib_export, "--data", calib_manifest, "-o", tmp_path / "out", "--method", "kl")
     assert proc.returncode == 2 and "method='kl'" in proc.stderr

@@ -8,7 +8,6 @@ into place at the end, so a failure leaves no half-written export.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -25,7 +24,8 @@ from emotrt.export.slim import slim_validated
 from emotrt.export.specs import FAMILY_SPECS, GraphSpec, config_value, speaker_dim, specs_for_family
 from emotrt.export.streaming import StreamingResult, check_streaming
 from emotrt.export.testvectors import write_testvectors
-from emotrt.export.vad import copy_vad
+from emotrt.export.vad import copy_vad, vad_testvector
+from emotrt.runtime.bundle import sha256_file
 from emotrt.runtime.contract import ModelContract, StateSpec
 from emotrt.runtime.errors import ConfigError
 
@@ -122,15 +122,6 @@ def load_for_export(ckpt_dir: Any, loader: Loader) -> Tuple[Any, Any, Tuple[Grap
     return model.eval(), config, specs
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with open(str(path), "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check_out_dir(out_dir: Path, force: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError("output {} exists and is not a directory".format(out_dir), hint="choose another -o")
@@ -224,6 +215,7 @@ def export_checkpoints(
                               hint="add the SER checkpoint to `emotrt export`")
         if options.vad and copy_vad(work / "vad.onnx") is not None:
             report.graphs["vad"] = "vad.onnx"
+            write_testvectors(work / "testvectors", "vad", *vad_testvector(work / "vad.onnx"), atol=1e-5)
         for kind, name in report.graphs.items():
             report.lint[kind] = lint_model(work / name, options.trt, name=name)
         for lint in report.lint.values():

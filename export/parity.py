@@ -97,12 +97,14 @@ def compare_graph(spec: GraphSpec, model: torch.nn.Module, config: Any, onnx_pat
             expected = run_torch(spec, model, feed)
             got = engine.run(to_numpy(feed))
             for name, ref in expected.items():
+                w = worst[name]
+                if got[name].shape != ref.shape:
+                    w[0], w[1], w[2] = float("inf"), float("inf"), False
+                    continue
                 err = np.abs(got[name].astype(np.float64) - ref)
                 rel = err / np.maximum(np.abs(ref), 1e-12)
-                bad = np.any(err > spec.atol + spec.rtol * np.abs(ref)) or got[name].shape != ref.shape
-                w = worst[name]
                 w[0], w[1] = max(w[0], float(err.max())), max(w[1], float(rel.max()))
-                w[2] = w[2] and not bad
+                w[2] = w[2] and not np.any(err > spec.atol + spec.rtol * np.abs(ref))
     outputs = tuple(OutputParity(n, w[0], w[1], bool(w[2])) for n, w in worst.items())
     return ParityResult(spec.kind, tuple(shapes), outputs, spec.atol, spec.rtol)
 

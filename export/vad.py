@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
 
 from emotrt.runtime.contract import ModelContract, StateSpec
 
@@ -45,6 +47,20 @@ def vad_contract(opset: int) -> ModelContract:
             "io": {"audio": "input", "state_in.state": "state", "probability": "output", "state_out.state": "stateN"},
         },
     )
+
+
+def vad_testvector(path: Any, seed: int = 0) -> Tuple[Dict[str, np.ndarray], Dict[str, np.ndarray]]:
+    """(feed, FP32 outputs) of one call of the VAD graph at ``path``: noise in, from a non-zero state."""
+    from emotrt.runtime.backends import load_engine
+
+    rng = np.random.default_rng(seed)
+    with load_engine(path, backend="onnxruntime") as engine:
+        io = engine.contract.extra["io"]
+        feed = {
+            io["audio"]: (0.1 * rng.standard_normal((1, CONTEXT + CHUNK))).astype(np.float32),
+            io["state_in.state"]: (0.1 * rng.standard_normal((2, 1, 128))).astype(np.float32),
+        }
+        return feed, engine.run(feed)
 
 
 def copy_vad(dst: Any) -> Optional[ModelContract]:

@@ -169,6 +169,7 @@ def test_a_real_export_builds_and_selftests(tmp_path, toy_export):
     from emotrt.runtime.tables import VectorTable
 
     export = Path(shutil.copytree(str(toy_export[0]), str(tmp_path / "models")))
+    shutil.rmtree(str(export / "env"))  # export writes env/ (the SER's "none" token); test a directory without one
     with pytest.raises(Exception, match="no environment table") as err:
         build_bundle(options(export, None, tmp_path / "b"), device=HOST)
     assert "emotrt env import" in err.value.hint and not (tmp_path / "b").exists()

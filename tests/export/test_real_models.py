@@ -69,14 +69,13 @@ def test_cli_export_prints_the_parity_table(real_ckpts, tmp_path):
     import os
 
     proc = subprocess.run(
-        [sys.executable, "-m", "emotrt", "export", str(real_ckpts[0]), "-o", str(tmp_path / "m"), "--no-vad", "--hops", "200"],
+        [sys.executable, "-m", "emotrt", "export", str(real_ckpts[1]), "-o", str(tmp_path / "m"), "--no-vad"],
         capture_output=True, text=True, env=dict(os.environ, COLUMNS="200"),
     )
     assert proc.returncode == 0, proc.stderr
-    assert "parity: ONNX Runtime vs PyTorch" in proc.stdout and "state_out.dec" in proc.stdout
-    assert "streaming: tse_step x 200 hops" in proc.stdout
-    assert (tmp_path / "m" / "tse_step.onnx").is_file()
-    again = subprocess.run([sys.executable, "-m", "emotrt", "export", str(real_ckpts[0]), "-o", str(tmp_path / "m")], capture_output=True, text=True)
+    assert "parity: ONNX Runtime vs PyTorch" in proc.stdout and "logits" in proc.stdout and "avd" in proc.stdout
+    assert "environment table" in proc.stdout and (tmp_path / "m" / "ser.onnx").is_file()
+    again = subprocess.run([sys.executable, "-m", "emotrt", "export", str(real_ckpts[1]), "-o", str(tmp_path / "m")], capture_output=True, text=True)
     assert again.returncode == 2 and "is not empty" in again.stderr and len(again.stderr.strip().splitlines()) == 1
 
 

@@ -10,7 +10,7 @@ from emotrt.runtime.backends import load_engine
 def test_every_graph_has_vectors_that_the_graph_reproduces(toy_export):
     out, _ = toy_export
     index = json.loads((out / "testvectors" / "index.json").read_text())
-    assert sorted(index) == ["enroll", "ser", "tse_offline", "tse_step"]
+    assert sorted(index) == ["enroll", "ser", "tse_offline", "tse_step", "vad"]
     for kind, entry in index.items():
         inputs, outputs = read_testvectors(out / "testvectors", kind)
         assert sorted(inputs) == entry["inputs"] and sorted(outputs) == entry["outputs"]

@@ -66,6 +66,7 @@ class ToySER(nn.Module):
         self.env = nn.Linear(config["text_dim"], d)
         self.head = nn.Linear(d, len(config["labels"]))
         self.avd = nn.Linear(d, 3)
+        self.null_token = nn.Parameter(torch.randn(d))
 
     def forward(self, audio, env_token):
         h = F.relu(self.frames(audio[:, None])).mean(-1) + env_token
@@ -74,6 +75,9 @@ class ToySER(nn.Module):
 
     def project_env(self, text_emb):
         return self.env(text_emb)
+
+    def null_env(self, batch=1):
+        return self.null_token.unsqueeze(0).expand(batch, -1)
 
 
 TOYS = {"tse": ToyTSE, "ser": ToySER}

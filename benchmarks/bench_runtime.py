@@ -71,9 +71,12 @@ def load_pipeline(models: Path):
 def load_bundle(bundle: Path):
     """A Pipeline from a real bundle (ONNX Runtime, one thread), its load start and its ONNX files."""
     from emotrt.runtime.pipeline import Pipeline, PipelineConfig
+    from emotrt.runtime.vad import VadConfig
 
+    # SER on every window (worst case for latency): the energy gate at -60 dBFS, not the bundle's VAD.
+    config = PipelineConfig(threads=1, vad=VadConfig(energy_threshold_db=-60.0, use_model=False))
     started = time.perf_counter()
-    pipeline = Pipeline.from_bundle(bundle, backend="onnxruntime", config=PipelineConfig(threads=1))
+    pipeline = Pipeline.from_bundle(bundle, backend="onnxruntime", config=config)
     files = {name: pipeline.bundle.model_path(name) for name in ("tse_step", "ser")}
     return pipeline, started, files
 

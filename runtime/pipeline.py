@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Optional, Tuple
 
@@ -16,9 +17,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """Run-time settings: SER cadence (default half a window), posterior smoothing, VAD, queue size."""
+    """Run-time settings: SER cadence (default half a window), posterior smoothing, VAD, queue size.
+
+    ``ser_async`` runs SER on one worker thread so ``accept_waveform`` returns after TSE; its
+    results then appear in ``results()`` once their window is scored (same values, same order).
+    """
 
     ser_hop_s: Optional[float] = None
+    ser_async: bool = False
     smoothing: float = 0.5
     vad: VadConfig = field(default_factory=VadConfig)
     max_pending_results: int = 1000
@@ -125,6 +131,7 @@ class Pipeline:
         self.backend_reason = backend_reason
         self.bundle = bundle
         self._check_widths()
+        self.ser_executor = ThreadPoolExecutor(1, thread_name_prefix="emotrt-ser") if self.config.ser_async else None
 
     @classmethod
     def from_bundle(cls, path: Any, backend: str = "auto", config: Optional[PipelineConfig] = None) -> "Pipeline":
@@ -180,7 +187,9 @@ class Pipeline:
                 )
 
     def close(self) -> None:
-        """Release every engine."""
+        """Finish pending SER and release every engine."""
+        if self.ser_executor is not None:
+            self.ser_executor.shutdown(wait=True)
         for engine in (self.tse, self.ser, self.vad, self.tse_offline):
             if engine is not None:
                 engine.close()

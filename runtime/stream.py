@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import logging
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from typing import Any, Deque, Dict, Iterator
 
@@ -59,7 +60,8 @@ class Stream:
         self._ser_in: Dict[str, np.ndarray] = {"env_token": pipeline.environment_token(environment)[None, :]}
         self._vad = pipeline.make_vad()
         self._smoother = Smoother(pipeline.config.smoothing)
-        self._results: Deque[Result] = collections.deque(maxlen=pipeline.config.max_pending_results)
+        # Results in window order; with ``ser_async`` speech windows are futures until SER finishes.
+        self._results: Deque[Any] = collections.deque(maxlen=pipeline.config.max_pending_results)
         self._done = 0
         self.stats = StreamStats()
 
@@ -78,16 +80,23 @@ class Stream:
         self._push(self._resampler(sample_rate, block))
 
     def input_finished(self) -> None:
-        """End of audio: flush the resampler and zero-pad the last partial hop."""
+        """End of audio: flush the resampler, zero-pad the last partial hop, wait for pending SER."""
         self._push(self._resampler.flush())
         if self._pending.shape[0]:
             pad = self._chunk - self._pending.shape[0]
             self._push(np.zeros(pad, dtype=np.float32))
+        wait([entry for entry in self._results if isinstance(entry, Future)])
 
     def results(self) -> Iterator[Result]:
-        """Yield (and remove) the results produced so far, oldest first."""
+        """Yield (and remove) the results produced so far, oldest first (with ``ser_async``: those whose SER finished)."""
         while self._results:
-            yield self._results.popleft()
+            head = self._results[0]
+            if isinstance(head, Future):
+                if not head.done():
+                    return
+                head = head.result()
+            self._results.popleft()
+            yield head
 
     def _sanitize(self, block: np.ndarray) -> np.ndarray:
         if block.size == 0 or float(np.abs(block).max()) < 1.0:  # one pass; False for NaN, so faults take the slow path
@@ -136,14 +145,7 @@ class Stream:
             self._next_end += self._hop
 
     def _emit(self, speech: bool) -> None:
-        ser_out = None
-        if speech:
-            self._ser_in["audio"] = self._speech[None, self._fill - self._window:self._fill]
-            ser_out = self.pipeline.ser._run(self._ser_in)
-            self.stats.ser_runs += 1
-        result = make_result(
-            ser_out,
-            self._smoother,
+        fields = dict(
             index=self.stats.results,
             start=(self._done - self._window) / self.sample_rate,
             end=self._done / self.sample_rate,
@@ -153,10 +155,25 @@ class Stream:
             vad_probability=self._vad.probability,
             labels=self._labels,
         )
+        executor = self.pipeline.ser_executor
+        if not speech:
+            entry: Any = make_result(None, self._smoother, **fields)
+        elif executor is None:
+            self._ser_in["audio"] = self._speech[None, self._fill - self._window:self._fill]
+            entry = self._score(self._ser_in, fields)
+        else:  # the worker gets its own copy of the window and token; one worker keeps the order
+            feed = {"audio": self._speech[None, self._fill - self._window:self._fill].copy(),
+                    "env_token": self._ser_in["env_token"]}
+            entry = executor.submit(self._score, feed, fields)
         if len(self._results) == self._results.maxlen:
             self.stats.dropped_results += 1
-        self._results.append(result)
+        self._results.append(entry)
         self.stats.results += 1
+
+    def _score(self, feed: Dict[str, np.ndarray], fields: Dict[str, Any]) -> Result:
+        result = make_result(self.pipeline.ser._run(feed), self._smoother, **fields)
+        self.stats.ser_runs += 1
+        return result
 
     def close(self) -> None:
         """Release per-stream backend state (GPU buffers of the TensorRT stepper)."""

@@ -25,11 +25,15 @@ _SILERO_IO = {"audio": "input", "state_in.state": "state", "probability": "outpu
 
 @dataclass(frozen=True)
 class VadConfig:
-    """Gate settings: energy threshold (dBFS), silero probability threshold, hangover seconds."""
+    """Gate settings: energy threshold (dBFS), silero probability threshold, hangover seconds.
+
+    ``use_model=False`` ignores the bundle's VAD graph and uses the energy gate.
+    """
 
     energy_threshold_db: float = -45.0
     silero_threshold: float = 0.5
     hangover_s: float = 0.3
+    use_model: bool = True
 
     def __post_init__(self) -> None:
         problems = []
@@ -118,7 +122,7 @@ class SileroVad(_Gate):
 def make_vad(sample_rate: int, config: Optional[VadConfig] = None, engine: Any = None) -> Any:
     """Silero when an engine is given and the rate allows it, else the energy gate."""
     config = config or VadConfig()
-    if engine is not None:
+    if engine is not None and config.use_model:
         if sample_rate in _SILERO_FRAME:
             return SileroVad(engine, sample_rate, config)
         log.warning("silero VAD needs 8 or 16 kHz, pipeline runs at %d Hz: using the energy gate", sample_rate)

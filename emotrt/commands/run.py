@@ -40,7 +40,7 @@ def run(
                           hint="emotrt run BUNDLE -s NAME -e ENV --mic | --file F | --stdin --rate R")
     if stdin and rate is None:
         raise ConfigError("--stdin needs --rate (raw PCM carries no header)", hint="add --rate 16000")
-    config = PipelineConfig(ser_hop_s=ser_hop, smoothing=smoothing)
+    config = PipelineConfig(ser_hop_s=ser_hop, smoothing=smoothing, ser_async=True)
     with Pipeline.from_bundle(bundle, backend=backend, config=config) as pipeline:
         typer.echo("backend: {} ({})".format(pipeline.backend, pipeline.backend_reason), err=True)
         stream = pipeline.create_stream(speaker=speaker, environment=environment)

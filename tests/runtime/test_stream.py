@@ -144,3 +144,20 @@ def test_stereo_is_downmixed(make_pipeline, speech_like):
 def test_bad_pipeline_config_names_the_fields():
     with pytest.raises(ConfigError, match="smoothing=1.5.*threads=0"):
         PipelineConfig(smoothing=1.5, threads=0)
+
+
+def test_async_ser_gives_the_same_results_in_order(make_pipeline, speech_like):
+    sync = _stream_all(make_pipeline().create_stream("alice", "busy_cafe"), 16000, speech_like, 320)
+    pipeline = make_pipeline(config=PipelineConfig(ser_async=True))
+    stream = pipeline.create_stream("alice", "busy_cafe")
+    collected = []
+    for i in range(0, speech_like.shape[0], 320):
+        stream.accept_waveform(16000, speech_like[i:i + 320])
+        collected.extend(stream.results())
+    stream.input_finished()
+    collected.extend(stream.results())
+    assert [r.index for r in collected] == list(range(len(sync)))
+    assert [r.speech for r in collected] == [r.speech for r in sync]
+    for a, b in zip(collected, sync):
+        assert a.posteriors == b.posteriors and a.avd == b.avd
+    assert stream.stats.ser_runs == sum(r.speech for r in sync)

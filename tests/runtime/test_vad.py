@@ -62,3 +62,8 @@ def test_silero_needs_8_or_16_khz(silero_graph):
         with pytest.raises(ConfigError, match="8000 or 16000 Hz"):
             SileroVad(engine, 22050, VadConfig())
         assert isinstance(make_vad(22050, None, engine), EnergyGate)
+
+
+def test_use_model_false_keeps_the_energy_gate(silero_graph):
+    with load_engine(silero_graph) as engine:
+        assert isinstance(make_vad(16000, VadConfig(use_model=False), engine), EnergyGate)

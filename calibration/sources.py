@@ -113,7 +113,7 @@ class _Corpus:
         self.eval, self.calib = entries[:n_eval], entries[n_eval:n_eval + config.calib_utterances]
         self.all = entries
         self.sample_rate, self.config = sample_rate, config
-        self.audio = {str(e["path"]): load_audio(str(e["path"]), sample_rate) for e in entries}
+        self._loaded: Dict[str, np.ndarray] = {}
         self.noises = self._noises(manifest)
 
     def _noises(self, manifest: Path) -> List[np.ndarray]:
@@ -125,18 +125,25 @@ class _Corpus:
         white = self.rng.standard_normal((4, self.sample_rate * 2))
         return [np.cumsum(w) * 0.02 + w for w in white]
 
+    def audio(self, entry: Dict[str, object]) -> np.ndarray:
+        """The entry's audio, read on first use (a large manifest is mostly never read)."""
+        path = str(entry["path"])
+        if path not in self._loaded:
+            self._loaded[path] = load_audio(path, self.sample_rate)
+        return self._loaded[path]
+
     def mixture(self, entry: Dict[str, object]) -> Tuple[np.ndarray, np.ndarray]:
         """(mixture, clean target) with another speaker and a noise at random SIR/SNR."""
-        target = self.audio[str(entry["path"])]
+        target = self.audio(entry)
         others = [e for e in self.all if e.get("speaker") != entry.get("speaker")] or self.all
-        interferer = self.audio[str(others[self.rng.integers(len(others))]["path"])]
+        interferer = self.audio(others[self.rng.integers(len(others))])
         noise = self.noises[self.rng.integers(len(self.noises))]
         sir, snr = self.rng.uniform(*self.config.sir_db), self.rng.uniform(*self.config.snr_db)
         return mix_at(target, interferer, noise, sir, snr), target
 
     def enrollment(self, entry: Dict[str, object]) -> np.ndarray:
         same = [e for e in self.all if e.get("speaker") == entry.get("speaker") and e["path"] != entry["path"]]
-        return self.audio[str((same or [entry])[0]["path"])]
+        return self.audio((same or [entry])[0])
 
 
 def build_jobs(export_dir: Path, manifest: Path, config: SourceConfig = SourceConfig()) -> List[ModelJob]:
@@ -211,7 +218,7 @@ def _feeds(path, contract: ModelContract, corpus: _Corpus, embed, tokens, config
         labels = list(contract.labels)
 
         def pairs(entries):
-            speech = span_levels([corpus.audio[str(e["path"])] for e in entries])
+            speech = span_levels([corpus.audio(e) for e in entries])
             return [(s, tokens[i % len(tokens)]) for i, s in enumerate(speech)]
 
         items = []
@@ -224,7 +231,7 @@ def _feeds(path, contract: ModelContract, corpus: _Corpus, embed, tokens, config
 
     def offline(entries):
         if contract.model == "enroll":
-            return [{"audio": s} for s in span_levels([corpus.audio[str(e["path"])] for e in entries])]
+            return [{"audio": s} for s in span_levels([corpus.audio(e) for e in entries])]
         return [{"audio": m, "spk_emb": embed(e)} for (m, _), e in zip(mixtures(entries), entries)]
 
     items = [EvalItem(f) for f in audio_feeds(offline(corpus.eval), length)]

@@ -14,7 +14,7 @@ import logging
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -146,8 +146,13 @@ class _Corpus:
         return self.audio((same or [entry])[0])
 
 
-def build_jobs(export_dir: Path, manifest: Path, config: SourceConfig = SourceConfig()) -> List[ModelJob]:
-    """One :class:`ModelJob` per supported graph in ``export_dir``, fed from ``manifest``."""
+def build_jobs(
+    export_dir: Path, manifest: Path, config: SourceConfig = SourceConfig(), env_dir: Optional[Path] = None
+) -> List[ModelJob]:
+    """One :class:`ModelJob` per supported graph in ``export_dir``, fed from ``manifest``.
+
+    Environment tokens come from ``env_dir`` (default ``export_dir/env``, as ``emotrt build``).
+    """
     models = find_models(export_dir)
     rates = {c.sample_rate for _, _, c in models}
     corpus = _Corpus(manifest, min(rates), config)
@@ -157,7 +162,7 @@ def build_jobs(export_dir: Path, manifest: Path, config: SourceConfig = SourceCo
                 manifest, len(corpus.all)),
             hint="pass a larger manifest to --data",
         )
-    tokens = _tokens(export_dir, models, config)
+    tokens = _tokens(Path(env_dir) if env_dir else Path(export_dir) / "env", models, config)
     jobs = []
     with ExitStack() as stack:
         embed = _embedder(models, corpus, config, stack)
@@ -182,15 +187,14 @@ def _embedder(models, corpus: _Corpus, config: SourceConfig, stack: ExitStack) -
     return lambda entry: table.setdefault(entry.get("speaker"), rng.standard_normal((1, dims[0] if dims else 1)).astype(np.float32))
 
 
-def _tokens(export_dir: Path, models, config: SourceConfig) -> List[np.ndarray]:
+def _tokens(env: Path, models, config: SourceConfig) -> List[np.ndarray]:
     widths = [c.d_model for _, _, c in models if c.model == "ser"]
     if not widths:
         return []
-    env = Path(export_dir) / "env"
     if (env / "index.json").is_file():
         table = VectorTable(env, kind="environment", dim=widths[0])
         return [table.get(n) for n in table.names()]
-    log.warning("no env/ table in the export: environment tokens are seeded random vectors")
+    log.warning("no environment table at %s: environment tokens are seeded random vectors", env)
     rng = np.random.default_rng(config.seed + 2)
     return [rng.standard_normal(widths[0]).astype(np.float32) for _ in range(4)]
 

@@ -9,6 +9,7 @@ def calibrate(
     export_dir: Path = typer.Argument(..., help="Folder of exported FP32 graphs (emotrt export)."),
     data: Path = typer.Option(..., "--data", help="Corpus manifest (JSONL) of utterances for calibration and evaluation."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (written atomically)."),
+    env: Optional[Path] = typer.Option(None, help="Environment table directory (default: EXPORT_DIR/env)."),
     method: str = typer.Option("minmax", help="Activation ranges: minmax, entropy or percentile."),
     percentile: float = typer.Option(99.999, help="Percentile for --method percentile."),
     trt: Optional[List[str]] = typer.Option(
@@ -41,7 +42,7 @@ def calibrate(
     )
     sources = SourceConfig(seed=seed, calib_utterances=calib_utterances, eval_utterances=eval_utterances)
     with console.status("reading audio and building calibration feeds"):
-        jobs = build_jobs(export_dir, data, sources)
+        jobs = build_jobs(export_dir, data, sources, env_dir=env)
     with console.status("calibrating") as status:
         report = run(jobs, out, config, force=force, progress=lambda msg: status.update(msg))
     typer.echo(report.to_markdown())

@@ -76,3 +76,12 @@ def test_variants_in_the_export_folder_are_not_recalibrated(calib_export, tmp_pa
     shutil.copy(str(calib_export / "ser.onnx"), str(tmp_path / "ser.onnx"))
     shutil.copy(str(calib_export / "ser.onnx"), str(tmp_path / "ser.int8.onnx"))
     assert [name for name, _, _ in find_models(tmp_path)] == ["ser"]
+
+
+def test_environment_tokens_come_from_the_table(calib_export, calib_manifest, toy_jobs):
+    from emotrt.runtime.tables import VectorTable
+
+    table = VectorTable(calib_export / "env", kind="environment")
+    tokens = {table.get(n).tobytes() for n in table.names()}
+    ser = next(j for j in toy_jobs if j.name == "ser")
+    assert {f["env_token"].reshape(-1).tobytes() for f in ser.calib.feeds} <= tokens

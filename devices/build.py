@@ -14,16 +14,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from emotrt.devices import trt_compat
 from emotrt.devices.builder import BuildConfig, EngineJob, Progress, build_engine, trtexec_for
-from emotrt.devices.bundle import collect_models, pack_tar, provenance, update_manifest, write_bundle
+from emotrt.devices.bundle import collect_models, pack_tar, provenance, read_onnx_io, update_manifest, write_bundle
 from emotrt.devices.engine_cache import EngineCache
 from emotrt.devices.profiles import DeviceProfile, get_profile, match_device
-from emotrt.runtime.bundle import Bundle, rebuild_command
+from emotrt.runtime.bundle import Bundle, rebuild_command, unpack_tar
 from emotrt.runtime.contract import ModelContract
 from emotrt.runtime.errors import ConfigError, DependencyError
 from emotrt.runtime.fingerprint import DeviceFingerprint, EngineFingerprint, probe_device
@@ -75,6 +76,16 @@ class BuildOptions:
                 )
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A model/precision one TensorRT version cannot build from the bundle's artefacts, and why."""
+
+    model: str
+    precision: str
+    tensorrt: str
+    reason: str
+
+
 @dataclass
 class BuildSummary:
     """What a build produced, for the CLI to report."""
@@ -83,7 +94,15 @@ class BuildSummary:
     engines_built: List[str] = field(default_factory=list)
     engines_cached: List[str] = field(default_factory=list)
     build_plans: int = 0
-    skipped: List[str] = field(default_factory=list)
+    skipped: List["Skipped"] = field(default_factory=list)
+
+    def skipped_by_model(self) -> List[str]:
+        """One line per model/precision that some TensorRT version cannot build, naming those versions."""
+        groups: Dict[Tuple[str, str], List["Skipped"]] = {}
+        for item in self.skipped:
+            groups.setdefault((item.model, item.precision), []).append(item)
+        return ["{}/{} on TensorRT {}: {}".format(m, p, ", ".join(dict.fromkeys(i.tensorrt for i in items)), items[0].reason)
+                for (m, p), items in groups.items()]
     no_engines_reason: Optional[str] = None
     archive: Optional[Path] = None
 
@@ -94,25 +113,15 @@ def _sha256(path: Path) -> str:
     return sha256_file(path)
 
 
-def model_shapes(onnx: Path, contract: ModelContract, enroll_seconds: float) -> Tuple[Dict[str, Tuple[int, ...]], Tuple[str, ...]]:
-    """Fixed input shapes of a graph (batch 1; enrollment audio ``enroll_seconds`` long) and its dynamic inputs."""
-    from emotrt.runtime.backends import load_engine
-
+def model_shapes(io: Dict[str, Any], contract: ModelContract, enroll_seconds: float) -> Tuple[Dict[str, Tuple[int, ...]], Tuple[str, ...]]:
+    """Fixed input shapes from a manifest ``io`` entry (batch 1; dynamic audio ``enroll_seconds`` long) and the dynamic inputs."""
     fixed: Dict[str, Tuple[int, ...]] = {}
     dynamic = []
-    with load_engine(onnx, backend="onnxruntime") as engine:
-        for spec in engine.inputs:
-            dims = []
-            for axis, d in enumerate(spec.shape):
-                if isinstance(d, int) and d > 0:
-                    dims.append(d)
-                elif axis == 0:
-                    dims.append(1)
-                else:
-                    dims.append(int(round(enroll_seconds * contract.sample_rate)))
-            if any(not (isinstance(d, int) and d > 0) for d in spec.shape):
-                dynamic.append(spec.name)
-            fixed[spec.name] = tuple(dims)
+    for name, shape in io["inputs"].items():
+        dims = [d if d else (1 if axis == 0 else int(round(enroll_seconds * contract.sample_rate))) for axis, d in enumerate(shape)]
+        if not all(shape):
+            dynamic.append(name)
+        fixed[name] = tuple(dims)
     return fixed, tuple(dynamic)
 
 
@@ -149,9 +158,10 @@ Shapes = Dict[str, Tuple[Dict[str, Tuple[int, ...]], Tuple[str, ...]]]
 
 
 def bundle_shapes(root: Path, models: Dict[str, Any], enroll_seconds: float) -> Shapes:
-    """:func:`model_shapes` of every model's FP32 graph, computed once per build."""
+    """:func:`model_shapes` of every model, from the manifest's ``io`` (read from the FP32 graph when absent)."""
     return {
-        name: model_shapes(root / entry["variants"]["fp32"], ModelContract.from_metadata(entry["contract"], source=name), enroll_seconds)
+        name: model_shapes(entry.get("io") or read_onnx_io(root / entry["variants"]["fp32"]),
+                           ModelContract.from_metadata(entry["contract"], source=name), enroll_seconds)
         for name, entry in models.items()
     }
 
@@ -166,7 +176,7 @@ def _rel(root: Path, path: Path) -> str:
 
 
 def _jobs(root: Path, models: Dict[str, Any], shapes: Shapes, tensorrt: str, precisions: Sequence[str],
-          skipped: List[str]) -> List[Tuple[EngineJob, Dict[str, Any]]]:
+          skipped: List[Skipped]) -> List[Tuple[EngineJob, Dict[str, Any]]]:
     """One job per (model, precision) the bundle can build on TensorRT ``tensorrt``."""
     jobs = []
     for name, entry in sorted(models.items()):
@@ -176,7 +186,7 @@ def _jobs(root: Path, models: Dict[str, Any], shapes: Shapes, tensorrt: str, pre
             try:
                 recipe = trt_compat.choose_recipe(tensorrt, precision, sorted(entry["variants"]), bool(entry.get("calib_cache")))
             except ConfigError as exc:
-                skipped.append("{}/{} on TensorRT {}: {}".format(name, precision, tensorrt, exc.message))
+                skipped.append(Skipped(name, precision, tensorrt, exc.message))
                 continue
             code = str(trt_compat.features(tensorrt).calib_cache_code)
             cache_rel = entry.get("calib_caches", {}).get(code) or entry.get("calib_cache")
@@ -188,7 +198,7 @@ def _jobs(root: Path, models: Dict[str, Any], shapes: Shapes, tensorrt: str, pre
 
 
 def plan_builds(root: Path, models: Dict[str, Any], profiles: Sequence[DeviceProfile], options: BuildOptions,
-                skipped: List[str]) -> List[Dict[str, Any]]:
+                skipped: List[Skipped]) -> List[Dict[str, Any]]:
     """The ``build_plans`` entries: one trtexec line per target, JetPack release, model and precision.
 
     Paths are relative to the bundle root, where the line is meant to run.
@@ -212,17 +222,20 @@ def plan_builds(root: Path, models: Dict[str, Any], profiles: Sequence[DevicePro
 def build_engines_into(root: Path, models: Dict[str, Any], device: DeviceFingerprint, config: BuildConfig,
                        precisions: Sequence[str], enroll_seconds: float = 3.0, trt: Any = None,
                        progress: Optional[Progress] = None, summary: Optional[BuildSummary] = None,
-                       hashes: Optional[Dict[str, str]] = None) -> List[Dict[str, Any]]:
+                       hashes: Optional[Dict[str, str]] = None,
+                       entries: Optional[List[Dict[str, Any]]] = None) -> List[Dict[str, Any]]:
     """Build (or reuse from ``root/engines``) every plan for ``device``; return the manifest entries.
 
     ``hashes`` (bundle-relative path -> sha256, the manifest's ``files``) saves
-    rehashing graphs a verified bundle already hashed.
+    rehashing graphs a verified bundle already hashed. Entries are appended to
+    ``entries`` as plans finish, so a caller still has the finished ones when a
+    later build fails.
     """
     summary = summary if summary is not None else BuildSummary(root)
     hashes = hashes or {}
     cache = EngineCache(root / "engines", rebuild=rebuild_command(root))
     shapes = bundle_shapes(root, models, enroll_seconds)
-    entries = []
+    entries = entries if entries is not None else []
     for job, entry in _jobs(root, models, shapes, device.tensorrt, precisions, summary.skipped):
         onnx = _rel(root, job.onnx)
         fp = EngineFingerprint(
@@ -304,7 +317,16 @@ def build_bundle(options: BuildOptions, device: Optional[DeviceFingerprint] = No
 def build_device_engines(bundle_path: Any, device: Optional[DeviceFingerprint] = None, precisions: Sequence[str] = PRECISIONS,
                          dla_core: Optional[int] = None, opt_level: int = 3, trt: Any = None,
                          progress: Optional[Progress] = None) -> BuildSummary:
-    """On the device: build (or reuse) the bundle's engines for this device and record them in the manifest."""
+    """On the device: build (or reuse) the bundle's engines for this device and record them in the manifest.
+
+    The manifest is rewritten (atomically) even when a build fails: it then lists
+    the plans that were finished and the failed build's log, so the bundle still
+    verifies and the log can be read. A ``.tar`` is first unpacked beside itself
+    (``bundle.tar`` -> ``bundle/``), where the engines then stay.
+    """
+    bundle_path = Path(bundle_path)
+    if bundle_path.is_file() and tarfile.is_tarfile(str(bundle_path)):
+        bundle_path = unpack_tar(bundle_path, bundle_path.with_suffix(""))
     bundle = Bundle.open(bundle_path)
     device = device if device is not None else probe_device()
     reason = _engine_capability(device, trt)
@@ -313,7 +335,10 @@ def build_device_engines(bundle_path: Any, device: Optional[DeviceFingerprint] =
                               hint="run this on the Jetson the bundle targets (emotrt doctor --role device)")
     config = BuildConfig(device.tensorrt, _workspace(match_device(device)), opt_level, dla_core)
     summary = BuildSummary(bundle.root)
-    entries = build_engines_into(bundle.root, bundle.manifest["models"], device, config, precisions, trt=trt,
-                                 progress=progress, summary=summary, hashes=bundle.manifest["files"])
-    update_manifest(bundle.root, entries)
+    entries: List[Dict[str, Any]] = []
+    try:
+        build_engines_into(bundle.root, bundle.manifest["models"], device, config, precisions, trt=trt,
+                           progress=progress, summary=summary, hashes=bundle.manifest["files"], entries=entries)
+    finally:
+        update_manifest(bundle.root, entries)
     return summary

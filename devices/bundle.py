@@ -28,7 +28,6 @@ from emotrt.runtime.tables import atomic_write
 log = logging.getLogger(__name__)
 
 SCHEMA_FILE = Path(__file__).with_name("schema") / "manifest.schema.json"
-PRECISIONS = ("fp32", "fp16", "int8")
 _TOOLS = ("onnx", "onnxruntime", "numpy", "tensorrt", "polygraphy")
 
 __all__ = ["ModelFiles", "collect_models", "write_bundle", "update_manifest", "pack_tar", "unpack_tar", "SCHEMA_FILE"]
@@ -59,6 +58,18 @@ def read_onnx_metadata(path: Path) -> Dict[str, str]:
     return {k: v for k, v in props.items() if k.startswith(PREFIX)}
 
 
+def read_onnx_io(path: Path) -> Dict[str, Dict[str, List[Optional[int]]]]:
+    """``{"inputs": {name: dims}, "outputs": {...}}`` of an ONNX file; a dynamic dim is None."""
+    from emotrt.runtime.backends import load_engine
+
+    def dims(shape: Sequence[Any]) -> List[Optional[int]]:
+        return [d if isinstance(d, int) and d > 0 else None for d in shape]
+
+    with load_engine(path, backend="onnxruntime") as engine:
+        return {"inputs": {t.name: dims(t.shape) for t in engine.inputs},
+                "outputs": {t.name: dims(t.shape) for t in engine.outputs}}
+
+
 def collect_models(export_dir: Any, calibration_dir: Optional[Any] = None) -> Dict[str, ModelFiles]:
     """Every contract-carrying ``*.onnx`` of an export dir, with its calibration artefacts."""
     export_dir = Path(export_dir)
@@ -72,7 +83,7 @@ def collect_models(export_dir: Any, calibration_dir: Optional[Any] = None) -> Di
         name = ModelContract.from_metadata(metadata, source=str(path)).model
         if name in models:
             raise BundleError("{} and {} are both {} graphs".format(models[name].variants["fp32"], path, name))
-        variants, cache, plan = {"fp32": path}, None, None
+        variants, cache, plan, per_version = {"fp32": path}, None, None, ()
         if calibration_dir is not None:
             cal = Path(calibration_dir)
             if not cal.is_dir():
@@ -86,7 +97,7 @@ def collect_models(export_dir: Any, calibration_dir: Optional[Any] = None) -> Di
             per_version = tuple(sorted(
                 (p.name[len(name) + len(".trt-"):-len(".calib.cache")], p) for p in cal.glob("{}.trt-*.calib.cache".format(name))
             ))
-        models[name] = ModelFiles(name, metadata, variants, cache, plan, per_version if calibration_dir is not None else ())
+        models[name] = ModelFiles(name, metadata, variants, cache, plan, per_version)
     if not models:
         raise BundleError(
             "{} holds no ONNX graph with emotrt metadata".format(export_dir), hint="run `emotrt export --out {}`".format(export_dir)
@@ -125,9 +136,8 @@ def provenance(models: Dict[str, ModelFiles], extra_checkpoints: Optional[Dict[s
     sets = {}
     for m in models.values():
         extra = m.contract.extra
-        for key in ("checkpoint_sha256", "checkpoint"):
-            if isinstance(extra.get(key), str):
-                checkpoints.setdefault(m.name, extra[key])
+        if isinstance(extra.get("checkpoint_sha256"), str):
+            checkpoints.setdefault(m.name, extra["checkpoint_sha256"])
         if m.precision_plan is not None:
             plan = json.loads(m.precision_plan.read_text())
             found = plan.get("calibration_set") or (plan.get("recipe") or {}).get("calibration_set")
@@ -180,7 +190,8 @@ def stage_models(root: Path, models: Dict[str, ModelFiles]) -> Dict[str, Any]:
         for precision, src in sorted(m.variants.items()):
             suffix = ".onnx" if precision == "fp32" else ".{}.onnx".format(precision)
             variants[precision] = _copy(src, root, "models/{}{}".format(name, suffix))
-        entry: Dict[str, Any] = {"contract": dict(sorted(m.metadata.items())), "variants": variants}
+        entry: Dict[str, Any] = {"contract": dict(sorted(m.metadata.items())), "variants": variants,
+                                 "io": read_onnx_io(m.variants["fp32"])}
         if m.calib_cache is not None:
             entry["calib_cache"] = _copy(m.calib_cache, root, "models/{}.calib.cache".format(name))
         if m.precision_plan is not None:
@@ -217,9 +228,13 @@ def write_bundle(
     out = Path(out)
     if out.exists() and not force:
         raise BundleError("{} already exists".format(out), hint="pass --force to replace it, or choose another --out")
-    for what, path in (("environment table", env_dir), ("test vectors", testvectors_dir)):
-        if not Path(path).is_dir():
-            raise BundleError("no {} at {}".format(what, path), hint="run `emotrt export`, which writes env/ and testvectors/")
+    if not Path(env_dir).is_dir():
+        raise BundleError(
+            "no environment table at {}".format(env_dir),
+            hint="emotrt env import CORPUS/environments.json --ckpt CKPT/ser --table {} (or pass --env DIR)".format(env_dir),
+        )
+    if not Path(testvectors_dir).is_dir():
+        raise BundleError("no test vectors at {}".format(testvectors_dir), hint="re-export: emotrt export writes testvectors/")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=str(out.parent), prefix="." + out.name + ".building-"))
     try:

@@ -1,14 +1,18 @@
 """``emotrt selftest BUNDLE``: every model, every precision, every backend here vs the FP32 references.
 
 The bundle's ``testvectors/<model>.npz`` hold one call's inputs (``input.<name>``)
-and the FP32 reference outputs (``output.<name>``) computed at export. Each
+and the FP32 reference outputs (``output.<name>``) computed at export; export's
+``testvectors/index.json`` may record the ``fp32_atol`` the graph met, which
+widens every precision's absolute tolerance to at least that. Each
 (model, precision, backend) row passes when every output is within
-``atol + rtol * max|reference|`` for its precision. ONNX Runtime runs the FP32,
+``atol + rtol * max|reference|`` for its precision; a model without test
+vectors is a skipped row. ONNX Runtime runs the FP32,
 FP16 and INT8 graphs anywhere; TensorRT runs the bundle's plans when this device
 has TensorRT and plans whose fingerprint matches it (never any other plan).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -71,9 +75,20 @@ def load_testvector(bundle: Bundle, model: str) -> Tuple[Dict[str, np.ndarray], 
     return feed, ref
 
 
-def compare(outputs: Dict[str, np.ndarray], reference: Dict[str, np.ndarray], precision: str) -> Tuple[float, float, List[str]]:
-    """(worst error, its limit, problems) of ``outputs`` against ``reference``."""
+def tolerance(bundle: Bundle, model: str, precision: str) -> Tuple[float, float]:
+    """(atol, rtol) for ``model`` at ``precision``: the table, widened to export's recorded ``fp32_atol``."""
     atol, rtol = TOLERANCES[precision]
+    index = bundle.testvectors_dir / "index.json"
+    if index.is_file():
+        recorded = json.loads(index.read_text()).get(model, {}).get("fp32_atol")
+        if isinstance(recorded, (int, float)):
+            atol = max(atol, float(recorded))
+    return atol, rtol
+
+
+def compare(outputs: Dict[str, np.ndarray], reference: Dict[str, np.ndarray], atol: float,
+            rtol: float) -> Tuple[float, float, List[str]]:
+    """(worst error, its limit, problems) of ``outputs`` against ``reference``."""
     worst, worst_limit, problems = 0.0, atol, []
     for name, ref in reference.items():
         if name not in outputs:
@@ -92,14 +107,14 @@ def compare(outputs: Dict[str, np.ndarray], reference: Dict[str, np.ndarray], pr
     return worst, worst_limit, problems
 
 
-def _row(model: str, precision: str, backend: str, path: str, feed: Dict[str, np.ndarray],
+def _row(bundle: Bundle, model: str, precision: str, backend: str, path: str, feed: Dict[str, np.ndarray],
          reference: Dict[str, np.ndarray], **options: object) -> SelftestRow:
     try:
         with load_engine(path, backend=backend, **options) as engine:
             outputs = engine.run(feed)
     except BackendError as exc:
         return SelftestRow(model, precision, backend, None, None, "fail", exc.message)
-    error, limit, problems = compare(outputs, reference, precision)
+    error, limit, problems = compare(outputs, reference, *tolerance(bundle, model, precision))
     return SelftestRow(model, precision, backend, error, limit, "fail" if problems else "pass", "; ".join(problems))
 
 
@@ -123,10 +138,15 @@ def run_selftest(bundle: Bundle, backends: Optional[Sequence[str]] = None,
     trt_reason = tensorrt_unavailable(device) if "tensorrt" in backends else None
     report = SelftestReport()
     for model in bundle.models:
-        feed, reference = load_testvector(bundle, model)
+        try:
+            feed, reference = load_testvector(bundle, model)
+        except BundleError as exc:
+            report.rows.append(SelftestRow(model, "*", "*", None, None, "skip", exc.message))
+            continue
         for precision in bundle.precisions(model):
             if "onnxruntime" in backends:
-                report.rows.append(_row(model, precision, "onnxruntime", str(bundle.model_path(model, precision)), feed, reference))
+                path = str(bundle.model_path(model, precision))
+                report.rows.append(_row(bundle, model, precision, "onnxruntime", path, feed, reference))
             if "tensorrt" in backends and trt_reason is None:
                 report.rows.append(tensorrt_row(bundle, model, precision, device, feed, reference))
     if trt_reason is not None:
@@ -147,4 +167,5 @@ def tensorrt_row(bundle: Bundle, model: str, precision: str, device: DeviceFinge
                for n, dims in entry.fingerprint.shapes.items() if n in feed and tuple(feed[n].shape) != tuple(dims)]
     if misfits:  # one fixed-shape profile per plan: e.g. enrollment built for --enroll-seconds of audio
         return SelftestRow(model, precision, "tensorrt", None, None, "skip", "fixed shapes differ: " + "; ".join(misfits))
-    return _row(model, precision, "tensorrt", str(bundle.root / entry.plan), feed, reference, contract=bundle.contract(model))
+    return _row(bundle, model, precision, "tensorrt", str(bundle.root / entry.plan), feed, reference,
+                contract=bundle.contract(model))

@@ -92,7 +92,8 @@ def features(version: str) -> TrtFeatures:
         progress_monitor=major >= 10,
         opt_level=at_least(8, 6),
         qdq_preferred=at_least(10, 1),
-        # 8.6 renamed trtexec --buildOnly to --skipInference (TensorRT 8.6 release notes)
+        # 8.6 renamed trtexec --buildOnly to --skipInference (from memory of the 8.6 release notes;
+        # not confirmed against NVIDIA's pages available here: check `trtexec --help` on JetPack 5)
         build_only_flag="--skipInference" if at_least(8, 6) else "--buildOnly",
     )
 

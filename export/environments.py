@@ -13,7 +13,6 @@ token below the magnitudes the model saw in training.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -38,28 +37,45 @@ def combine_paraphrases(tokens: np.ndarray) -> np.ndarray:
     return (mean * (target / norm if norm > 0 else 1.0)).astype(np.float32)
 
 
+NO_ENVIRONMENT = "none"
+
+
 class EnvironmentEmbedder:
-    """A SER checkpoint's text encoder + projection: descriptions -> environment tokens."""
+    """A SER model's text encoder + projection: descriptions -> environment tokens."""
 
-    def __init__(self, ckpt_dir: Any, loader: Optional[Callable[[Any], Tuple[Any, Any]]] = None) -> None:
-        from emotrt.export.exporter import default_loader, load_for_export
+    def __init__(self, model: Any, config: Any, checkpoint_sha256: str = "") -> None:
         from emotrt.export.specs import config_value
-        from emotrt.training.text import load_text_encoder
 
-        self.ckpt = Path(ckpt_dir)
-        self.model, config, specs = load_for_export(ckpt_dir, loader or default_loader)
-        if not hasattr(self.model, "project_env"):
+        if not hasattr(model, "project_env"):
             raise ConfigError(
-                "checkpoint {} exports {}, not ser; environment tokens need the SER checkpoint".format(
-                    ckpt_dir, ", ".join(s.kind for s in specs)),
+                "a {} model has no environment projection; environment tokens need the SER checkpoint".format(
+                    type(model).__name__),
                 hint="pass the SER checkpoint with --ckpt",
             )
+        self.model = model
         self.d_model = int(config_value(config, "d_model"))
         self.text_encoder = str(config_value(config, "text_encoder"))
-        path = _optional(config, "text_encoder_path")
         self.template = _optional(config, "text_template") or DEFAULT_TEMPLATE
-        self.encoder = load_text_encoder(self.text_encoder, path)
-        self.checkpoint_sha256 = hashlib.sha256((self.ckpt / "model.safetensors").read_bytes()).hexdigest()
+        self.encoder_path = _optional(config, "text_encoder_path")
+        self.checkpoint_sha256 = checkpoint_sha256
+        self._encoder: Any = None
+
+    @property
+    def encoder(self) -> Any:
+        """The checkpoint's text encoder, loaded on first use (the no-description token needs none)."""
+        if self._encoder is None:
+            from emotrt.training.text import load_text_encoder
+
+            self._encoder = load_text_encoder(self.text_encoder, self.encoder_path)
+        return self._encoder
+
+    @classmethod
+    def from_checkpoint(cls, ckpt_dir: Any, loader: Optional[Callable[[Any], Tuple[Any, Any]]] = None) -> "EnvironmentEmbedder":
+        """The embedder of the SER checkpoint directory ``ckpt_dir``."""
+        from emotrt.export.exporter import default_loader, load_for_export, sha256_file
+
+        model, config, _ = load_for_export(ckpt_dir, loader or default_loader)
+        return cls(model, config, sha256_file(Path(ckpt_dir) / "model.safetensors"))
 
     def token(self, descriptions: Sequence[str], template: Optional[str] = None) -> np.ndarray:
         """One token [d_model] for the paraphrases ``descriptions`` (``template`` defaults to the checkpoint's)."""
@@ -140,6 +156,21 @@ def import_environments(
     for name, descriptions in environments.items():
         add_environment(table_dir, embedder, name, descriptions, template, replace=True)
     return sorted(environments)
+
+
+def add_no_environment(table_dir: Any, embedder: EnvironmentEmbedder) -> bool:
+    """Store the model's "no description" token as environment ``none`` when it has one."""
+    import torch
+
+    if not hasattr(embedder.model, "null_env"):
+        return False
+    with torch.no_grad():
+        token = embedder.model.null_env(1)[0].numpy()
+    open_table(table_dir, embedder.d_model).add(
+        NO_ENVIRONMENT, token, replace=True, descriptions=[], note="the checkpoint's no-description token",
+        checkpoint_sha256=embedder.checkpoint_sha256,
+    )
+    return True
 
 
 def list_environments(table_dir: Any) -> List[Tuple[str, List[str]]]:

@@ -44,9 +44,13 @@ class ExportConfig:
     slim: bool = True
     vad: bool = True
     force: bool = False
+    environments: Optional[str] = None
 
     def __post_init__(self) -> None:
         opset_for(self.trt)  # raises ConfigError naming the valid targets
+        if self.environments and not Path(self.environments).is_file():
+            raise ConfigError("environments={} is not a file".format(self.environments),
+                              hint="pass a JSON file such as the corpus' environments.json")
         if self.stream_hops < 1:
             raise ConfigError("stream_hops={} must be at least 1".format(self.stream_hops))
 
@@ -64,6 +68,7 @@ class ExportReport:
     lint: Dict[str, LintReport] = field(default_factory=dict)
     nodes: Dict[str, Tuple[int, int]] = field(default_factory=dict)
     slim: Dict[str, str] = field(default_factory=dict)
+    environments: List[str] = field(default_factory=list)
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -75,6 +80,7 @@ class ExportReport:
             "lint": {k: {"ok": r.ok, "errors": [i.line() for i in r.errors]} for k, r in self.lint.items()},
             "onnxslim_nodes": {k: list(v) for k, v in self.nodes.items()},
             "onnxslim_recipe": self.slim,
+            "environments": self.environments,
         }
 
     def parity_rows(self) -> List[Tuple[str, str, str, float, float]]:
@@ -116,7 +122,8 @@ def load_for_export(ckpt_dir: Any, loader: Loader) -> Tuple[Any, Any, Tuple[Grap
     return model.eval(), config, specs
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in blocks."""
     digest = hashlib.sha256()
     with open(str(path), "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -195,7 +202,7 @@ def export_checkpoints(
             provenance = {
                 "export_commit": git_commit(),
                 "checkpoint": str(ckpt),
-                "checkpoint_sha256": _sha256(Path(ckpt) / "model.safetensors"),
+                "checkpoint_sha256": sha256_file(Path(ckpt) / "model.safetensors"),
                 "trt_target": options.trt,
             }
             for spec in specs:
@@ -210,6 +217,11 @@ def export_checkpoints(
                 model, config, work / "tse_step.onnx", hops=options.stream_hops, offline_path=work / "tse_offline.onnx"
             )
             report.streaming.require()
+        if "ser" in models:
+            report.environments = _write_environments(work / "env", models["ser"], options)
+        elif options.environments:
+            raise ConfigError("environments need the SER checkpoint among the exported checkpoints",
+                              hint="add the SER checkpoint to `emotrt export`")
         if options.vad and copy_vad(work / "vad.onnx") is not None:
             report.graphs["vad"] = "vad.onnx"
         for kind, name in report.graphs.items():
@@ -222,6 +234,18 @@ def export_checkpoints(
         shutil.rmtree(str(work), ignore_errors=True)
         raise
     return report
+
+
+def _write_environments(table_dir: Path, ser: Tuple[Any, Any, Any], options: ExportConfig) -> List[str]:
+    """The export's env/ table: the model's no-description token plus ``options.environments``."""
+    from emotrt.export.environments import NO_ENVIRONMENT, EnvironmentEmbedder, add_no_environment, import_environments
+
+    model, config, ckpt = ser
+    embedder = EnvironmentEmbedder(model, config, sha256_file(Path(ckpt) / "model.safetensors"))
+    names = [NO_ENVIRONMENT] if add_no_environment(table_dir, embedder) else []
+    if options.environments:
+        names += import_environments(table_dir, embedder, options.environments, replace=True)
+    return names
 
 
 def _replace_dir(src: Path, dst: Path) -> None:

@@ -10,6 +10,12 @@ Opset per TensorRT target (REFERENCE.md, "Export facts"; onnx-tensorrt docs/oper
 
 The TorchScript exporter (``dynamo=False``) is used because dynamo emits opset 18 whatever is
 asked and specialises batch-1 inputs.
+
+transformers front ends (wav2vec2, HuBERT, WavLM, Whisper encoder) export inside the SER graph on
+this same path. optimum's WavLM export config exists for the dynamo exporter's failure on WavLM
+("Cannot view a tensor with shape...") and for dynamic lengths; neither applies here (TorchScript
+exporter, fixed SER window), and the generic parity check validates the result
+(tests/export/test_real_models.py), so optimum is not used.
 """
 from __future__ import annotations
 

@@ -119,6 +119,8 @@ def check_input_rate(device: AudioDevice, sample_rate: int, channels: int = 1) -
 class MicSource:
     """Capture from a microphone into a ring buffer until ``stop``."""
 
+    realtime = True
+
     def __init__(self, device: DeviceSpec = None, sample_rate: Optional[int] = None, channels: int = 1,
                  channel: Optional[int] = None, block_s: float = 0.02) -> None:
         self.device = resolve_input_device(device)

@@ -243,6 +243,11 @@ class Bundle:
         self.require(name)
         return ModelContract.from_metadata(self.manifest["models"][name]["contract"], source="{}:{}".format(self.root, name))
 
+    def io(self, name: str) -> Dict[str, Dict[str, List[Optional[int]]]]:
+        """``{"inputs": {name: dims}, "outputs": {...}}`` of ``name`` (None marks a dynamic dim); {} for older bundles."""
+        self.require(name)
+        return dict(self.manifest["models"][name].get("io", {}))
+
     def precisions(self, name: str) -> List[str]:
         self.require(name)
         return sorted(self.manifest["models"][name].get("variants", {}))

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Optional, Tuple
+import os
+from pathlib import Path
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
@@ -36,3 +38,21 @@ def record(seconds: float, device: DeviceSpec = None, sample_rate: Optional[int]
     if float(np.abs(samples).max()) < 1e-4:
         log.warning("the recording is silent: is the right microphone selected and unmuted?")
     return samples, source.sample_rate
+
+
+def record_wav(path: Any, seconds: float, target_rate: int, device: DeviceSpec = None,
+               channel: Optional[int] = None) -> Path:
+    """Record ``seconds`` and write them as a mono PCM16 WAV at ``target_rate`` (resampled with soxr)."""
+    import soundfile
+
+    from emotrt.runtime.resample import Resampler
+
+    samples, rate = record(seconds, device=device, channel=channel)
+    resampler = Resampler(target_rate)
+    audio = np.concatenate((resampler(rate, samples), resampler.flush()))
+    path = Path(path)
+    tmp = path.with_name("." + path.name + ".part")
+    soundfile.write(str(tmp), np.clip(audio, -1.0, 1.0), target_rate, subtype="PCM_16", format="WAV")
+    os.replace(str(tmp), str(path))
+    log.info("wrote %.1f s at %d Hz to %s", audio.shape[0] / float(target_rate), target_rate, path)
+    return path

@@ -87,11 +87,11 @@ def load_bundle_parts(cls: Any, path: Any, backend: str, config: Any) -> Any:
     from emotrt.runtime.bundle import Bundle
 
     bundle = Bundle.open(path)
-    bundle.require(*STREAMING_MODELS)
-    chosen, reason, plans = choose_backend(bundle, backend)
-    log.info("backend %s: %s", chosen, reason)
     engines: Dict[str, Any] = {}
     try:
+        bundle.require(*STREAMING_MODELS)
+        chosen, reason, plans = choose_backend(bundle, backend)
+        log.info("backend %s: %s", chosen, reason)
         for name in STREAMING_MODELS:
             if chosen == "tensorrt":
                 engines[name] = load_engine(plans[name], backend="tensorrt", contract=bundle.contract(name))
@@ -103,9 +103,11 @@ def load_bundle_parts(cls: Any, path: Any, backend: str, config: Any) -> Any:
         spk_dim = bundle.contract("tse_step").spk_dim
         return cls(
             engines["tse_step"], engines["ser"], bundle.environments(), bundle.speakers(dim=spk_dim),
-            vad=engines.get("vad"), tse_offline=engines.get("tse_offline"), config=config, backend=chosen, backend_reason=reason,
+            vad=engines.get("vad"), tse_offline=engines.get("tse_offline"), config=config,
+            backend=chosen, backend_reason=reason, bundle=bundle,
         )
     except BaseException:
         for engine in engines.values():
             engine.close()
+        bundle.close()
         raise

@@ -1,19 +1,4 @@
-"""The shared half of the streaming runtime: engines, tables and settings (DESIGN.md §3).
-
-    >>> import numpy as np
-    >>> from emotrt.runtime import Pipeline
-    >>> pipeline = Pipeline.from_bundle(bundle_dir, backend="onnxruntime")  # doctest: +ELLIPSIS
-    >>> stream = pipeline.create_stream(speaker="alice", environment="busy_cafe")
-    >>> t = np.arange(48000) / 48000.0
-    >>> stream.accept_waveform(48000, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
-    >>> results = list(stream.results())
-    >>> results[0].speech, results[0].emotion in pipeline.labels, results[-1].end <= 1.0
-    (True, True, True)
-    >>> stream.set_environment("car_highway")
-    >>> stream.speaker, stream.environment
-    ('alice', 'car_highway')
-    >>> pipeline.close()
-"""
+"""The shared half of the streaming runtime: engines, tables and settings (DESIGN.md §3)."""
 from __future__ import annotations
 
 import logging
@@ -98,7 +83,24 @@ def make_layout(tse: Any, ser: Any, config: PipelineConfig) -> Layout:
 class Pipeline:
     """Engines (tse_step, ser; optional VAD and tse_offline) and the environment/speaker tables, shared by streams.
 
-    Build with :meth:`from_bundle`, or directly from loaded engines and tables.
+    Build with :meth:`from_bundle`, or directly from loaded engines and tables. One second of
+    48 kHz audio through a bundle (``bundle_dir``):
+
+    >>> import numpy as np
+    >>> from emotrt.runtime import Pipeline
+    >>> pipeline = Pipeline.from_bundle(bundle_dir, backend="auto")
+    >>> pipeline.backend in ("tensorrt", "onnxruntime")
+    True
+    >>> stream = pipeline.create_stream(speaker="alice", environment="busy_cafe")
+    >>> t = np.arange(48000) / 48000.0
+    >>> stream.accept_waveform(48000, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
+    >>> results = list(stream.results())
+    >>> results[0].speech, results[0].emotion in pipeline.labels, results[-1].end <= 1.0
+    (True, True, True)
+    >>> stream.set_environment("car_highway")
+    >>> stream.speaker, stream.environment
+    ('alice', 'car_highway')
+    >>> pipeline.close()
     """
 
     def __init__(
@@ -112,6 +114,7 @@ class Pipeline:
         config: Optional[PipelineConfig] = None,
         backend: str = "onnxruntime",
         backend_reason: str = "",
+        bundle: Any = None,
     ) -> None:
         self.config = config or PipelineConfig()
         self.tse, self.ser, self.vad, self.tse_offline = tse, ser, vad, tse_offline
@@ -120,6 +123,7 @@ class Pipeline:
         self.speakers = speakers
         self.backend = backend
         self.backend_reason = backend_reason
+        self.bundle = bundle
         self._check_widths()
 
     @classmethod
@@ -180,6 +184,8 @@ class Pipeline:
         for engine in (self.tse, self.ser, self.vad, self.tse_offline):
             if engine is not None:
                 engine.close()
+        if self.bundle is not None:
+            self.bundle.close()
 
     def __enter__(self) -> "Pipeline":
         return self

@@ -49,9 +49,10 @@ class Runner:
     """Drive ``source`` through ``stream``; every result goes to each of ``sinks``."""
 
     def __init__(self, pipeline: Any, stream: Any, source: Any, sinks: Sequence[Any] = (),
-                 buffer_seconds: float = 10.0) -> None:
+                 buffer_seconds: float = 10.0, stall_seconds: float = 5.0) -> None:
         self.pipeline, self.stream, self.source = pipeline, stream, source
         self.sinks = list(sinks)
+        self.stall_seconds = stall_seconds
         self.ring = RingBuffer(max(1, int(source.sample_rate * buffer_seconds)))
         self._stop = threading.Event()
         self._stopped_by = "end of input"
@@ -73,8 +74,7 @@ class Runner:
         try:
             self.source.start(self.ring)
             worker.start()
-            while worker.is_alive():
-                worker.join(timeout=0.1)
+            self._watch(worker)
         finally:
             self.source.stop()
             self.ring.close()
@@ -86,6 +86,17 @@ class Runner:
         if error is not None:
             raise error
         return self._summary(time.monotonic() - started)
+
+    def _watch(self, worker: threading.Thread) -> None:
+        """Wait for the inference thread; stop a live source that delivers nothing for ``stall_seconds``."""
+        written, since = self.ring.written_samples, time.monotonic()
+        while worker.is_alive():
+            worker.join(timeout=0.1)
+            if self.ring.written_samples != written:
+                written, since = self.ring.written_samples, time.monotonic()
+            elif self.source.realtime and time.monotonic() - since > self.stall_seconds:
+                log.error("no audio from %s for %.0f s: stopping", self.source.description, self.stall_seconds)
+                self.stop("input stalled")
 
     def _install_signals(self) -> Dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():

@@ -15,7 +15,6 @@ import numpy as np
 
 from emotrt.runtime.resample import Resampler, to_mono
 from emotrt.runtime.results import Result, Smoother, make_result
-from emotrt.runtime.vad import make_vad
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-pytest_plugins = ["tests.runtime.pulse", "tests.export.fixtures"]
+pytest_plugins = ["tests.runtime.pulse", "tests.runtime.fixtures", "tests.export.fixtures"]
 
 
 @pytest.fixture(scope="session")

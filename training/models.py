@@ -13,6 +13,7 @@ from emotrt.training.checkpoint import load_checkpoint
 
 FAMILIES: Dict[str, str] = {
     "tse_td_speakerbeam": "emotrt.training.tse:TSE",
+    "ser": "emotrt.training.ser:SER",
 }
 
 

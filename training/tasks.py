@@ -14,6 +14,7 @@ from emotrt.training.task import Task
 
 TASKS: Dict[str, str] = {
     "tse": "emotrt.training.tse_task:from_recipe",
+    "ser": "emotrt.training.ser_task:from_recipe",
 }
 
 

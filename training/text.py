@@ -147,6 +147,13 @@ class DescriptionBank:
         table = self.embeddings[env]
         return table[index % len(table)]
 
+    def embedding_of(self, env: str, description: str) -> torch.Tensor:
+        """The embedding [dim] of one of ``env``'s descriptions, given by its text."""
+        self.embedding(env)
+        if description not in self.descriptions[env]:
+            raise ConfigError("{!r} is not a description of environment {!r}".format(description, env))
+        return self.embeddings[env][self.descriptions[env].index(description)]
+
     def wrong(self, env: str) -> str:
         """The environment least like ``env`` (its descriptions make the wrong-description condition)."""
         self.embedding(env)

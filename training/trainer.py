@@ -261,6 +261,7 @@ def train(task: Task, recipe: Recipe, progress: bool = True) -> TrainResult:
                 if step % cfg.epoch_steps == 0 or step == cfg.steps:
                     result.valid = _validate(task, model, dist)
                     metrics.write("valid", step, result.valid)
+                    log.info("step %d valid %s", step, " ".join("{}={:.4g}".format(k, v) for k, v in result.valid.items()))
                     score = result.valid.get("score")
                     if dist.main and score is not None and (best is None or score > best):
                         best = score

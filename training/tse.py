@@ -38,6 +38,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -127,6 +128,16 @@ def resolve_config(config: Union[str, TSEConfig, Dict[str, Any]], **overrides: A
     return dataclasses.replace(config, **overrides)
 
 
+def _keep_last(x: torch.Tensor, n: int) -> torch.Tensor:
+    """The last ``n`` steps of dim 1, sliced from the end so exported graphs keep a dynamic length."""
+    return x[:, x.shape[1]:] if n == 0 else x[:, -n:]
+
+
+def _drop_last(x: torch.Tensor, n: int) -> torch.Tensor:
+    """All but the last ``n`` steps of dim 1 (a constant negative end, dynamic in ONNX)."""
+    return x if n == 0 else x[:, :-n]
+
+
 class CausalBlock(nn.Module):
     """One TCN block: 1x1 -> PReLU -> norm -> causal dilated depthwise conv -> PReLU -> norm -> 1x1, residual."""
 
@@ -146,12 +157,11 @@ class CausalBlock(nn.Module):
         """x [B, F, C], cache [B, context, H] -> (x + block(x), new cache)."""
         h = self.norm1(self.act1(self.inp(x)))
         padded = torch.cat([cache, h], dim=1)
-        frames = h.shape[1]
         y = self.dw_bias
         for i in range(self.kernel):
             start = i * self.dilation
-            y = y + padded[:, start:start + frames] * self.dw_weight[i]
-        new_cache = padded[:, padded.shape[1] - self.context:]
+            y = y + _drop_last(padded[:, start:], self.context - start) * self.dw_weight[i]
+        new_cache = _keep_last(padded, self.context)
         y = self.norm2(self.act2(y))
         return x + self.out(y), new_cache
 
@@ -204,13 +214,7 @@ class TSE(nn.Module):
 
     def state_bytes(self) -> int:
         """Size of one stream's state in bytes (float32)."""
-        total = 0
-        for _, shape in self.state_specs():
-            n = 1
-            for d in shape:
-                n *= d
-            total += 4 * n
-        return total
+        return sum(4 * math.prod(shape) for _, shape in self.state_specs())
 
     # -- building blocks ------------------------------------------------------------------------
 
@@ -220,21 +224,21 @@ class TSE(nn.Module):
         padded = torch.cat([tail, audio], dim=1)
         blocks = padded.reshape(padded.shape[0], -1, s)
         # Frame t is blocks t .. t+k-1 side by side (a strided conv without unfold, which exports poorly).
-        frames = torch.cat([blocks[:, j:blocks.shape[1] - (k - 1 - j)] for j in range(k)], dim=2)
-        new_tail = padded[:, padded.shape[1] - (self.config.enc_kernel - s):]
+        frames = torch.cat([_drop_last(blocks[:, j:], k - 1 - j) for j in range(k)], dim=2)
+        new_tail = _keep_last(padded, self.config.enc_kernel - s)
         return F.relu(self.encoder(frames)), new_tail
 
     def _decode(self, frames: torch.Tensor, tail: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """frames [B, F, N] + overlap-add tail -> (audio [B, F*S], new tail): a transposed conv, streamed."""
         s, k = self.config.enc_stride, self.k
-        pieces = self.decoder(frames).reshape(frames.shape[0], frames.shape[1], k, s)
+        pieces = self.decoder(frames).reshape(frames.shape[0], -1, k, s)
         summed = F.pad(pieces[:, :, 0], (0, 0, 0, k - 1))
         for j in range(1, k):
             summed = summed + F.pad(pieces[:, :, j], (0, 0, j, k - 1 - j))
         flat = summed.reshape(frames.shape[0], -1)
-        flat = flat + F.pad(tail, (0, flat.shape[1] - tail.shape[1]))
-        cut = flat.shape[1] - tail.shape[1]
-        return flat[:, :cut], flat[:, cut:]
+        n = self.config.enc_kernel - s
+        flat = torch.cat([flat[:, :n] + tail, flat[:, n:]], dim=1)
+        return _drop_last(flat, n), _keep_last(flat, n)
 
     # -- public interface -------------------------------------------------------------------------
 

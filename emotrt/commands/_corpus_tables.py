@@ -1,6 +1,21 @@
-"""Rich tables of corpus statistics, shared by the ``data`` verbs."""
+"""Rich progress and tables of corpus statistics, shared by the ``data`` verbs."""
+import contextlib
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Callable, Dict, Iterator
+
+
+@contextlib.contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar, yielded as the ``progress(done, total)`` callback the library takes."""
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
 
 
 def print_stats(stats: Dict[str, Any], out: Path) -> None:

@@ -6,7 +6,8 @@ import typer
 
 
 def build(
-    source: Path = typer.Argument(..., help="An export output directory, or an existing bundle to build this device's engines into."),
+    source: Path = typer.Argument(..., help="An export output directory, or a bundle (directory or .tar, unpacked beside it) "
+                                            "to build this device's engines into."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Bundle directory to write (required for an export directory)."),
     calibration: Optional[Path] = typer.Option(None, help="Calibration output directory (Q/DQ, FP16 graphs, caches, plans)."),
     target: List[str] = typer.Option(["orin-nano-8gb"], help="Device profile(s) to plan builds for (see `emotrt devices`)."),
@@ -35,7 +36,7 @@ def build(
                 tasks[phase] = bar.add_task(phase, total=max(total, 1))
             bar.update(tasks[phase], completed=step)
 
-        if (source / "manifest.json").is_file():
+        if (source / "manifest.json").is_file() or source.suffix == ".tar":
             summary = build_device_engines(source, precisions=tuple(precision), dla_core=dla_core, opt_level=opt_level,
                                            progress=progress)
         else:
@@ -56,5 +57,5 @@ def build(
         console.print("[yellow]no TensorRT engines built here ({}).[/] The bundle carries the ONNX graphs, calibration "
                       "artefacts and {} trtexec build plans; on the device run: emotrt build {}".format(
                           summary.no_engines_reason, summary.build_plans, summary.bundle))
-    for note in summary.skipped:
-        console.print("skipped {}".format(note))
+    for line in summary.skipped_by_model():
+        console.print("skipped " + line)

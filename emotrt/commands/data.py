@@ -18,9 +18,10 @@ def synth(
     """Synthesise speakers, prosody styles and noise environments with espeak-ng; print corpus statistics."""
     from emotrt.training.corpus.synth import synthesise_corpus
 
-    from ._corpus_tables import print_stats
+    from ._corpus_tables import print_stats, progress_bar
 
-    stats = synthesise_corpus(out, size=size, seed=seed, workers=workers, force=force)
+    with progress_bar("espeak-ng utterances") as progress:
+        stats = synthesise_corpus(out, size=size, seed=seed, workers=workers, force=force, progress=progress)
     print_stats(stats, out)
 
 
@@ -37,8 +38,10 @@ def prepare(
     """Import a real corpus: harmonised labels, 16 kHz audio, the emotrt manifest; print statistics."""
     from emotrt.training.corpus.prepare import prepare_corpus
 
-    from ._corpus_tables import print_stats
+    from ._corpus_tables import print_stats, progress_bar
 
     out = out or Path("data") / corpus
-    stats = prepare_corpus(corpus, path, out, classes=classes, drop_neutral=drop_neutral, workers=workers, force=force)
+    with progress_bar("resampling to 16 kHz") as progress:
+        stats = prepare_corpus(corpus, path, out, classes=classes, drop_neutral=drop_neutral, workers=workers,
+                               force=force, progress=progress)
     print_stats(stats, out)

@@ -21,7 +21,7 @@ def add(
     """Embed descriptions with the checkpoint's text encoder and projection; store the token."""
     from emotrt.export.environments import EnvironmentEmbedder, add_environment
 
-    token = add_environment(table, EnvironmentEmbedder(ckpt), name, descriptions, template, replace)
+    token = add_environment(table, EnvironmentEmbedder.from_checkpoint(ckpt), name, descriptions, template, replace)
     typer.echo("added {} ({} description(s), token of {})".format(name, len(descriptions), token.size))
 
 
@@ -51,5 +51,5 @@ def import_(
     """Add every environment of a JSON file (all names checked before any is written)."""
     from emotrt.export.environments import EnvironmentEmbedder, import_environments
 
-    names = import_environments(table, EnvironmentEmbedder(ckpt), file, template, replace)
+    names = import_environments(table, EnvironmentEmbedder.from_checkpoint(ckpt), file, template, replace)
     typer.echo("imported {} environment(s): {}".format(len(names), ", ".join(names)))

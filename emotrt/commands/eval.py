@@ -16,7 +16,6 @@ def eval_(
     markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write the tables as Markdown here."),
 ) -> None:
     """SER UA/WA/F1/CCC per SNR x condition x TSE on/off x environment text; TSE SI-SDRi."""
-    from rich.console import Console
     from rich.progress import Progress
 
     from emotrt.training.evaluate import EvalConfig, count_items, evaluate_checkpoints, format_table, save_report
@@ -27,4 +26,4 @@ def eval_(
         bar = progress.add_task("evaluating", total=count_items(corpus, config))
         report = evaluate_checkpoints(ser, corpus, tse, config, on_item=lambda: progress.advance(bar))
     save_report(report, out, markdown)
-    Console().print(format_table(report), markup=False, highlight=False)
+    typer.echo(format_table(report))

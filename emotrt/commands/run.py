@@ -63,3 +63,5 @@ def run(
                 sink.close()
         stream.close()
     sys.stderr.write("summary: " + json.dumps(summary.to_dict(), sort_keys=True) + "\n")
+    if summary.stopped_by == "input stalled":  # non-zero so a service manager restarts it
+        raise typer.Exit(1)

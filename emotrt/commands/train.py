@@ -28,6 +28,8 @@ def train(
     """Train a model from a recipe; rerunning the same command resumes from the run's last checkpoint."""
     if jemalloc:
         _reexec_with_jemalloc()
+    import signal
+
     from rich.console import Console
 
     from emotrt.training.recipe import load_recipe
@@ -35,7 +37,13 @@ def train(
     from emotrt.training.trainer import train as run
 
     loaded = load_recipe(recipe, set_ or [], task=task)
-    result = run(build_task(loaded), loaded, progress=progress)
+    # SIGTERM (kill, a scheduler's stop) saves the run like Ctrl-C does; rerunning resumes it.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        result = run(build_task(loaded), loaded, progress=progress)
+    except KeyboardInterrupt:
+        Console().print("interrupted: {} saved; rerun the same command to resume".format(loaded.train.out))
+        raise typer.Exit(130)
     best = "none" if result.best_score is None else "{:.3f}".format(result.best_score)
     state = "stopped at time limit (rerun to resume)" if result.stopped_early else "done"
     Console().print("{}: step {} in {}, best score {}".format(state, result.step, result.out, best))

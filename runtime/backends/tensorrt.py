@@ -80,7 +80,7 @@ class TensorRTEngine(Engine):
             if self.engine is None:
                 raise BackendError(
                     "TensorRT cannot deserialise {} (built by another TensorRT version or for another GPU?)".format(path),
-                    hint="rebuild the engines on this device: emotrt engines build BUNDLE",
+                    hint="rebuild the engines on this device: emotrt build BUNDLE",
                 )
             self.io = trt_compat.io_tensors(self.trt, self.engine)
             self.inputs = tuple(TensorSpec(t.name, t.shape, t.dtype) for t in self.io if t.is_input)
@@ -248,5 +248,5 @@ def load(path: Any, contract: Optional[ModelContract] = None, cuda_graphs: bool 
     """Open a serialized plan. ``contract`` (from the bundle manifest) names the streaming state."""
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise BackendError("TensorRT plan not found: " + path, hint="build it on this device: emotrt engines build BUNDLE")
+        raise BackendError("TensorRT plan not found: " + path, hint="build it on this device: emotrt build BUNDLE")
     return TensorRTEngine(path, contract=contract, cuda_graphs=cuda_graphs, device=device)

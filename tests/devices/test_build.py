@@ -1,5 +1,7 @@
 """`emotrt build` as a library: bundles without TensorRT, engines with the TensorRT TEST DOUBLE, atomic failure."""
 import json
+import shutil
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -40,7 +42,9 @@ def test_without_tensorrt_the_bundle_carries_onnx_and_exact_build_plans(tmp_path
         code: "models/tse_step.trt-{}.calib.cache".format(code) for code in ("8502", "8602", "100300")}
     assert "--onnx=models/tse_step.int8.onnx" in plans[("6.2", "tse_step", "int8")]
     assert "--shapes=audio:1x48000" in plans[("6.2", "enroll", "fp32")]
-    assert ("6.2", "enroll", "int8") not in plans and any("enroll/int8" in s for s in summary.skipped)
+    assert ("6.2", "enroll", "int8") not in plans and summary.skipped_by_model()[0] == (
+        "enroll/int8 on TensorRT 8.5.2, 8.6.2, 10.3.0: INT8 on TensorRT 8.5.2 needs a Q/DQ graph or a calibration cache; "
+        "the bundle has neither")
     assert summary.build_plans == len(plans)
     assert manifest["provenance"]["tools"]["onnxruntime"] and manifest["provenance"]["calibration_set"] == "0" * 64
     with Bundle.open(summary.archive) as unpacked:
@@ -111,7 +115,8 @@ def test_tensorrt_11_builds_strongly_typed_from_the_graphs_and_skips_what_it_can
     trt = make_tensorrt("11.4.1")
     summary = build_bundle(options(export_dir, calibration_dir, tmp_path / "b", targets=("thor",)), device=thor, trt=trt)
     assert "enroll/fp16" not in summary.engines_built and "tse_step/fp16" in summary.engines_built
-    assert any(s.startswith("enroll/fp16 on TensorRT 11.4.1: FP16 on TensorRT 11.4.1 needs an FP16 graph") for s in summary.skipped)
+    assert any(s.startswith("enroll/fp16 on TensorRT 11.4.1: FP16 on TensorRT 11.4.1 needs an FP16 graph")
+               for s in summary.skipped_by_model())
     assert not [c for c in trt.calls if c[0] in ("set_flag", "int8_calibrator")]
     bundle = Bundle.open(tmp_path / "b")
     assert bundle.engine_for("ser", "int8", thor).onnx == "models/ser.int8.onnx"
@@ -134,3 +139,55 @@ def test_weakly_typed_fp16_keeps_the_precision_plans_fp32_nodes(tmp_path, export
     trt10 = make_tensorrt("10.3.0")  # strongly typed FP16 graph: types come from the graph, nothing pinned
     build_device_engines(tmp_path / "b", device=ORIN_103, trt=trt10, precisions=("fp16",))
     assert not [c for c in trt10.calls if c[0] == "layer.precision"]
+
+
+def test_a_failing_on_device_build_keeps_the_bundle_verifiable(tmp_path, export_dir, calibration_dir):
+    build_bundle(options(export_dir, calibration_dir, tmp_path / "b"), device=HOST)
+    trt = make_tensorrt("10.3.0")
+    real = trt.Builder.build_serialized_network
+
+    def fail_on_ser(self, network, config):
+        if any(i.name == "env_token" for i in network.inputs):
+            return None
+        return real(self, network, config)
+
+    trt.Builder.build_serialized_network = fail_on_ser
+    with pytest.raises(Exception, match="failed to build"):
+        build_device_engines(tmp_path / "b", device=ORIN_103, trt=trt)
+    bundle = Bundle.open(tmp_path / "b")  # verifies: finished plans and the failed log are listed
+    assert sorted(e.model for e in bundle.engines) == ["enroll", "enroll"]  # built before ser failed
+    assert any(rel.endswith("ser.build.log") for rel in bundle.manifest["files"])
+    assert not [rel for rel in bundle.manifest["files"] if rel.endswith("ser.plan")]
+
+
+@pytest.mark.slow
+def test_a_real_export_builds_and_selftests(tmp_path, toy_export):
+    """The export stage's own output (tests/export/fixtures.py) through `emotrt build` and `emotrt selftest`."""
+    import numpy as np
+
+    from emotrt.devices.selftest import run_selftest
+    from emotrt.runtime.tables import VectorTable
+
+    export = Path(shutil.copytree(str(toy_export[0]), str(tmp_path / "models")))
+    with pytest.raises(Exception, match="no environment table") as err:
+        build_bundle(options(export, None, tmp_path / "b"), device=HOST)
+    assert "emotrt env import" in err.value.hint and not (tmp_path / "b").exists()
+    from emotrt.devices.bundle import collect_models
+
+    d_model = collect_models(export)["ser"].contract.d_model
+    VectorTable(export / "env", kind="environment", dim=d_model).add("busy_cafe", np.ones(d_model), descriptions=["a cafe"])
+    build_bundle(options(export, None, tmp_path / "b"), device=HOST)
+    validate(tmp_path / "b")
+    bundle = Bundle.open(tmp_path / "b")
+    assert {"tse_step", "ser", "enroll"} <= set(bundle.models)
+    report = run_selftest(bundle, device=HOST)
+    assert report.passed, report.rows
+    assert {r.model for r in report.rows if r.status == "pass"} >= {"tse_step", "ser", "enroll"}
+
+
+def test_on_device_build_from_a_tar_unpacks_beside_it(tmp_path, export_dir, calibration_dir):
+    summary = build_bundle(options(export_dir, calibration_dir, tmp_path / "b", tar=True), device=HOST)
+    shutil.rmtree(str(tmp_path / "b"))
+    built = build_device_engines(summary.archive, device=ORIN_103, trt=make_tensorrt("10.3.0"), precisions=("fp32",))
+    assert built.bundle == tmp_path / "b" and sorted(built.engines_built) == ["enroll/fp32", "ser/fp32", "tse_step/fp32"]
+    assert len(Bundle.open(tmp_path / "b").engines) == 3

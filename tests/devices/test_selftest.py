@@ -40,14 +40,28 @@ def test_unknown_backend_is_a_user_error(session_bundle):
 
 def test_compare_reports_shape_and_missing_outputs():
     ref = {"a": np.zeros((1, 3)), "b": np.ones((1, 2))}
-    _, _, problems = compare({"a": np.zeros((1, 4))}, ref, "fp32")
+    _, _, problems = compare({"a": np.zeros((1, 4))}, ref, 1e-4, 1e-4)
     assert problems == ["a shape (1, 4) != (1, 3)", "missing output b"]
 
 
-def test_missing_test_vectors_are_a_bundle_error(bundle_copy):
+def test_missing_test_vectors_are_a_bundle_error_and_a_skipped_row(bundle_copy):
     (bundle_copy / "testvectors/enroll.npz").unlink()
+    bundle = Bundle.open(bundle_copy, verify=False)
     with pytest.raises(BundleError, match="no test vectors for enroll"):
-        load_testvector(Bundle.open(bundle_copy, verify=False), "enroll")
+        load_testvector(bundle, "enroll")
+    row = next(r for r in run_selftest(bundle, device=HOST).rows if r.model == "enroll")
+    assert row.status == "skip" and "no test vectors for enroll" in row.detail
+
+
+def test_exports_recorded_fp32_tolerance_widens_the_limit(bundle_copy):
+    import json
+
+    from emotrt.devices.selftest import tolerance
+
+    assert tolerance(Bundle.open(bundle_copy), "ser", "fp32") == (1e-4, 1e-4)
+    (bundle_copy / "testvectors/index.json").write_text(json.dumps({"ser": {"fp32_atol": 5e-3}}))
+    bundle = Bundle.open(bundle_copy, verify=False)
+    assert tolerance(bundle, "ser", "fp32") == (5e-3, 1e-4) and tolerance(bundle, "ser", "int8") == (6e-2, 6e-2)
 
 
 def test_tensorrt_rows_never_run_a_foreign_plan_or_a_misfitting_vector(tmp_path, export_dir, calibration_dir):

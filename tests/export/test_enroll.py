@@ -56,3 +56,25 @@ def test_a_graph_that_is_not_enroll(toy_export, tmp_path):
     out, _ = toy_export
     with pytest.raises(Exception, match="not an enroll graph"):
         enroll_speaker(tmp_path / "s", "dave", _wav(tmp_path / "d.wav", 1.2), out / "ser.onnx")
+
+
+def test_enrollment_needs_no_workstation_library(toy_export, tmp_path):
+    """Speakers are enrolled on the device too: the module runs without torch/onnx/transformers."""
+    import subprocess
+    import sys
+
+    out, _ = toy_export
+    wav = _wav(tmp_path / "e.wav", 1.2)
+    code = (
+        "import sys\n"
+        "class Refuse:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'onnx', 'transformers', 'optimum'): raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Refuse())\n"
+        "from emotrt.export.enroll import enroll_speaker\n"
+        "print(enroll_speaker(sys.argv[1], 'erin', sys.argv[2], sys.argv[3]).shape)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "spk"), str(wav), str(out / "enroll.onnx")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "(6,)"

@@ -104,3 +104,13 @@ def test_parity_failure_lists_the_output_and_leaves_nothing_behind(toy_ckpts, tm
     with pytest.raises(ParityError, match=r"tse_offline.audio_out: max abs [0-9.e+-]+, max rel"):
         export_checkpoints(toy_ckpts[:1], tmp_path / "out", ExportConfig(stream_hops=4, vad=False), loader=_baking_loader)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(trt="9"), "unknown TensorRT target '9'"),
+    (dict(stream_hops=0), "stream_hops=0 must be at least 1"),
+    (dict(environments="/nonexistent/envs.json"), "is not a file"),
+])
+def test_export_options_are_validated_once(options, message):
+    with pytest.raises(ConfigError, match=message):
+        ExportConfig(**options)

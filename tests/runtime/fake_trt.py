@@ -1,4 +1,9 @@
-"""A recording stand-in for ``tensorrt`` + ``pycuda.driver`` (test-only; no GPU or TensorRT here).
+"""TEST DOUBLE of the ``tensorrt`` inference API and ``pycuda.driver`` (no GPU or TensorRT here).
+
+The builder's double is tests/devices/trt_double.py; this one covers what the runtime calls at
+inference time, which that one does not. It exposes only the name-based tensor API (TensorRT
+8.5+; the binding-index API is absent, so a call to it fails as on TensorRT 10), and it does NOT
+replace running `emotrt selftest BUNDLE` and the `tensorrt`/`gpu` tests on a Jetson.
 
 "Device memory" is a dict of numpy byte arrays keyed by integer addresses; a "plan" file holds
 ONNX bytes and ``execute_async_v3`` runs them with ONNX Runtime on the tensors found at the

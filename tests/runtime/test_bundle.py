@@ -28,8 +28,9 @@ def test_open_verifies_and_exposes_models_tables_and_vectors(session_bundle):
     assert bundle.model_path("ser").is_file()
     assert bundle.calib_cache("ser").read_text().startswith("TRT-100300-")
     assert bundle.contract("ser").labels == ("neutral", "happy", "angry", "sad")
+    assert bundle.io("enroll") == {"inputs": {"audio": [1, None]}, "outputs": {"spk_emb": [1, 8]}}
     assert bundle.environments().names() == ["busy_cafe", "car_highway"]
-    assert sorted(p.name for p in bundle.testvectors_dir.iterdir()) == ["enroll.npz", "ser.npz", "tse_step.npz"]
+    assert sorted(p.name for p in bundle.testvectors_dir.iterdir()) == ["enroll.npz", "index.json", "ser.npz", "tse_step.npz"]
     assert bundle.speakers(dim=8).names() == []
 
 

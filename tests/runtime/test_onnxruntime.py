@@ -11,10 +11,10 @@ def test_auto_providers_prefer_gpu_execution_providers_when_built_in():
     assert choose_providers(gpu_build, None) == ["CPUExecutionProvider"]
 
 
-def test_auto_providers_on_this_cpu_build_load_and_run(export_dir):
+def test_auto_providers_on_this_cpu_build_load_and_run(runtime_models):
     import onnxruntime
 
-    with load_engine(export_dir / "ser.onnx", providers="auto") as engine:
+    with load_engine(runtime_models / "ser.onnx", providers="auto") as engine:
         assert engine.providers[-1] == "CPUExecutionProvider"
         expected = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider")
                     if p in onnxruntime.get_available_providers()]

@@ -100,3 +100,21 @@ def test_unreadable_file_is_a_clear_error(tmp_path):
     bad.write_text("hello")
     with pytest.raises(AudioError, match="cannot read audio file"):
         FileSource(bad)
+
+
+def test_a_silent_dead_source_is_stopped_with_a_reason(make_pipeline):
+    pipeline = make_pipeline()
+
+    class Unplugged:
+        """A live source that never delivers (a microphone unplugged mid-run)."""
+
+        sample_rate, realtime, input_overflows, description = 16000, True, 0, "unplugged"
+
+        def start(self, ring):
+            ring.write(np.zeros(1600, np.float32))
+
+        def stop(self):
+            pass
+
+    summary = Runner(pipeline, pipeline.create_stream("alice", "busy_cafe"), Unplugged(), stall_seconds=0.3).run()
+    assert summary.stopped_by == "input stalled" and summary.audio_seconds == pytest.approx(0.1)

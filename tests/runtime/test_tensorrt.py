@@ -27,21 +27,21 @@ def fake(monkeypatch):
 
 
 @pytest.fixture
-def fake_plans(export_dir, tmp_path):
+def fake_plans(runtime_models, tmp_path):
     """'Plans' for the double: the ONNX bytes themselves."""
     for name in ("tse_step", "ser"):
-        shutil.copy(str(export_dir / (name + ".onnx")), str(tmp_path / (name + ".plan")))
+        shutil.copy(str(runtime_models / (name + ".onnx")), str(tmp_path / (name + ".plan")))
     return tmp_path
 
 
-def _contract(export_dir, name):
-    return load_engine(export_dir / (name + ".onnx")).contract
+def _contract(runtime_models, name):
+    return load_engine(runtime_models / (name + ".onnx")).contract
 
 
 @pytest.mark.parametrize("cuda_graphs", [False, True])
-def test_state_stays_on_the_gpu_and_ping_pongs(fake, fake_plans, export_dir, speech_like, cuda_graphs):
+def test_state_stays_on_the_gpu_and_ping_pongs(fake, fake_plans, runtime_models, speech_like, cuda_graphs):
     engine = load_engine(fake_plans / "tse_step.plan", backend="tensorrt",
-                         contract=_contract(export_dir, "tse_step"), cuda_graphs=cuda_graphs)
+                         contract=_contract(runtime_models, "tse_step"), cuda_graphs=cuda_graphs)
     stepper = engine.create_stepper()
     assert stepper.cuda_graphs is cuda_graphs
     emb = np.full((1, graphs.SPK_DIM), 0.5, dtype=np.float32)
@@ -67,26 +67,26 @@ def test_state_stays_on_the_gpu_and_ping_pongs(fake, fake_plans, export_dir, spe
     engine.close()
 
 
-def test_one_shot_run_equals_onnxruntime(fake, fake_plans, export_dir, speech_like):
+def test_one_shot_run_equals_onnxruntime(fake, fake_plans, runtime_models, speech_like):
     feed = {"audio": speech_like[None, 8000:8000 + graphs.WINDOW], "env_token": np.ones((1, graphs.D_MODEL), np.float32)}
-    with load_engine(export_dir / "ser.onnx") as reference:
+    with load_engine(runtime_models / "ser.onnx") as reference:
         expected = reference.run(feed)
-    with load_engine(fake_plans / "ser.plan", backend="tensorrt", contract=_contract(export_dir, "ser")) as engine:
+    with load_engine(fake_plans / "ser.plan", backend="tensorrt", contract=_contract(runtime_models, "ser")) as engine:
         got = engine.run(feed)
         assert [s.name for s in engine.outputs] == ["logits", "avd"]
     for name in expected:
         np.testing.assert_allclose(got[name], expected[name], atol=1e-6)
 
 
-def test_streaming_pipeline_on_the_tensorrt_backend_matches_onnxruntime(fake, fake_plans, export_dir, make_pipeline,
+def test_streaming_pipeline_on_the_tensorrt_backend_matches_onnxruntime(fake, fake_plans, runtime_models, make_pipeline,
                                                                         speech_like):
     from emotrt.runtime.pipeline import Pipeline
     from emotrt.runtime.tables import VectorTable
 
     trt_pipeline = Pipeline(
-        load_engine(fake_plans / "tse_step.plan", backend="tensorrt", contract=_contract(export_dir, "tse_step")),
-        load_engine(fake_plans / "ser.plan", backend="tensorrt", contract=_contract(export_dir, "ser")),
-        VectorTable(export_dir / "env", kind="environment"), VectorTable(export_dir / "speakers", kind="speaker"),
+        load_engine(fake_plans / "tse_step.plan", backend="tensorrt", contract=_contract(runtime_models, "tse_step")),
+        load_engine(fake_plans / "ser.plan", backend="tensorrt", contract=_contract(runtime_models, "ser")),
+        VectorTable(runtime_models / "env", kind="environment"), VectorTable(runtime_models / "speakers", kind="speaker"),
         backend="tensorrt")
     results = {}
     for name, pipeline in (("trt", trt_pipeline), ("ort", make_pipeline())):
@@ -125,16 +125,16 @@ def test_too_old_tensorrt_is_refused(fake, monkeypatch, tmp_path):
 
 @pytest.mark.tensorrt
 @pytest.mark.gpu
-def test_real_tensorrt_stepper_matches_the_reference(export_dir, tmp_path, speech_like):
+def test_real_tensorrt_stepper_matches_the_reference(runtime_models, tmp_path, speech_like):
     trt = pytest.importorskip("tensorrt", reason="TensorRT is not installed here (its PyPI wheel is a download stub)")
     pytest.importorskip("pycuda.driver", reason="pycuda needs CUDA to build; not on this host")
     builder = trt.Builder(trt.Logger(trt.Logger.WARNING))
     network = builder.create_network(0)
     parser = trt.OnnxParser(network, trt.Logger(trt.Logger.WARNING))
-    assert parser.parse((export_dir / "tse_step.onnx").read_bytes())
+    assert parser.parse((runtime_models / "tse_step.onnx").read_bytes())
     plan = builder.build_serialized_network(network, builder.create_builder_config())
     (tmp_path / "tse_step.plan").write_bytes(bytes(plan))
-    engine = load_engine(tmp_path / "tse_step.plan", backend="tensorrt", contract=_contract(export_dir, "tse_step"),
+    engine = load_engine(tmp_path / "tse_step.plan", backend="tensorrt", contract=_contract(runtime_models, "tse_step"),
                          cuda_graphs=True)
     stepper = engine.create_stepper()
     emb = np.full((1, graphs.SPK_DIM), 0.5, dtype=np.float32)

@@ -26,8 +26,8 @@ print(len(results), sum(r.speech for r in results))
 """
 
 
-def test_streaming_through_onnxruntime_needs_no_workstation_library(export_dir):
-    proc = subprocess.run([sys.executable, "-c", STREAM_WITH_IMPORT_HOOK, ",".join(FORBIDDEN), str(export_dir)],
+def test_streaming_through_onnxruntime_needs_no_workstation_library(runtime_models):
+    proc = subprocess.run([sys.executable, "-c", STREAM_WITH_IMPORT_HOOK, ",".join(FORBIDDEN), str(runtime_models)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     total, speech = map(int, proc.stdout.split())

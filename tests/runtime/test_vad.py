@@ -1,5 +1,3 @@
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -46,23 +44,6 @@ def silero_graph(tmp_path_factory):
     path = tmp_path_factory.mktemp("vad") / "vad.onnx"
     onnx.save(model, str(path))
     return path
-
-
-@pytest.fixture(scope="module")
-def spoken(tmp_path_factory):
-    """espeak-ng speech between 1 s of silence on each side, 16 kHz."""
-    import soundfile as sf
-
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (scripts/setup-system.sh installs it)")
-    wav = tmp_path_factory.mktemp("speech") / "s.wav"
-    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(wav), "the quick brown fox jumps over the lazy dog"],
-                   check=True, timeout=60)
-    import soxr
-
-    audio, rate = sf.read(str(wav), dtype="float32")
-    audio = soxr.resample(audio, rate, 16000).astype(np.float32)
-    return np.concatenate([np.zeros(16000, np.float32), audio, np.zeros(16000, np.float32)])
 
 
 def test_silero_finds_the_speech_and_not_the_silence(silero_graph, spoken):

@@ -1,4 +1,5 @@
-"""Shared training fixtures: a harmonic "voice" mixture source, tiny transformers backbones, a tiny corpus."""
+"""Shared training fixtures: a harmonic "voice" mixture source small enough for a few CPU steps, a tiny
+synthetic corpus, and tiny transformers backbones saved with ``save_pretrained`` (nothing from a hub)."""
 from typing import Dict, List
 
 import numpy as np
@@ -107,3 +108,15 @@ def ser_task(ser_corpus, wordllama):
 
     return SERTask(SERConfig(**TINY_SER), SERDataConfig(corpus=str(ser_corpus), batch_size=8, valid_size=8),
                    text_encoder=wordllama)
+
+
+@pytest.fixture(scope="session")
+def synth_corpus(tmp_path_factory):
+    """A tiny real synthetic corpus (espeak-ng speakers, noise, manifests) with two valid speakers."""
+    from emotrt.training.corpus.synth import SynthConfig, synthesise_corpus
+
+    from tests.training.corpus.conftest import TINY
+
+    root = tmp_path_factory.mktemp("tse_corpus") / "synth"
+    synthesise_corpus(root, seed=5, workers=2, config=SynthConfig(**dict(TINY, valid_speakers=2)))
+    return root

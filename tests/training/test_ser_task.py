@@ -64,8 +64,9 @@ def test_wrong_family_checkpoint_is_refused(tmp_path):
 
 @pytest.mark.parametrize("changes, field", [
     (dict(batch_size=1), "batch_size"),
-    (dict(p_clean=0.9, p_interferer=0.2), "p_interferer"),
-    (dict(snr_db=(5.0, -5.0)), "snr_db"),
+    (dict(p_interferer=1.5), "p_interferer"),
+    (dict(sir_db=(5.0, -5.0)), "sir_db"),
+    (dict(p_no_text=-0.1), "p_no_text"),
     (dict(corpus=""), "corpus"),
 ])
 def test_bad_data_settings_name_the_field(changes, field):
@@ -110,3 +111,34 @@ def test_joint_text_encoder_fine_tuning_trains_and_round_trips(ser_corpus, tiny_
 def test_fine_tuning_wordllama_is_refused():
     with pytest.raises(ConfigError, match="text_fine_tune"):
         SERConfig(text_fine_tune=True)
+
+
+def test_shipped_ser_recipes_build_and_the_trainer_writes_a_loadable_checkpoint(ser_corpus, wordllama, tmp_path):
+    from emotrt.training.models import load_model
+    from emotrt.training.recipe import load_recipe
+    from emotrt.training.ser_task import from_recipe
+    from emotrt.training.trainer import train
+
+    default = from_recipe(load_recipe("ser_fbank", ["data.corpus=" + str(ser_corpus), "data.valid_size=4"], task="ser"),
+                          text_encoder=wordllama)
+    assert default.model_config.window_samples == 32000 and default.data.batch_size == 32
+    tiny = ["data.corpus=" + str(ser_corpus), "train.out=" + str(tmp_path / "run"), "train.steps=2",
+            "train.epoch_steps=2", "data.batch_size=4", "data.valid_size=4", "model.d_model=16", "model.layers=1",
+            "model.window_samples=8000"]
+    recipe = load_recipe("ser_quick", tiny, task="ser")
+    result = train(from_recipe(recipe, text_encoder=wordllama), recipe, progress=False)
+    assert result.step == 2 and result.best_score is not None
+    model, config = load_model(tmp_path / "run" / "best")
+    assert config["family"] == "ser" and config["training"]["step"] == 2 and model.config.d_model == 16
+
+
+def test_recipe_typos_are_errors(ser_corpus):
+    from emotrt.training.recipe import load_recipe
+    from emotrt.training.ser_task import from_recipe
+
+    with pytest.raises(ConfigError, match="batchsize"):
+        from_recipe(load_recipe("ser_quick", ["data.corpus=x", "data.batchsize=3"]))
+    with pytest.raises(ConfigError, match="d_modle"):
+        from_recipe(load_recipe("ser_quick", ["data.corpus=x", "model.d_modle=3"]))
+    with pytest.raises(ConfigError, match="modle"):
+        from_recipe(load_recipe("ser_quick", ["data.corpus=x", "modle.d_model=3"]))

@@ -98,6 +98,22 @@ def test_same_seed_same_result(tmp_path):
                        load_checkpoint(tmp_path / "b" / "last")[1]["weight"])
 
 
+def test_interrupt_saves_the_last_completed_step(tmp_path):
+    class Interrupted(Regression):
+        calls = 0
+
+        def loss(self, model, batch):
+            Interrupted.calls += 1
+            if Interrupted.calls == 4:
+                raise KeyboardInterrupt
+            return super().loss(model, batch)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(Interrupted(), _recipe(tmp_path), progress=False)
+    assert read_config(tmp_path / "last")["training"]["step"] == 3
+    assert torch.load(str(tmp_path / STATE), weights_only=True)["step"] == 3
+
+
 def test_resuming_another_task_is_an_error(tmp_path):
     train(Regression(), _recipe(tmp_path, "train.steps=2"), progress=False)
     other = recipe_from_dict({"task": "tse", "train": {"out": str(tmp_path), "steps": 4}})

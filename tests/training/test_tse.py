@@ -111,3 +111,40 @@ def test_unknown_preset_and_field_are_errors():
 def test_docstring_example_runs():
     failures, tried = doctest.testmod(tse_module, optionflags=doctest.ELLIPSIS)
     assert tried > 0 and failures == 0
+
+
+def test_exports_to_onnx_and_streams_in_onnx_runtime(tiny, tmp_path):
+    """Designed for export: the traced graphs take other lengths and carry the state hop to hop."""
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is a workstation dependency")
+    import numpy as np
+
+    class Step(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, audio, emb, *states):
+            return self.model.step(audio, emb, *states)
+
+    names = [name for name, _ in tiny.state_specs()]
+    emb = torch.randn(1, tiny.config.emb_dim)
+    chunk = tiny.config.chunk_samples
+    offline, step = str(tmp_path / "offline.onnx"), str(tmp_path / "step.onnx")
+    torch.onnx.export(tiny, (torch.randn(1, 1600), emb), offline, dynamo=False, opset_version=17,
+                      input_names=["audio", "spk_emb"], output_names=["audio_out"],
+                      dynamic_axes={"audio": {1: "T"}, "audio_out": {1: "T"}})
+    torch.onnx.export(Step(tiny), (torch.randn(1, chunk), emb) + tiny.initial_state(), step, dynamo=False,
+                      opset_version=17, input_names=["audio", "spk_emb"] + ["state_in." + n for n in names],
+                      output_names=["audio_out"] + ["state_out." + n for n in names])
+    audio = torch.randn(1, chunk * 50)
+    with torch.no_grad():
+        expected = tiny(audio, emb).numpy()
+    got = ort.InferenceSession(offline).run(None, {"audio": audio.numpy(), "spk_emb": emb.numpy()})[0]
+    assert np.abs(got - expected).max() < 1e-4
+    session = ort.InferenceSession(step)
+    states, outs = [s.numpy() for s in tiny.initial_state()], []
+    for piece in audio.split(chunk, dim=1):
+        feed = dict({"audio": piece.numpy(), "spk_emb": emb.numpy()}, **{"state_in." + n: s for n, s in zip(names, states)})
+        out, *states = session.run(None, feed)
+        outs.append(out)
+    assert np.abs(np.concatenate(outs, axis=1) - expected).max() < 1e-4

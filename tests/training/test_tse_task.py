@@ -90,3 +90,22 @@ def test_unknown_recipe_keys_are_errors(table, key, tone_speakers):
 def test_shipped_tse_recipes_build(name, tone_speakers):
     task = from_recipe(load_recipe(name, task="tse"), source=tone_speakers)
     assert task.build_model().config.sample_rate == 16000
+
+
+def test_cli_trains_the_quick_recipe_on_a_corpus_and_resumes(tmp_path, synth_corpus):
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "emotrt", "train", "tse", "tse_quick", "--no-progress",
+            "--set", "data.corpus=" + str(synth_corpus), "--set", "train.out=" + str(out),
+            "--set", "model.preset=tiny", "--set", "data.segment_seconds=0.5", "--set", "data.valid_mixtures=2",
+            "--set", "train.epoch_steps=2"]
+    first = subprocess.run(args + ["--set", "train.steps=2"], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert "step 2" in first.stdout
+    second = subprocess.run(args + ["--set", "train.steps=3", "--no-jemalloc"], capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    _, config = load_model(out / "last")
+    assert config["training"]["step"] == 3 and config["data"]["corpus"] == str(synth_corpus)
+    assert config["training"]["recipe"]["model"]["preset"] == "tiny"

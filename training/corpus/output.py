@@ -6,7 +6,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator, List, Optional, TypeVar
+
+T = TypeVar("T")
+Progress = Callable[[int, int], None]
 
 from emotrt.runtime.errors import CorpusError
 
@@ -56,3 +59,13 @@ def atomic_file(path: Path, suffix: str = "") -> Iterator[str]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def collect(results: Iterable[T], total: int, progress: Optional[Progress] = None) -> List[T]:
+    """Gather ``results`` in order, calling ``progress(done, total)`` after each one."""
+    out = []
+    for item in results:
+        out.append(item)
+        if progress is not None:
+            progress(len(out), total)
+    return out

@@ -22,7 +22,7 @@ from .labels import AVD_SCALE, EMOTIONS, FOUR_CLASS, keep_label
 from .loaders import LOADERS, Source
 from .manifest import CORPUS_FILE, SPLITS, Utterance, write_manifest
 from .noises import ENVIRONMENTS, TEMPLATES
-from .output import abandon_output, finish_output, start_output
+from .output import Progress, abandon_output, collect, finish_output, start_output
 from .stats import corpus_stats
 
 log = logging.getLogger(__name__)
@@ -65,9 +65,12 @@ def select(sources: List[Source], kind: str, classes: str, drop_neutral: bool) -
 
 def prepare_corpus(
     name: str, path: Any, out: Any, classes: str = "four", drop_neutral: bool = False,
-    workers: Optional[int] = None, force: bool = False,
+    workers: Optional[int] = None, force: bool = False, progress: Optional[Progress] = None,
 ) -> Dict[str, Any]:
-    """Import the local copy ``path`` of corpus ``name`` into ``out``; returns its statistics."""
+    """Import the local copy ``path`` of corpus ``name`` into ``out``; returns its statistics.
+
+    ``progress(done, total)`` is called as files are resampled.
+    """
     if name not in LOADERS:
         raise ConfigError("unknown corpus {!r}; expected one of {}".format(name, ", ".join(LOADERS)))
     loader, kind = LOADERS[name]
@@ -80,7 +83,8 @@ def prepare_corpus(
     tmp = start_output(out, force)
     try:
         with ProcessPoolExecutor(workers or os.cpu_count() or 1) as pool:
-            durations = list(pool.map(_convert, [(s, str(tmp / _rel_path(s))) for s in sources], chunksize=8))
+            jobs = [(s, str(tmp / _rel_path(s))) for s in sources]
+            durations = collect(pool.map(_convert, jobs, chunksize=8), len(jobs), progress)
         empty = [s.id for s, d in zip(sources, durations) if d == 0]
         if empty:
             log.warning("skipped %d empty files, e.g. %s", len(empty), empty[0])

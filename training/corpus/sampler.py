@@ -5,9 +5,6 @@ utterance ``i % len``, an enrollment utterance of the same speaker with a differ
 optionally a talker of another speaker at an SIR and an environment noise clip at an SNR (power
 or TG-EAT amplitude convention), and one of that environment's descriptions. It is a map-style
 dataset (``__len__``/``__getitem__``), so a torch ``DataLoader`` can wrap it; numpy only here.
-
->>> sampler = MixingSampler.from_corpus("data/synth", split="train", seed=0)  # doctest: +SKIP
->>> item = sampler[0]; item.mixture.shape, item.emotion, item.description      # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -81,7 +78,17 @@ class Mixture:
 
 
 class MixingSampler:
-    """Reproducible mixtures from clean, enrollment and noise manifests (see the module docstring)."""
+    """Reproducible mixtures from clean, enrollment and noise manifests (see the module docstring).
+
+    ``root`` is a corpus made by ``emotrt data synth``:
+
+    >>> sampler = MixingSampler.from_corpus(root, split="train", config=MixConfig(segment_seconds=2.0), seed=0)
+    >>> item = sampler[7]
+    >>> item.mixture.shape, item.mixture.dtype.name, item.speaker == item.enrollment_id.split("_")[0]
+    ((32000,), 'float32', True)
+    >>> bool(np.array_equal(item.mixture, sampler[7].mixture))
+    True
+    """
 
     def __init__(
         self,
@@ -115,18 +122,27 @@ class MixingSampler:
                               hint="environments.json must describe every noise environment and 'quiet'")
 
     @classmethod
-    def from_corpus(cls, root: Any, split: str = "train", config: MixConfig = MixConfig(), seed: int = 0) -> "MixingSampler":
-        """A sampler over ``root``'s ``split``, with noise of that split from *seen* environments only."""
+    def from_corpus(
+        cls, root: Any, split: str = "train", config: MixConfig = MixConfig(), seed: int = 0, noise_root: Any = None,
+    ) -> "MixingSampler":
+        """A sampler over ``root``'s ``split``, with noise of that split from *seen* environments only.
+
+        ``noise_root`` takes the noise and environments from another corpus (e.g. IEMOCAP speech
+        from ``emotrt data prepare`` with synthetic or DEMAND noise). Without ``enroll.jsonl``,
+        enrollment comes from the speaker's other utterances.
+        """
         root = Path(root)
-        envs_file = root / "environments.json"
+        noise_root = Path(noise_root) if noise_root is not None else root
+        envs_file = noise_root / "environments.json"
         if not envs_file.is_file():
-            raise CorpusError("{} has no environments.json".format(root), hint="make a corpus with `emotrt data synth --out DIR`")
+            raise CorpusError("{} has no environments.json".format(noise_root),
+                              hint="make a corpus with `emotrt data synth --out DIR` or pass noise_root")
         environments = json.loads(envs_file.read_text())
-        manifests = root / "manifests"
-        enroll = [u for u in load_manifest(manifests / "enroll.jsonl", root) if u.split == split]
-        noise = [c for c in load_manifest(manifests / "noise.jsonl", root)
+        enroll_file = root / "manifests" / "enroll.jsonl"
+        enroll = [u for u in load_manifest(enroll_file, root) if u.split == split] if enroll_file.is_file() else []
+        noise = [c for c in load_manifest(noise_root / "manifests" / "noise.jsonl", noise_root)
                  if c.split == split and environments.get(c.environment, {}).get("split") == "seen"]
-        return cls(load_manifest(manifests / (split + ".jsonl"), root), enroll, noise, environments, config, seed)
+        return cls(load_manifest(root / "manifests" / (split + ".jsonl"), root), enroll, noise, environments, config, seed)
 
     def __len__(self) -> int:
         return len(self.speech)

@@ -23,9 +23,9 @@ from .audio import SAMPLE_RATE, write_wav
 from .espeak import find_espeak, speak
 from .manifest import CORPUS_FILE, Utterance, write_manifest
 from .noises import ENVIRONMENTS, make_noise
-from .output import abandon_output, finish_output, start_output
+from .output import Progress, abandon_output, collect, finish_output, start_output
 from .sentences import make_sentences
-from .speakers import Speaker, draw_speakers
+from .speakers import draw_speakers
 from .stats import corpus_stats
 from .styles import STYLES
 from .testsets import build_testsets
@@ -66,8 +66,8 @@ SIZES: Dict[str, SynthConfig] = {
 }
 
 
-def _plan_speech(config: SynthConfig, rng: np.random.Generator) -> Tuple[List[dict], List[Speaker]]:
-    """Jobs for every clean and enrollment utterance, and the babble talkers (kept out of every split)."""
+def _plan_speech(config: SynthConfig, rng: np.random.Generator) -> List[dict]:
+    """Jobs for every clean and enrollment utterance and for the babble talkers (kept out of every split)."""
     groups = [("train", "s", config.train_speakers, config.per_style_train),
               ("valid", "v", config.valid_speakers, config.per_style_test),
               ("test", "t", config.test_speakers, config.per_style_test)]
@@ -85,11 +85,10 @@ def _plan_speech(config: SynthConfig, rng: np.random.Generator) -> Tuple[List[di
             for k in range(config.enroll_per_speaker):
                 jobs.append(dict(kind="enroll", split=split, speaker=spk, style="neutral", text=next(sentences),
                                  id="{}_enroll{}".format(spk.id, k)))
-    babblers = draw_speakers("b", config.babble_talkers, rng)
-    for spk in babblers:
+    for spk in draw_speakers("b", config.babble_talkers, rng):
         for k in range(3):
             jobs.append(dict(kind="babble", speaker=spk, style="neutral", text=next(sentences), id="{}_{}".format(spk.id, k)))
-    return jobs, babblers
+    return jobs
 
 
 def _render_speech(args: Tuple[str, str, dict]) -> Any:
@@ -118,9 +117,10 @@ def _speech_utterance(job: dict, duration: float) -> Utterance:
     )
 
 
-def _plan_noise(config: SynthConfig, seed: int) -> List[Utterance]:
+def _plan_noise(config: SynthConfig) -> List[Utterance]:
+    """Noise clips: seen environments split train/valid/test, unseen ones test only."""
     clips = []
-    for e, env in enumerate(ENVIRONMENTS.values()):
+    for env in ENVIRONMENTS.values():
         if env.id == "quiet":
             continue
         if env.split == "seen":
@@ -147,12 +147,13 @@ def _existing(out: Path, config: SynthConfig, seed: int) -> Optional[Dict[str, A
 
 def synthesise_corpus(
     out: Any, size: str = "small", seed: int = 0, workers: Optional[int] = None, force: bool = False,
-    espeak_path: Optional[str] = None, config: Optional[SynthConfig] = None,
+    espeak_path: Optional[str] = None, config: Optional[SynthConfig] = None, progress: Optional[Progress] = None,
 ) -> Dict[str, Any]:
     """Make the synthetic corpus in ``out``; returns the statistics also written to corpus.json.
 
     A finished corpus already in ``out`` with the same config and seed is kept as it is (so
-    ``make demo`` can run twice); ``force`` remakes it.
+    ``make demo`` can run twice); ``force`` remakes it. ``progress(done, total)`` follows the
+    speech synthesis, the long part.
     """
     if config is None:
         if size not in SIZES:
@@ -169,27 +170,26 @@ def synthesise_corpus(
     workers = workers or os.cpu_count() or 1
     try:
         rng = np.random.default_rng(seed)
-        jobs, babblers = _plan_speech(config, rng)
+        jobs = _plan_speech(config, rng)
         log.info("synthesising %d utterances with %d workers", len(jobs), workers)
         with ProcessPoolExecutor(workers) as pool:
-            results = list(pool.map(_render_speech, [(exe, str(tmp), j) for j in jobs], chunksize=16))
+            results = collect(pool.map(_render_speech, [(exe, str(tmp), j) for j in jobs], chunksize=16), len(jobs), progress)
             babble = [r for j, r in zip(jobs, results) if j["kind"] == "babble"]
-            noise = _plan_noise(config, seed)
+            noise = _plan_noise(config)
             noise_jobs = [(str(tmp), c.environment, c.duration, (seed, i), babble if c.environment in BABBLE_ENVS else (), c.path)
                           for i, c in enumerate(noise)]
             list(pool.map(_render_noise, noise_jobs))
-        speech = [_speech_utterance(j, r) for j, r in zip(jobs, results) if j["kind"] != "babble"]
-        manifests = {split: [u for u, j in zip(speech, jobs) if j["kind"] == split] for split in ("train", "valid", "test")}
-        manifests["enroll"] = [u for u, j in zip(speech, jobs) if j["kind"] == "enroll"]
+        manifests = {name: [_speech_utterance(j, r) for j, r in zip(jobs, results) if j["kind"] == name]
+                     for name in ("train", "valid", "test", "enroll")}
         manifests["noise"] = noise
         for name, utts in manifests.items():
-            write_manifest(tmp / "manifests" / (name + ".jsonl"), [dataclasses.replace(u, root=str(tmp)) for u in utts])
+            write_manifest(tmp / "manifests" / (name + ".jsonl"), utts)
         envs = {e.id: {"descriptions": e.descriptions, "split": e.split} for e in ENVIRONMENTS.values()}
         (tmp / "environments.json").write_text(json.dumps(envs, indent=2))
         testsets = build_testsets(tmp, manifests["test"], noise, envs, config.testset_size, seed)
         stats = corpus_stats(manifests, envs, testsets)
         stats.update(size=size if config is SIZES.get(size) else "custom", seed=seed, config=dataclasses.asdict(config),
-                     babble_talkers=[dataclasses.asdict(b) for b in babblers], workers=workers,
+                     speaker_settings={j["speaker"].id: dataclasses.asdict(j["speaker"]) for j in jobs}, workers=workers,
                      generation_seconds=round(time.monotonic() - started, 2))
         text = json.dumps(stats, indent=2)
         (tmp / CORPUS_FILE).write_text(text)

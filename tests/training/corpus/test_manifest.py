@@ -71,3 +71,12 @@ def test_not_json_is_a_corpus_error(tmp_path):
 def test_unresolved_utterance_says_how_to_load_it():
     with pytest.raises(CorpusError, match="load_manifest"):
         CLEAN.file
+
+
+def test_docstring_example_runs():
+    import doctest
+
+    from emotrt.training.corpus import manifest
+
+    result = doctest.testmod(manifest)
+    assert result.attempted >= 2 and result.failed == 0

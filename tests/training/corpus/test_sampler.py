@@ -71,3 +71,30 @@ def test_missing_corpus_says_how_to_make_one(tmp_path):
     with pytest.raises(CorpusError, match="environments.json") as info:
         MixingSampler.from_corpus(tmp_path)
     assert "emotrt data synth" in info.value.hint
+
+
+def test_real_speech_with_noise_from_another_corpus(tiny_corpus, tmp_path):
+    from emotrt.training.corpus.prepare import prepare_corpus
+
+    from .test_prepare import tone
+
+    for actor in (1, 2, 3):
+        for statement in (1, 2):
+            tone(tmp_path / "src" / "Actor_{:02d}".format(actor) / "03-01-03-01-{:02d}-01-{:02d}.wav".format(statement, actor))
+    prepare_corpus("ravdess", tmp_path / "src", tmp_path / "ravdess", workers=1)
+    sampler = MixingSampler.from_corpus(tmp_path / "ravdess", "train", MixConfig(p_noise=1.0), seed=0, noise_root=tiny_corpus[0])
+    item = sampler[1]
+    assert item.enrollment_id != item.target_id and item.speaker.startswith("ravdess_")
+    assert item.noise_id is not None and item.emotion == "happy" and item.mixture.shape == (48000,)
+
+
+def test_docstring_example_runs(tiny_corpus):
+    import doctest
+
+    from emotrt.training.corpus import sampler as module
+
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner()
+    for test in finder.find(module.MixingSampler, globs=dict(vars(module), root=tiny_corpus[0])):
+        runner.run(test)
+    assert runner.summarize(verbose=False).attempted >= 4 and runner.failures == 0

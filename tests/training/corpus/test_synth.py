@@ -33,6 +33,7 @@ def test_layout_and_every_manifest_validates(tiny_corpus, validate_manifest):
         assert validate_manifest(root / "testsets" / name / "mixtures.jsonl") == TINY["testset_size"]
     saved = json.loads((root / "corpus.json").read_text())
     assert saved["seed"] == 3 and saved["generation_seconds"] > 0
+    assert len(saved["speaker_settings"]) == 4 + 1 + 4 + 2 and saved["speaker_settings"]["t000"]["gender"] == "f"
     assert set(json.loads((root / "environments.json").read_text())) == set(ENVIRONMENTS)
     assert not [p for p in root.parent.iterdir() if p.name.startswith(".")]
 

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 SUPPORTED = ("tse_step", "tse_offline", "enroll", "ser")
 VARIANT_SUFFIXES = (".int8.onnx", ".fp16.onnx")
+QUANTISED_OP_TYPES = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "DynamicQuantizeLinear",
+                      "ConvInteger", "MatMulInteger")
 
 
 @dataclass(frozen=True)
@@ -50,16 +52,23 @@ class SourceConfig:
 
 
 def find_models(export_dir: Path) -> List[Tuple[str, Path, ModelContract]]:
-    """Every FP32 graph in ``export_dir`` with its contract; a graph without one is an error."""
+    """Every FP32 graph in ``export_dir`` with its contract; a graph without one is an error.
+
+    Graphs that are already quantised (earlier calibration outputs copied in) are skipped.
+    """
     import onnx
 
     paths = sorted(p for p in Path(export_dir).glob("*.onnx") if not p.name.endswith(VARIANT_SUFFIXES))
-    if not paths:
-        raise ModelContractError("no .onnx graphs in {}".format(export_dir), hint="run `emotrt export` first")
     found = []
     for path in paths:
-        props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+        model = onnx.load(str(path), load_external_data=False)
+        if any(n.op_type in QUANTISED_OP_TYPES for n in model.graph.node):
+            log.warning("%s is already quantised: skipped (calibrate the FP32 graph)", path)
+            continue
+        props = {p.key: p.value for p in model.metadata_props}
         found.append((path.stem, path, ModelContract.from_metadata(props, source=str(path))))
+    if not found:
+        raise ModelContractError("no FP32 .onnx graphs in {}".format(export_dir), hint="run `emotrt export` first")
     return found
 
 

@@ -62,13 +62,15 @@ def test_model_without_metadata(calib_export, tmp_path):
 
 
 def test_empty_export_folder(tmp_path):
-    with pytest.raises(ModelContractError, match="no .onnx graphs"):
+    with pytest.raises(ModelContractError, match="no FP32 .onnx graphs"):
         find_models(tmp_path)
 
 
-def test_variants_in_the_export_folder_are_not_recalibrated(calib_export, tmp_path):
+def test_variants_in_the_export_folder_are_not_recalibrated(calib_export, calibrated, tmp_path):
+    out, _ = calibrated
     shutil.copy(str(calib_export / "ser.onnx"), str(tmp_path / "ser.onnx"))
     shutil.copy(str(calib_export / "ser.onnx"), str(tmp_path / "ser.int8.onnx"))
+    shutil.copy(str(out / "tse_step.int8.onnx"), str(tmp_path / "tse_step.renamed.onnx"))
     assert [name for name, _, _ in find_models(tmp_path)] == ["ser"]
 
 

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from emotrt.calibration.pipeline import CalibrateConfig, calibrate  # noqa: E402
 from emotrt.calibration.qdq import QuantConfig  # noqa: E402
 from emotrt.calibration.sources import SourceConfig, build_jobs  # noqa: E402
+from emotrt.training.corpus import load_manifest  # noqa: E402
 
 
 def main() -> None:
@@ -42,7 +43,9 @@ def main() -> None:
                      "please call me back tomorrow", "i cannot believe it happened again")
         data = write_corpus(tmp / "corpus", voices, sentences)
     start, cpu = time.perf_counter(), time.process_time()
-    jobs = build_jobs(export, data, SourceConfig(calib_utterances=args.calib_utterances, eval_utterances=args.eval_utterances))
+    noises = data.with_name("noise.jsonl")
+    jobs = build_jobs(export, load_manifest(data), load_manifest(noises) if noises.is_file() else [],
+                      SourceConfig(calib_utterances=args.calib_utterances, eval_utterances=args.eval_utterances))
     print("feeds built in {:.1f} s wall, {:.1f} s CPU: {}".format(
         time.perf_counter() - start, time.process_time() - cpu, {j.name: len(j.calib.feeds) for j in jobs}))
     for method in args.methods.split(","):

@@ -1,20 +1,21 @@
-"""Calibration jobs from an export folder and a corpus manifest (what ``emotrt calibrate`` runs).
+"""Calibration jobs from an export folder and corpus utterances (what ``emotrt calibrate`` runs).
 
-The manifest's utterances are shuffled with the seed and split into a calibration part and a
-held-out evaluation part. TSE inputs are mixtures of a target with another speaker and an
+Utterances are records shaped like ``emotrt.training.corpus.Utterance`` (``file``, ``speaker``,
+``emotion``, ``arousal``/``valence``/``dominance``); the CLI reads them with the corpus's
+``load_manifest`` and passes them in, since calibration imports no other stage. They are
+shuffled with the seed and split into a calibration part and a held-out evaluation part. TSE inputs are mixtures of a target with another speaker and an
 environment noise over the deployment SIR/SNR range, at levels spanning up to full scale;
 speaker embeddings come from the export's ``enroll`` graph on another utterance of the same
-speaker; environment tokens from the export's ``env/`` table. Noise comes from the corpus's
-``manifests/noise.jsonl`` when present, otherwise it is synthesised (seeded).
+speaker; environment tokens from the export's ``env/`` table. Noise comes from the given noise
+utterances (the corpus's ``manifests/noise.jsonl``), otherwise it is synthesised (seeded).
 """
 from __future__ import annotations
 
-import json
 import logging
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 
 SUPPORTED = ("tse_step", "tse_offline", "enroll", "ser")
 VARIANT_SUFFIXES = (".int8.onnx", ".fp16.onnx")
+QUANTISED_OP_TYPES = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "DynamicQuantizeLinear",
+                      "ConvInteger", "MatMulInteger")
 
 
 @dataclass(frozen=True)
@@ -49,42 +52,34 @@ class SourceConfig:
 
 
 def find_models(export_dir: Path) -> List[Tuple[str, Path, ModelContract]]:
-    """Every FP32 graph in ``export_dir`` with its contract; a graph without one is an error."""
+    """Every FP32 graph in ``export_dir`` with its contract; a graph without one is an error.
+
+    Graphs that are already quantised (earlier calibration outputs copied in) are skipped.
+    """
     import onnx
 
     paths = sorted(p for p in Path(export_dir).glob("*.onnx") if not p.name.endswith(VARIANT_SUFFIXES))
-    if not paths:
-        raise ModelContractError("no .onnx graphs in {}".format(export_dir), hint="run `emotrt export` first")
     found = []
     for path in paths:
-        props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+        model = onnx.load(str(path), load_external_data=False)
+        if any(n.op_type in QUANTISED_OP_TYPES for n in model.graph.node):
+            log.warning("%s is already quantised: skipped (calibrate the FP32 graph)", path)
+            continue
+        props = {p.key: p.value for p in model.metadata_props}
         found.append((path.stem, path, ModelContract.from_metadata(props, source=str(path))))
+    if not found:
+        raise ModelContractError("no FP32 .onnx graphs in {}".format(export_dir), hint="run `emotrt export` first")
     return found
 
 
-def read_manifest(path: Path) -> Tuple[Path, List[Dict[str, object]]]:
-    """(corpus root, entries) of a JSONL manifest; every entry's audio must exist."""
-    path = Path(path)
-    if not path.is_file():
-        raise CorpusError("manifest {} not found".format(path), hint="make one with `emotrt data synth --out DIR`")
-    root = path.parent.parent if path.parent.name == "manifests" else path.parent
-    entries = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-            entry["path"] = str(root / entry["path"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CorpusError("{} line {}: expected a JSON object with 'path' ({})".format(path, number, exc))
-        entries.append(entry)
-    missing = [e["path"] for e in entries if not Path(str(e["path"])).is_file()]
+def check_audio(utterances: Sequence[Any], source: str) -> None:
+    """Every utterance's audio file must exist; one error names how many are missing."""
+    missing = [str(u.file) for u in utterances if not Path(u.file).is_file()]
     if missing:
         raise CorpusError(
-            "{}: {} of {} audio files are missing, e.g. {}".format(path, len(missing), len(entries), missing[0]),
+            "{}: {} of {} audio files are missing, e.g. {}".format(source, len(missing), len(utterances), missing[0]),
             hint="regenerate the corpus with `emotrt data synth` or fix the paths",
         )
-    return root, entries
 
 
 def load_audio(path: str, sample_rate: int) -> np.ndarray:
@@ -104,53 +99,61 @@ def load_audio(path: str, sample_rate: int) -> np.ndarray:
 
 
 class _Corpus:
-    def __init__(self, manifest: Path, sample_rate: int, config: SourceConfig) -> None:
-        self.root, entries = read_manifest(manifest)
+    def __init__(self, utterances: Sequence[Any], noises: Sequence[Any], sample_rate: int, config: SourceConfig) -> None:
         self.rng = np.random.default_rng(config.seed)
-        order = self.rng.permutation(len(entries))
-        entries = [entries[i] for i in order]
+        entries = [utterances[i] for i in self.rng.permutation(len(utterances))]
         n_eval = min(config.eval_utterances, len(entries) // 2)
         self.eval, self.calib = entries[:n_eval], entries[n_eval:n_eval + config.calib_utterances]
         self.all = entries
         self.sample_rate, self.config = sample_rate, config
-        self.audio = {str(e["path"]): load_audio(str(e["path"]), sample_rate) for e in entries}
-        self.noises = self._noises(manifest)
+        self._loaded: Dict[str, np.ndarray] = {}
+        self.noises = [self.audio(n) for n in noises] or self._synthetic_noises()
 
-    def _noises(self, manifest: Path) -> List[np.ndarray]:
-        noise_manifest = Path(manifest).parent / "noise.jsonl"
-        if noise_manifest.is_file() and noise_manifest != Path(manifest):
-            _, entries = read_manifest(noise_manifest)
-            return [load_audio(str(e["path"]), self.sample_rate) for e in entries]
-        log.warning("no noise manifest next to %s: using synthesised noise", manifest)
+    def _synthetic_noises(self) -> List[np.ndarray]:
+        log.warning("no noise clips given: using synthesised noise")
         white = self.rng.standard_normal((4, self.sample_rate * 2))
         return [np.cumsum(w) * 0.02 + w for w in white]
 
-    def mixture(self, entry: Dict[str, object]) -> Tuple[np.ndarray, np.ndarray]:
+    def audio(self, entry: Any) -> np.ndarray:
+        """The entry's audio, read on first use (a large manifest is mostly never read)."""
+        path = str(entry.file)
+        if path not in self._loaded:
+            self._loaded[path] = load_audio(path, self.sample_rate)
+        return self._loaded[path]
+
+    def mixture(self, entry: Any) -> Tuple[np.ndarray, np.ndarray]:
         """(mixture, clean target) with another speaker and a noise at random SIR/SNR."""
-        target = self.audio[str(entry["path"])]
-        others = [e for e in self.all if e.get("speaker") != entry.get("speaker")] or self.all
-        interferer = self.audio[str(others[self.rng.integers(len(others))]["path"])]
+        target = self.audio(entry)
+        others = [e for e in self.all if e.speaker != entry.speaker] or self.all
+        interferer = self.audio(others[self.rng.integers(len(others))])
         noise = self.noises[self.rng.integers(len(self.noises))]
         sir, snr = self.rng.uniform(*self.config.sir_db), self.rng.uniform(*self.config.snr_db)
         return mix_at(target, interferer, noise, sir, snr), target
 
-    def enrollment(self, entry: Dict[str, object]) -> np.ndarray:
-        same = [e for e in self.all if e.get("speaker") == entry.get("speaker") and e["path"] != entry["path"]]
-        return self.audio[str((same or [entry])[0]["path"])]
+    def enrollment(self, entry: Any) -> np.ndarray:
+        same = [e for e in self.all if e.speaker == entry.speaker and e.file != entry.file]
+        return self.audio((same or [entry])[0])
 
 
-def build_jobs(export_dir: Path, manifest: Path, config: SourceConfig = SourceConfig()) -> List[ModelJob]:
-    """One :class:`ModelJob` per supported graph in ``export_dir``, fed from ``manifest``."""
+def build_jobs(
+    export_dir: Path, utterances: Sequence[Any], noises: Sequence[Any] = (), config: SourceConfig = SourceConfig(),
+    env_dir: Optional[Path] = None, source: str = "the calibration data",
+) -> List[ModelJob]:
+    """One :class:`ModelJob` per supported graph in ``export_dir``, fed from ``utterances``.
+
+    Environment tokens come from ``env_dir`` (default ``export_dir/env``, as ``emotrt build``);
+    ``source`` names the data in errors (the manifest path).
+    """
     models = find_models(export_dir)
-    rates = {c.sample_rate for _, _, c in models}
-    corpus = _Corpus(manifest, min(rates), config)
-    if len(corpus.calib) < 2 or not corpus.eval:
+    check_audio(list(utterances) + list(noises), source)
+    if len(utterances) < 4:
         raise CalibrationDataError(
             "{} has {} utterances; calibration needs at least 4 (half are held out for the report)".format(
-                manifest, len(corpus.all)),
+                source, len(utterances)),
             hint="pass a larger manifest to --data",
         )
-    tokens = _tokens(export_dir, models, config)
+    corpus = _Corpus(utterances, noises, min(c.sample_rate for _, _, c in models), config)
+    tokens = _tokens(Path(env_dir) if env_dir else Path(export_dir) / "env", models, config)
     jobs = []
     with ExitStack() as stack:
         embed = _embedder(models, corpus, config, stack)
@@ -163,7 +166,7 @@ def build_jobs(export_dir: Path, manifest: Path, config: SourceConfig = SourceCo
     return jobs
 
 
-def _embedder(models, corpus: _Corpus, config: SourceConfig, stack: ExitStack) -> Callable[[Dict[str, object]], np.ndarray]:
+def _embedder(models, corpus: _Corpus, config: SourceConfig, stack: ExitStack) -> Callable[[Any], np.ndarray]:
     enroll = [p for _, p, c in models if c.model == "enroll"]
     dims = [c.spk_dim for _, _, c in models if c.spk_dim]
     if enroll:
@@ -172,18 +175,17 @@ def _embedder(models, corpus: _Corpus, config: SourceConfig, stack: ExitStack) -
     log.warning("no enroll graph in the export: speaker embeddings are seeded random vectors")
     rng = np.random.default_rng(config.seed + 1)
     table: Dict[object, np.ndarray] = {}
-    return lambda entry: table.setdefault(entry.get("speaker"), rng.standard_normal((1, dims[0] if dims else 1)).astype(np.float32))
+    return lambda entry: table.setdefault(entry.speaker, rng.standard_normal((1, dims[0] if dims else 1)).astype(np.float32))
 
 
-def _tokens(export_dir: Path, models, config: SourceConfig) -> List[np.ndarray]:
+def _tokens(env: Path, models, config: SourceConfig) -> List[np.ndarray]:
     widths = [c.d_model for _, _, c in models if c.model == "ser"]
     if not widths:
         return []
-    env = Path(export_dir) / "env"
     if (env / "index.json").is_file():
         table = VectorTable(env, kind="environment", dim=widths[0])
         return [table.get(n) for n in table.names()]
-    log.warning("no env/ table in the export: environment tokens are seeded random vectors")
+    log.warning("no environment table at %s: environment tokens are seeded random vectors", env)
     rng = np.random.default_rng(config.seed + 2)
     return [rng.standard_normal(widths[0]).astype(np.float32) for _ in range(4)]
 
@@ -211,20 +213,20 @@ def _feeds(path, contract: ModelContract, corpus: _Corpus, embed, tokens, config
         labels = list(contract.labels)
 
         def pairs(entries):
-            speech = span_levels([corpus.audio[str(e["path"])] for e in entries])
+            speech = span_levels([corpus.audio(e) for e in entries])
             return [(s, tokens[i % len(tokens)]) for i, s in enumerate(speech)]
 
         items = []
         for e, feed in zip(corpus.eval, ser_feeds(contract, pairs(corpus.eval))):
-            avd = [e.get(k) for k in ("arousal", "valence", "dominance")]
-            label = labels.index(e["emotion"]) if e.get("emotion") in labels else -1
+            avd = [e.arousal, e.valence, e.dominance]
+            label = labels.index(e.emotion) if e.emotion in labels else -1
             items.append(EvalItem(feed, label=label, avd=np.asarray(avd, np.float64) if None not in avd else None))
         return list(ser_feeds(contract, pairs(corpus.calib))), items
     length = int(config.offline_seconds * contract.sample_rate)
 
     def offline(entries):
         if contract.model == "enroll":
-            return [{"audio": s} for s in span_levels([corpus.audio[str(e["path"])] for e in entries])]
+            return [{"audio": s} for s in span_levels([corpus.audio(e) for e in entries])]
         return [{"audio": m, "spk_emb": embed(e)} for (m, _), e in zip(mixtures(entries), entries)]
 
     items = [EvalItem(f) for f in audio_feeds(offline(corpus.eval), length)]

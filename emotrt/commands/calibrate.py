@@ -7,8 +7,12 @@ import typer
 
 def calibrate(
     export_dir: Path = typer.Argument(..., help="Folder of exported FP32 graphs (emotrt export)."),
-    data: Path = typer.Option(..., "--data", help="Corpus manifest (JSONL) of utterances for calibration and evaluation."),
+    data: Path = typer.Option(
+        ..., "--data", help="Corpus manifest (JSONL) of utterances for calibration and evaluation; noise clips "
+        "come from noise.jsonl next to it."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (written atomically)."),
+    env: Optional[Path] = typer.Option(None, help="Environment table directory (default: EXPORT_DIR/env)."),
     method: str = typer.Option("minmax", help="Activation ranges: minmax, entropy or percentile."),
     percentile: float = typer.Option(99.999, help="Percentile for --method percentile."),
     trt: Optional[List[str]] = typer.Option(
@@ -31,6 +35,7 @@ def calibrate(
     from emotrt.calibration.qdq import QuantConfig
     from emotrt.calibration.sensitivity import Budget
     from emotrt.calibration.sources import SourceConfig, build_jobs
+    from emotrt.training.corpus import load_manifest
 
     console = Console()
     config = CalibrateConfig(
@@ -40,8 +45,10 @@ def calibrate(
         leave_one_out=leave_one_out,
     )
     sources = SourceConfig(seed=seed, calib_utterances=calib_utterances, eval_utterances=eval_utterances)
+    noise_manifest = data.parent / "noise.jsonl"
+    noises = load_manifest(noise_manifest) if noise_manifest.is_file() and noise_manifest != data else []
     with console.status("reading audio and building calibration feeds"):
-        jobs = build_jobs(export_dir, data, sources)
+        jobs = build_jobs(export_dir, load_manifest(data), noises, sources, env_dir=env, source=str(data))
     with console.status("calibrating") as status:
         report = run(jobs, out, config, force=force, progress=lambda msg: status.update(msg))
     typer.echo(report.to_markdown())

@@ -34,6 +34,7 @@ def calib_export(tmp_path_factory) -> Path:
 def write_corpus(root: Path, voices=VOICES, sentences=SENTENCES) -> Path:
     """espeak-ng utterances (12 of 3 speakers by default), two noises, manifests in the corpus layout."""
     (root / "manifests").mkdir(parents=True)
+    (root / "corpus.json").write_text(json.dumps({"size": "calibration-test", "seed": 0}))
     lines, noise_lines = [], []
     for s, voice in enumerate(voices):
         (root / "speech" / str(s)).mkdir(parents=True)
@@ -41,13 +42,15 @@ def write_corpus(root: Path, voices=VOICES, sentences=SENTENCES) -> Path:
             rel = "speech/{}/{}.wav".format(s, u)
             _speak(text, voice, root / rel)
             lines.append({"id": "{}-{}".format(s, u), "path": rel, "speaker": str(s), "emotion": EMOTIONS[u % len(EMOTIONS)],
-                          "arousal": 1.0 + u, "valence": 2.0 + s, "dominance": 3.0, "split": "test"})
+                          "arousal": 1.0 + u % 4, "valence": 2.0 + s % 3, "dominance": 3.0, "split": "test",
+                          "sample_rate": SR, "duration": soundfile.info(str(root / rel)).duration, "corpus": "espeak"})
     (root / "noise").mkdir()
     rng = np.random.default_rng(5)
     for n in range(2):
         rel = "noise/n{}.wav".format(n)
         soundfile.write(str(root / rel), (0.1 * rng.standard_normal(SR)).astype(np.float32), SR)
-        noise_lines.append({"id": "n{}".format(n), "path": rel, "environment": "busy_cafe"})
+        noise_lines.append({"id": "n{}".format(n), "path": rel, "environment": "busy_cafe", "sample_rate": SR,
+                            "duration": 1.0, "corpus": "numpy", "split": "test"})
     (root / "manifests" / "test.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     (root / "manifests" / "noise.jsonl").write_text("".join(json.dumps(x) + "\n" for x in noise_lines))
     return root / "manifests" / "test.jsonl"
@@ -58,11 +61,20 @@ def calib_manifest(tmp_path_factory) -> Path:
     return write_corpus(tmp_path_factory.mktemp("corpus"))
 
 
+def load_jobs(export, manifest, config):
+    """Jobs as the CLI builds them: utterances and noises through the corpus's manifest reader."""
+    from emotrt.calibration.sources import build_jobs
+    from emotrt.training.corpus import load_manifest
+
+    return build_jobs(export, load_manifest(manifest), load_manifest(manifest.with_name("noise.jsonl")), config,
+                      source=str(manifest))
+
+
 @pytest.fixture(scope="session")
 def toy_jobs(calib_export, calib_manifest):
-    from emotrt.calibration.sources import SourceConfig, build_jobs
+    from emotrt.calibration.sources import SourceConfig
 
-    return build_jobs(calib_export, calib_manifest, SourceConfig(calib_utterances=8, eval_utterances=4, eval_seconds=1.0))
+    return load_jobs(calib_export, calib_manifest, SourceConfig(calib_utterances=8, eval_utterances=4, eval_seconds=1.0))
 
 
 @pytest.fixture(scope="session")

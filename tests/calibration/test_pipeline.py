@@ -109,10 +109,11 @@ def test_unsupported_tensorrt_target_is_refused():
 
 def test_calibrates_what_the_exporter_writes(toy_export, calib_manifest, tmp_path):
     """The export stage's own output (toy checkpoints through `emotrt export`'s library), not graphs made here."""
-    from emotrt.calibration.sources import SourceConfig, build_jobs
+    from emotrt.calibration.sources import SourceConfig
+    from tests.calibration.conftest import load_jobs
 
     export_dir, _ = toy_export
-    jobs = build_jobs(export_dir, calib_manifest, SourceConfig(calib_utterances=8, eval_utterances=3, eval_seconds=0.5))
+    jobs = load_jobs(export_dir, calib_manifest, SourceConfig(calib_utterances=8, eval_utterances=3, eval_seconds=0.5))
     assert {"tse_step", "ser"} <= {j.name for j in jobs}
     report = calibrate(jobs, tmp_path / "out", CalibrateConfig(leave_one_out=False, latency_repeats=2, trt_versions=("8.5.2",)))
     for job in jobs:

@@ -1,4 +1,4 @@
-import json
+import dataclasses
 import shutil
 
 import numpy as np
@@ -6,7 +6,9 @@ import onnx
 import pytest
 
 from emotrt.calibration.data import CalibrationDataError
-from emotrt.calibration.sources import SourceConfig, build_jobs, find_models, read_manifest
+from emotrt.calibration.sources import SourceConfig, build_jobs, find_models
+from emotrt.training.corpus import load_manifest
+from tests.calibration.conftest import load_jobs
 from emotrt.runtime.errors import CorpusError, ModelContractError
 
 
@@ -26,36 +28,28 @@ def test_jobs_cover_every_supported_graph(toy_jobs):
 
 def test_same_seed_same_hash_other_seed_other_hash(calib_export, calib_manifest, toy_jobs):
     small = SourceConfig(calib_utterances=8, eval_utterances=4, eval_seconds=1.0)
-    again = {j.name: j.calib.sha256 for j in build_jobs(calib_export, calib_manifest, small)}
+    again = {j.name: j.calib.sha256 for j in load_jobs(calib_export, calib_manifest, small)}
     assert again == {j.name: j.calib.sha256 for j in toy_jobs}
-    other = build_jobs(calib_export, calib_manifest, SourceConfig(seed=1, calib_utterances=8, eval_utterances=4))
+    other = load_jobs(calib_export, calib_manifest, SourceConfig(seed=1, calib_utterances=8, eval_utterances=4))
     assert {j.name: j.calib.sha256 for j in other}["ser"] != again["ser"]
 
 
-def test_manifest_whose_audio_is_missing(calib_manifest):
-    broken = calib_manifest.with_name("broken.jsonl")
-    lines = calib_manifest.read_text().splitlines()
-    broken.write_text("\n".join(lines) + "\n" + json.dumps({"id": "gone", "path": "speech/9/9.wav"}) + "\n")
-    try:
-        with pytest.raises(CorpusError, match="1 of 13 audio files are missing, e.g. .*speech/9/9.wav") as info:
-            read_manifest(broken)
-    finally:
-        broken.unlink()
+def test_manifest_whose_audio_is_missing(calib_export, calib_manifest):
+    utterances = load_manifest(calib_manifest)
+    gone = dataclasses.replace(utterances[0], id="gone", path="speech/9/9.wav")
+    with pytest.raises(CorpusError, match="test.jsonl: 1 of 13 audio files are missing, e.g. .*speech/9/9.wav") as info:
+        build_jobs(calib_export, utterances + [gone], source=str(calib_manifest))
     assert "emotrt data synth" in info.value.hint
 
 
-def test_missing_manifest(tmp_path):
-    with pytest.raises(CorpusError, match="not found"):
-        read_manifest(tmp_path / "nope.jsonl")
+def test_too_small_manifest(calib_export, calib_manifest):
+    with pytest.raises(CalibrationDataError, match="test.jsonl has 3 utterances"):
+        build_jobs(calib_export, load_manifest(calib_manifest)[:3], source=str(calib_manifest))
 
 
-def test_too_small_manifest(calib_export, calib_manifest, tmp_path):
-    small = tmp_path / "one.jsonl"
-    first = json.loads(calib_manifest.read_text().splitlines()[0])
-    first["path"] = str(calib_manifest.parent.parent / first["path"])
-    small.write_text(json.dumps(first) + "\n")
-    with pytest.raises(CalibrationDataError, match="has 1 utterances"):
-        build_jobs(calib_export, small)
+def test_too_few_feeds_for_a_graph(calib_export, calib_manifest):
+    with pytest.raises(CalibrationDataError, match="enroll: calibration needs at least 8 feeds, found 3"):
+        build_jobs(calib_export, load_manifest(calib_manifest)[:6], config=SourceConfig(eval_utterances=3))
 
 
 def test_model_without_metadata(calib_export, tmp_path):
@@ -68,11 +62,22 @@ def test_model_without_metadata(calib_export, tmp_path):
 
 
 def test_empty_export_folder(tmp_path):
-    with pytest.raises(ModelContractError, match="no .onnx graphs"):
+    with pytest.raises(ModelContractError, match="no FP32 .onnx graphs"):
         find_models(tmp_path)
 
 
-def test_variants_in_the_export_folder_are_not_recalibrated(calib_export, tmp_path):
+def test_variants_in_the_export_folder_are_not_recalibrated(calib_export, calibrated, tmp_path):
+    out, _ = calibrated
     shutil.copy(str(calib_export / "ser.onnx"), str(tmp_path / "ser.onnx"))
     shutil.copy(str(calib_export / "ser.onnx"), str(tmp_path / "ser.int8.onnx"))
+    shutil.copy(str(out / "tse_step.int8.onnx"), str(tmp_path / "tse_step.renamed.onnx"))
     assert [name for name, _, _ in find_models(tmp_path)] == ["ser"]
+
+
+def test_environment_tokens_come_from_the_table(calib_export, calib_manifest, toy_jobs):
+    from emotrt.runtime.tables import VectorTable
+
+    table = VectorTable(calib_export / "env", kind="environment")
+    tokens = {table.get(n).tobytes() for n in table.names()}
+    ser = next(j for j in toy_jobs if j.name == "ser")
+    assert {f["env_token"].reshape(-1).tobytes() for f in ser.calib.feeds} <= tokens

@@ -23,11 +23,14 @@ def test_calibrate_writes_artefacts_and_prints_the_table(calib_export, calib_man
 
 
 def test_missing_audio_is_one_line_and_exit_2(calib_export, calib_manifest, tmp_path):  # noqa: F811
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text(json.dumps({"id": "x", "path": "nowhere.wav"}) + "\n")
+    lines = [json.loads(x) for x in calib_manifest.read_text().splitlines()]
+    lines[2]["path"] = "speech/9/nowhere.wav"
+    bad = calib_manifest.with_name("bad.jsonl")
+    bad.write_text("".join(json.dumps(x) + "\n" for x in lines))
     proc = emotrt("calibrate", calib_export, "--data", bad, "-o", tmp_path / "out")
     assert proc.returncode == 2
-    assert proc.stderr.startswith("error: ") and "audio files are missing" in proc.stderr
+    bad.unlink()
+    assert proc.stderr.startswith("error: ") and "bad.jsonl: 1 of 14 audio files are missing" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
 
 

@@ -184,7 +184,9 @@ def _jobs(root: Path, models: Dict[str, Any], shapes: Shapes, tensorrt: str, pre
     jobs = []
     for name, entry in sorted(models.items()):
         fixed, dynamic = shapes[name]
-        fp32_layers = tuple(_precision_plan(root, entry).get("fp32", {}).get("fp32_nodes", []))
+        plan = _precision_plan(root, entry)
+        fp32_layers = tuple(plan.get("fp32", {}).get("fp32_nodes", []))
+        kept_layers = tuple(plan.get("fp16", {}).get("nodes", []))  # blocks the mixed-precision search kept out of INT8
         for precision in precisions:
             try:
                 recipe = trt_compat.choose_recipe(tensorrt, precision, sorted(entry["variants"]), bool(entry.get("calib_cache")))
@@ -195,7 +197,7 @@ def _jobs(root: Path, models: Dict[str, Any], shapes: Shapes, tensorrt: str, pre
             cache_rel = entry.get("calib_caches", {}).get(code) or entry.get("calib_cache")
             cache = root / cache_rel if recipe.calib_cache else None
             job = EngineJob(name, precision, root / entry["variants"][recipe.onnx_variant], recipe, fixed, dynamic, cache,
-                            fp32_layers if recipe.onnx_variant == "fp32" else ())
+                            fp32_layers if recipe.onnx_variant == "fp32" else (), kept_layers if recipe.calib_cache else ())
             jobs.append((job, entry))
     return jobs
 

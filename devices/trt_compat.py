@@ -3,7 +3,7 @@
 Everything else asks :func:`features` or calls the helpers here; nothing else
 branches on the TensorRT version. The helpers take the ``tensorrt`` module as an
 argument so the builder never imports it at module level (and tests can pass the
-recording test double in ``tests/devices/trt_double.py``).
+recording test double in ``tests/trt_double.py``).
 
 Sources (NVIDIA documentation):
 - TensorRT 10.x -> 11.x migration (Python API reference and trtexec pages,

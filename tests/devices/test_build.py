@@ -11,7 +11,7 @@ from emotrt.devices.bundle import SCHEMA_FILE
 from emotrt.runtime.bundle import Bundle
 from emotrt.runtime.errors import ConfigError, DependencyError
 from emotrt.runtime.fingerprint import DeviceFingerprint
-from tests.devices.trt_double import make_tensorrt
+from tests.trt_double import make_tensorrt
 
 HOST = DeviceFingerprint(cuda="13.0")  # like this machine: no TensorRT, no GPU, no L4T
 ORIN_103 = DeviceFingerprint("10.3.0", "8.7", "36.4.3", "12.6", "NVIDIA Jetson Orin Nano Developer Kit")

@@ -1,4 +1,4 @@
-"""The builder against the recording TensorRT TEST DOUBLE (tests/devices/trt_double.py), per major version.
+"""The builder against the recording TensorRT TEST DOUBLE (tests/trt_double.py), per major version.
 
 These prove the calls follow each version's documented API; they are not a
 TensorRT build. The real check is `emotrt selftest` on a Jetson.
@@ -8,7 +8,7 @@ import pytest
 from emotrt.devices.builder import BuildConfig, EngineBuildError, EngineJob, build_engine
 from emotrt.devices.trt_compat import choose_recipe
 from emotrt.runtime.errors import ConfigError
-from tests.devices.trt_double import DoubleError, make_tensorrt
+from tests.trt_double import DoubleError, make_tensorrt
 from tests.fixtures.tiny_graphs import CHUNK, SPK_DIM
 
 VERSIONS = ("8.5.2", "8.6.2", "10.3.0", "11.4.1")

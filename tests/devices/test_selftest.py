@@ -68,7 +68,7 @@ def test_tensorrt_rows_never_run_a_foreign_plan_or_a_misfitting_vector(tmp_path,
     """Plans come from the TensorRT TEST DOUBLE; these rows stop before loading anything."""
     from emotrt.devices.build import BuildOptions, build_bundle
     from emotrt.devices.selftest import tensorrt_row
-    from tests.devices.trt_double import make_tensorrt
+    from tests.trt_double import make_tensorrt
 
     orin = DeviceFingerprint("10.3.0", "8.7", "36.4.3", "12.6", "Jetson Orin Nano")
     build_bundle(BuildOptions(export_dir, tmp_path / "b", calibration_dir), device=orin, trt=make_tensorrt("10.3.0"))

@@ -19,8 +19,7 @@ def selftest(
     with Bundle.open(bundle) as opened:
         report = run_selftest(opened, backends=backend or None)
     table = Table(title="emotrt selftest {}".format(bundle))
-    columns = ("model", "precision", "backend", "max |error|", "expected (build)", "limit", "SNR dB", "expected SNR dB",
-               "status", "detail")
+    columns = ("model", "precision", "backend", "max |error|", "at build", "limit", "SNR dB", "at build", "status", "detail")
     for column in columns:
         table.add_column(column, overflow="fold")
     colour = {"pass": "green", "fail": "red", "skip": "yellow"}

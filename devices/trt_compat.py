@@ -120,7 +120,11 @@ def choose_recipe(version: str, precision: str, available: Sequence[str], has_ca
     """Pick the build path for ``precision`` from the bundle's artefacts (``available`` ONNX variants).
 
     INT8: Q/DQ graph on 10.1+ (and the only path on 11), calibration cache + INT8
-    flag on 8.5-10.0 when the cache exists, else Q/DQ + INT8 flag. FP16: the FP16
+    flag on 8.5-10.0 when the cache exists, else Q/DQ + INT8 flag. Weakly typed INT8
+    builds also set FP16 so the layers left out of INT8 (the precision plan's blocks,
+    anything TensorRT cannot run in INT8) fall back to FP16 rather than FP32, as
+    trtexec ``--int8 --fp16`` does (TensorRT Developer Guide, "Reduced Precision":
+    precision flags only permit, so enable every precision you accept). FP16: the FP16
     graph strongly typed on 10+, the FP16 flag on the FP32 graph before that (and
     on 10.x when no FP16 graph exists). 11 without the needed graph is an error.
     """
@@ -131,9 +135,9 @@ def choose_recipe(version: str, precision: str, available: Sequence[str], has_ca
         if "int8" in available and (f.qdq_preferred or not (f.calibrator and has_cache)):
             if f.strongly_typed:
                 return BuildRecipe("int8", "int8", True, (), False)
-            return BuildRecipe("int8", "int8", False, ("int8",), False)
+            return BuildRecipe("int8", "int8", False, ("int8", "fp16"), False)
         if f.calibrator and has_cache:
-            return BuildRecipe("int8", "fp32", False, ("int8",), True)
+            return BuildRecipe("int8", "fp32", False, ("int8", "fp16"), True)
         raise ConfigError(
             "INT8 on TensorRT {} needs a Q/DQ graph{}; the bundle has neither".format(
                 f.version, "" if not f.calibrator else " or a calibration cache"

@@ -138,9 +138,15 @@ class Evaluator:
         return self.ser.project_env(torch.stack([self.bank.embedding(e) for e in chosen]))
 
     def _extract(self, utt: Any, audio: np.ndarray) -> np.ndarray:
+        """TSE output aligned with its input (a causal model lags by ``latency_samples``) and brought to
+        the mixture's RMS: SI-SNR training leaves the output scale arbitrary, and the SER hears level."""
+        latency = int(getattr(getattr(self.tse, "config", None), "latency_samples", 0) or 0)
         with torch.no_grad():
             spk = self._speaker_embedding(str(utt.speaker))
-            return self.tse(torch.from_numpy(audio)[None], spk[None])[0].numpy()
+            out = self.tse(torch.from_numpy(audio)[None], spk[None])[0].numpy()
+        out = np.concatenate([out[latency:], np.zeros(latency, dtype=out.dtype)])
+        gain = np.sqrt(np.mean(audio.astype(np.float64) ** 2) / max(float(np.mean(out.astype(np.float64) ** 2)), 1e-12))
+        return (out * gain).astype(np.float32)
 
     def evaluate_set(self, name: str, on_item: Optional[Callable[[], None]] = None) -> Tuple[List[Dict[str, Any]], List[float]]:
         """Rows (one per TSE mode x text mode) for the test set ``name``, and its SI-SDRi values."""

@@ -88,3 +88,13 @@ def test_onnx_export_has_dynamic_window_and_no_stft(tmp_path, tiny):
         audio = torch.randn(1, samples)
         logits, _ = session.run(None, {"audio": audio.numpy(), "env_token": token.numpy()})
         np.testing.assert_allclose(logits, tiny(audio, token)[0].detach().numpy(), atol=1e-4)
+
+
+def test_committed_default_checkpoint_loads_with_its_contract(repo_root):
+    from emotrt.training.models import load_model
+
+    model, config = load_model(repo_root / "checkpoints" / "ser_fbank")
+    assert config["family"] == "ser" and config["frontend"] == "fbank" and config["training"]["step"] > 0
+    window, d_model = model.config.window_samples, model.config.d_model
+    logits, avd = model(torch.zeros(1, window), model.null_env(1))
+    assert logits.shape == (1, len(config["labels"])) and avd.shape == (1, 3) and d_model == 128

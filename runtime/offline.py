@@ -11,7 +11,7 @@ from typing import Any, List
 import numpy as np
 
 from emotrt.runtime.resample import Resampler, to_mono
-from emotrt.runtime.results import Result, Smoother, make_result
+from emotrt.runtime.results import Result, Smoother, make_result, match_level
 
 
 def extract_offline(pipeline: Any, audio: np.ndarray, speaker: str) -> np.ndarray:
@@ -46,7 +46,11 @@ def evaluate_offline(pipeline: Any, sample_rate: int, samples: Any, speaker: str
         is_speech, probability = states[end // layout.chunk - 1]
         out = None
         if is_speech:
-            out = pipeline.ser.run({"audio": speech[None, end - layout.window:end], "env_token": token})
+            window = slice(end - layout.window, end)
+            window_audio = speech[None, window]
+            if pipeline.config.match_level:
+                window_audio = match_level(window_audio, audio[None, window])
+            out = pipeline.ser.run({"audio": window_audio, "env_token": token})
         results.append(make_result(
             out, smoother, index=len(results), start=(end - layout.window) / layout.sample_rate,
             end=end / layout.sample_rate, speaker=speaker, environment=environment, speech=is_speech,

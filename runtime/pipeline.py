@@ -21,6 +21,9 @@ class PipelineConfig:
 
     ``ser_async`` runs SER on one worker thread so ``accept_waveform`` returns after TSE; its
     results then appear in ``results()`` once their window is scored (same values, same order).
+    ``match_level`` scales each extracted SER window to the mixture's level over the same samples
+    (:func:`~emotrt.runtime.results.match_level`, as ``emotrt eval`` does); turn it off only for
+    an extractor trained to keep the target's scale.
     """
 
     ser_hop_s: Optional[float] = None
@@ -28,6 +31,7 @@ class PipelineConfig:
     smoothing: float = 0.5
     vad: VadConfig = field(default_factory=VadConfig)
     max_pending_results: int = 1000
+    match_level: bool = True
     threads: int = 1
 
     def __post_init__(self) -> None:

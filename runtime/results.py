@@ -88,3 +88,18 @@ def make_result(ser_out: Optional[Dict[str, np.ndarray]], smoother: Smoother, **
         avd=tuple(float(v) for v in ser_out["avd"][0]),
         **fields
     )
+
+
+def match_level(extracted: np.ndarray, mixture: np.ndarray) -> np.ndarray:
+    """``extracted`` scaled to the RMS of ``mixture`` over the same samples.
+
+    An extractor trained with SI-SNR leaves its output scale arbitrary (the default TSE comes
+    out 100-250x louder than its input), while the SER hears level. ``emotrt eval`` and the
+    stream both scale each SER window this way, so streaming equals offline evaluation.
+    """
+    power = float(np.dot(extracted.ravel(), extracted.ravel()))
+    if power <= 1e-12:
+        return extracted
+    gain = np.sqrt(float(np.dot(mixture.ravel(), mixture.ravel())) / power)
+    return (extracted * np.float32(gain)).astype(np.float32, copy=False)
+

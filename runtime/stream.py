@@ -15,7 +15,7 @@ from typing import Any, Deque, Dict, Iterator
 import numpy as np
 
 from emotrt.runtime.resample import Resampler, to_mono
-from emotrt.runtime.results import Result, Smoother, make_result
+from emotrt.runtime.results import Result, Smoother, make_result, match_level
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class Stream:
         # Extracted speech, appended in place; the last ``window`` samples are moved to the front only
         # when the buffer is full, so a hop costs one small copy instead of shifting a whole window.
         self._speech = np.zeros(self._window + max(self._window, 64 * self._chunk), dtype=np.float32)
+        self._mixture = np.zeros_like(self._speech)  # the TSE input, same indexing: SER windows take its level
         self._fill = self._window
         self._stepper = pipeline.tse.create_stepper()
         self._tse_in: Dict[str, np.ndarray] = {"spk_emb": pipeline.speaker_embedding(speaker)[None, :]}
@@ -133,8 +134,10 @@ class Stream:
         n = extracted.shape[0]
         if self._fill + n > self._speech.shape[0]:
             self._speech[: self._window] = self._speech[self._fill - self._window:self._fill]
+            self._mixture[: self._window] = self._mixture[self._fill - self._window:self._fill]
             self._fill = self._window
         self._speech[self._fill:self._fill + n] = extracted
+        self._mixture[self._fill:self._fill + n] = audio
         self._fill += n
         speech = self._vad.update(extracted)
         self._done += n
@@ -158,13 +161,18 @@ class Stream:
         executor = self.pipeline.ser_executor
         if not speech:
             entry: Any = make_result(None, self._smoother, **fields)
-        elif executor is None:
-            self._ser_in["audio"] = self._speech[None, self._fill - self._window:self._fill]
-            entry = self._score(self._ser_in, fields)
-        else:  # the worker gets its own copy of the window and token; one worker keeps the order
-            feed = {"audio": self._speech[None, self._fill - self._window:self._fill].copy(),
-                    "env_token": self._ser_in["env_token"]}
-            entry = executor.submit(self._score, feed, fields)
+        else:
+            window = slice(self._fill - self._window, self._fill)
+            audio = self._speech[None, window]
+            if self.pipeline.config.match_level:
+                audio = match_level(audio, self._mixture[None, window])
+            elif executor is not None:
+                audio = audio.copy()
+            if executor is None:
+                self._ser_in["audio"] = audio
+                entry = self._score(self._ser_in, fields)
+            else:  # the worker gets its own copy of the window and token; one worker keeps the order
+                entry = executor.submit(self._score, {"audio": audio, "env_token": self._ser_in["env_token"]}, fields)
         if len(self._results) == self._results.maxlen:
             self.stats.dropped_results += 1
         self._results.append(entry)

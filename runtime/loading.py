@@ -98,7 +98,7 @@ def load_bundle_parts(cls: Any, path: Any, backend: str, config: Any, verify: An
                 engines[name] = load_engine(plans[name], backend="tensorrt", contract=bundle.contract(name))
             else:
                 engines[name] = load_engine(bundle.model_path(name, "fp32"), threads=config.threads, providers="auto")
-        if "vad" in bundle.models:
+        if "vad" in bundle.models and config.vad.use_model:
             engines["vad"] = load_engine(bundle.model_path("vad", "fp32"), threads=config.threads)
         offline = None
         if "tse_offline" in bundle.models:  # only whole-file extraction uses it: loaded on first use

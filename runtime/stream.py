@@ -80,8 +80,12 @@ class Stream:
     def accept_waveform(self, sample_rate: int, samples: Any) -> None:
         """Feed audio of any rate and block size (mono, or [frames, channels] downmixed)."""
         if sample_rate == self._native_rate and type(samples) is np.ndarray and samples.dtype == _F32 and samples.ndim == 1:
-            # hot path (mono float32 at the model rate, e.g. the runner's hop-sized blocks): nothing to convert
-            self._push(self._sanitize(samples))
+            # hot path (mono float32 at the model rate, e.g. the runner's hop-sized blocks): nothing to convert,
+            # and one in-range hop with nothing pending goes straight to TSE (each Python call costs after a run)
+            if samples.shape[0] == self._chunk and not self._pending.shape[0] and _PEAK(np.abs(samples)) < 1.0:
+                self._hop_once(samples)
+            else:
+                self._push(self._sanitize(samples))
             return
         block = self._sanitize(to_mono(samples))
         self._push(self._resampler(sample_rate, block))

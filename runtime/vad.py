@@ -81,8 +81,8 @@ class EnergyGate(_Gate):
         """Feed one hop of audio; return the speech state after it (compared in power: no log per hop)."""
         n = samples.shape[0]
         self._power = float(np.dot(samples, samples)) / n if n else 0.0
-        self._mark(self._power > self._threshold_power, n)
-        return self.speech
+        self._since_voiced = 0 if self._power > self._threshold_power else self._since_voiced + n  # _mark, inlined
+        return self._since_voiced <= self._hangover
 
     @property
     def probability(self) -> float:  # type: ignore[override]

@@ -4,6 +4,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DATA ?= data/synth
+OUT ?= out/demo
 
 .PHONY: setup system venv demo test clean
 setup: system venv
@@ -22,11 +23,10 @@ $(VENV)/.installed: pyproject.toml setup.py constraints.txt
 	touch $@
 
 demo: setup
-	$(BIN)/emotrt data synth --out $(DATA) --size small --seed 0
-	$(BIN)/emotrt doctor
+	BIN=$(BIN) DATA=$(DATA) OUT=$(OUT) bash scripts/demo.sh
 
 test: setup
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info out

@@ -1,7 +1,7 @@
 """Engine cache hit vs first build, measured in one run (issue 6: "a hit skips the build in under a second").
 
 Runs on any machine: builds go through the recording TensorRT TEST DOUBLE
-(tests/devices/trt_double.py), so the first-build time here is emotrt's own
+(tests/trt_double.py), so the first-build time here is emotrt's own
 overhead plus an instant fake build, NOT a TensorRT build (minutes on a Jetson).
 What it shows is the cost of a hit: verifying the bundle and matching
 fingerprints, with no builder call at all.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from emotrt.devices.build import BuildOptions, build_bundle, build_device_engines
 from emotrt.runtime.fingerprint import DeviceFingerprint
-from tests.devices.trt_double import make_tensorrt
+from tests.trt_double import make_tensorrt
 from tests.fixtures.tiny_graphs import write_calibration_dir, write_export_dir
 
 

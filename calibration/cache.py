@@ -16,7 +16,7 @@ from typing import Dict, Mapping, Tuple
 import numpy as np
 
 from emotrt.runtime.errors import ConfigError
-from emotrt.runtime.tables import _atomic_write
+from emotrt.runtime.atomic import atomic_write
 
 ALGORITHMS = ("EntropyCalibration2", "EntropyCalibration", "MinMaxCalibration", "LegacyCalibration")
 # trtexec --calib=<cache> reads through its own IInt8EntropyCalibrator2, so that header is the default.
@@ -117,7 +117,7 @@ class CalibrationCache:
 
     def write(self, path: Path) -> Path:
         """Write atomically (temp file, rename)."""
-        _atomic_write(Path(path), self.to_text().encode())
+        atomic_write(Path(path), self.to_text().encode())
         return Path(path)
 
     @classmethod

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,6 +29,7 @@ from emotrt.calibration.qdq import QuantConfig, Ranges, collect_ranges, quantisa
 from emotrt.calibration.report import Report, ReportRow, measure_latency
 from emotrt.calibration.sensitivity import Budget, MixedPlan, choose_mixed, node_blocks, rank_blocks
 from emotrt.runtime.contract import ModelContract
+from emotrt.runtime.atomic import staged_dir
 from emotrt.runtime.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -78,8 +78,7 @@ def calibrate(
     out.parent.mkdir(parents=True, exist_ok=True)
     say = progress or log.info
     started, cpu = time.perf_counter(), time.process_time()
-    work = Path(tempfile.mkdtemp(dir=str(out.parent), prefix="." + out.name + ".partial-"))
-    try:
+    with staged_dir(out, "partial") as work:
         rows: List[ReportRow] = []
         seconds = {}
         for job in jobs:
@@ -99,21 +98,7 @@ def calibrate(
         }
         report = Report(rows, info)
         report.write(work)
-        _replace_dir(work, out)
-    except BaseException:
-        shutil.rmtree(str(work), ignore_errors=True)
-        raise
     return report
-
-
-def _replace_dir(new: Path, out: Path) -> None:
-    old = None
-    if out.exists():
-        old = out.with_name("." + out.name + ".old-" + str(os.getpid()))
-        os.replace(str(out), str(old))
-    os.replace(str(new), str(out))
-    if old is not None:
-        shutil.rmtree(str(old), ignore_errors=True)
 
 
 def _calibrate_one(job: ModelJob, work: Path, config: CalibrateConfig, say: Progress) -> List[ReportRow]:

@@ -7,7 +7,9 @@
 Every bundle carries the exact trtexec lines for each target's JetPack releases
 (``build_plans``). Engines are built only where TensorRT and a GPU are present
 (never faked); elsewhere the bundle says so and ``require_engines`` turns that
-into an error before anything is written.
+into an error before anything is written. Every bundle also records what FP16/INT8
+cost on each graph (``testvectors/expected.json``, measured with ONNX Runtime), the
+figures ``emotrt selftest`` holds the device's engines to.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from emotrt.devices import trt_compat
 from emotrt.devices.builder import BuildConfig, EngineJob, Progress, build_engine, trtexec_for
 from emotrt.devices.bundle import collect_models, pack_tar, provenance, read_onnx_io, update_manifest, write_bundle
 from emotrt.devices.engine_cache import EngineCache
+from emotrt.devices.expected import write_expected
 from emotrt.devices.profiles import DeviceProfile, get_profile, match_device
 from emotrt.runtime.bundle import Bundle, rebuild_command, unpack_tar
 from emotrt.runtime.contract import ModelContract
@@ -181,7 +184,9 @@ def _jobs(root: Path, models: Dict[str, Any], shapes: Shapes, tensorrt: str, pre
     jobs = []
     for name, entry in sorted(models.items()):
         fixed, dynamic = shapes[name]
-        fp32_layers = tuple(_precision_plan(root, entry).get("fp32", {}).get("fp32_nodes", []))
+        plan = _precision_plan(root, entry)
+        fp32_layers = tuple(plan.get("fp32", {}).get("fp32_nodes", []))
+        kept_layers = tuple(plan.get("fp16", {}).get("nodes", []))  # blocks the mixed-precision search kept out of INT8
         for precision in precisions:
             try:
                 recipe = trt_compat.choose_recipe(tensorrt, precision, sorted(entry["variants"]), bool(entry.get("calib_cache")))
@@ -192,7 +197,7 @@ def _jobs(root: Path, models: Dict[str, Any], shapes: Shapes, tensorrt: str, pre
             cache_rel = entry.get("calib_caches", {}).get(code) or entry.get("calib_cache")
             cache = root / cache_rel if recipe.calib_cache else None
             job = EngineJob(name, precision, root / entry["variants"][recipe.onnx_variant], recipe, fixed, dynamic, cache,
-                            fp32_layers if recipe.onnx_variant == "fp32" else ())
+                            fp32_layers if recipe.onnx_variant == "fp32" else (), kept_layers if recipe.calib_cache else ())
             jobs.append((job, entry))
     return jobs
 
@@ -292,6 +297,7 @@ def build_bundle(options: BuildOptions, device: Optional[DeviceFingerprint] = No
     def stage(root: Path, section: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
         versions = [r.tensorrt for p in profiles for r in p.releases] + ([device.tensorrt] if device.tensorrt else [])
         ensure_version_caches(root, section, versions)
+        write_expected(root, section)
         plans = plan_builds(root, section, profiles, options, summary.skipped)
         summary.build_plans = len(plans)
         if reason:

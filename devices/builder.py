@@ -45,6 +45,7 @@ class EngineJob:
     dynamic_inputs: Tuple[str, ...] = ()
     calib_cache: Optional[Path] = None
     fp32_layers: Tuple[str, ...] = ()  # precision-plan nodes kept FP32 in weakly typed builds
+    kept_layers: Tuple[str, ...] = ()  # precision-plan nodes kept out of INT8 (cache-based INT8 builds only)
 
     def __post_init__(self) -> None:
         problems = []
@@ -52,6 +53,8 @@ class EngineJob:
             problems.append("recipe is for {}, job for {}".format(self.recipe.precision, self.precision))
         if self.recipe.calib_cache and self.calib_cache is None:
             problems.append("recipe needs calib_cache")
+        if self.kept_layers and not self.recipe.calib_cache:
+            problems.append("kept_layers apply only to calibration-cache INT8 builds (Q/DQ placement encodes them)")
         bad = [n for n, dims in self.shapes.items() if not dims or any(int(d) < 1 for d in dims)]
         if bad:
             problems.append("shapes of {} must be positive and fixed".format(", ".join(bad)))
@@ -146,6 +149,18 @@ def build_engine(
     return BuildReport(plan, log_path, line, seconds, lines)
 
 
+def _pin_precision_plan(trt: Any, f: trt_compat.TrtFeatures, job: EngineJob, network: Any, build_config: Any,
+                        lines: List[str]) -> None:
+    """Pin the plan's kept-out-of-INT8 nodes (FP16 when the build has FP16, else FP32), then its FP32 nodes (these win)."""
+    if job.kept_layers:
+        dtype = "float16" if "fp16" in job.recipe.flags else "float32"
+        pinned = trt_compat.pin_layer_precision(trt, network, build_config, f, job.kept_layers, dtype)
+        lines.append("# layers kept out of INT8 by the precision plan, as {}: {}".format(dtype, ", ".join(pinned) or "none matched"))
+    if job.fp32_layers:
+        pinned = trt_compat.pin_layer_precision(trt, network, build_config, f, job.fp32_layers, "float32")
+        lines.append("# FP32 layers from the precision plan: {}".format(", ".join(pinned) or "none matched"))
+
+
 def _build(trt: Any, f: trt_compat.TrtFeatures, job: EngineJob, config: BuildConfig, timing_cache: Optional[Path],
            progress: Optional[Progress], lines: List[str]) -> Any:
     logger = _make_logger(trt, lines)
@@ -159,9 +174,8 @@ def _build(trt: Any, f: trt_compat.TrtFeatures, job: EngineJob, config: BuildCon
     build_config = builder.create_builder_config()
     trt_compat.set_workspace(trt, build_config, config.workspace_mib)
     trt_compat.set_precision(trt, build_config, f, job.recipe)
-    if job.fp32_layers and job.recipe.flags:
-        pinned = trt_compat.pin_fp32_layers(trt, network, build_config, f, job.fp32_layers)
-        lines.append("# FP32 layers from the precision plan: {}".format(", ".join(pinned) or "none matched"))
+    if job.recipe.flags:
+        _pin_precision_plan(trt, f, job, network, build_config, lines)
     keep_alive = []
     if job.recipe.calib_cache:
         keep_alive.append(trt_compat.attach_calibration_cache(trt, build_config, f, Path(job.calib_cache).read_bytes()))

@@ -3,10 +3,14 @@
 The bundle's ``testvectors/<model>.npz`` hold one call's inputs (``input.<name>``)
 and the FP32 reference outputs (``output.<name>``) computed at export; export's
 ``testvectors/index.json`` may record the ``fp32_atol`` the graph met, which
-widens every precision's absolute tolerance to at least that. Each
-(model, precision, backend) row passes when every output is within
-``atol + rtol * max|reference|`` for its precision; a model without test
-vectors is a skipped row. ONNX Runtime runs the FP32,
+widens every precision's absolute tolerance to at least that. FP32 rows pass
+when every output is within ``atol + rtol * max|reference|`` (1e-4 level).
+FP16/INT8 rows are held to what that precision cost on this graph when the
+bundle was built (``testvectors/expected.json``, :mod:`emotrt.devices.expected`):
+each output's max error must be within ``max(atol, 3 x measured)`` and an audio
+output's SNR against the reference at least ``measured - 6 dB``. Bundles without
+those figures fall back to the fixed ``atol + rtol * max|reference|`` table. A
+model without test vectors is a skipped row. ONNX Runtime runs the FP32,
 FP16 and INT8 graphs anywhere; TensorRT runs the bundle's plans when this device
 has TensorRT and plans whose fingerprint matches it (never any other plan).
 """
@@ -14,10 +18,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from emotrt.devices.expected import deviation, limits, read_expected, read_vectors
 from emotrt.runtime.backends import BACKENDS, load_engine
 from emotrt.runtime.bundle import Bundle
 from emotrt.runtime.errors import BackendError, BundleError, FingerprintMismatchError
@@ -30,7 +35,7 @@ TOLERANCES: Dict[str, Tuple[float, float]] = {"fp32": (1e-4, 1e-4), "fp16": (1e-
 
 @dataclass(frozen=True)
 class SelftestRow:
-    """One model at one precision on one backend."""
+    """One model at one precision on one backend; the figures are those of its worst output."""
 
     model: str
     precision: str
@@ -39,6 +44,27 @@ class SelftestRow:
     limit: Optional[float]
     status: str  # pass | fail | skip
     detail: str = ""
+    expected: Optional[float] = None  # max abs error measured at build (expected.json)
+    snr_db: Optional[float] = None  # audio outputs only
+    expected_snr_db: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    """One output against its reference: error, limit, and for audio outputs the SNR and its floor."""
+
+    name: str
+    error: float
+    limit: float
+    expected: Optional[float] = None
+    snr_db: Optional[float] = None
+    expected_snr_db: Optional[float] = None
+    min_snr_db: Optional[float] = None
+    problem: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.error / self.limit if self.limit > 0 else float("inf")
 
 
 @dataclass
@@ -61,18 +87,7 @@ class SelftestReport:
 
 def load_testvector(bundle: Bundle, model: str) -> Tuple[Dict[str, np.ndarray], Dict[str, np.ndarray]]:
     """(feed, FP32 reference outputs) of ``model``."""
-    path = bundle.testvectors_dir / (model + ".npz")
-    if not path.is_file():
-        raise BundleError(
-            "bundle has no test vectors for {} (expected {})".format(model, path),
-            hint="re-export (emotrt export writes testvectors/) and rebuild the bundle",
-        )
-    with np.load(str(path)) as data:
-        feed = {k[len("input."):]: data[k] for k in data.files if k.startswith("input.")}
-        ref = {k[len("output."):]: data[k] for k in data.files if k.startswith("output.")}
-    if not feed or not ref:
-        raise BundleError("{} holds no input.*/output.* arrays".format(path), hint="re-export the model")
-    return feed, ref
+    return read_vectors(bundle.testvectors_dir, model)
 
 
 def tolerance(bundle: Bundle, model: str, precision: str) -> Tuple[float, float]:
@@ -86,36 +101,61 @@ def tolerance(bundle: Bundle, model: str, precision: str) -> Tuple[float, float]
     return atol, rtol
 
 
-def compare(outputs: Dict[str, np.ndarray], reference: Dict[str, np.ndarray], atol: float,
-            rtol: float) -> Tuple[float, float, List[str]]:
-    """(worst error, its limit, problems) of ``outputs`` against ``reference``."""
-    worst, worst_limit, problems = 0.0, atol, []
+def check_outputs(outputs: Dict[str, np.ndarray], reference: Dict[str, np.ndarray], atol: float, rtol: float,
+                  expected: Optional[Mapping[str, Mapping[str, float]]] = None) -> List[OutputCheck]:
+    """Every reference output checked; with ``expected`` (build-time figures per output) the limits follow them."""
+    checks = []
     for name, ref in reference.items():
         if name not in outputs:
-            problems.append("missing output " + name)
+            checks.append(OutputCheck(name, float("inf"), atol, problem="missing output " + name))
             continue
         got = np.asarray(outputs[name], dtype=np.float64)
         if got.shape != ref.shape:
-            problems.append("{} shape {} != {}".format(name, got.shape, ref.shape))
+            checks.append(OutputCheck(name, float("inf"), atol,
+                                      problem="{} shape {} != {}".format(name, got.shape, ref.shape)))
             continue
-        error = float(np.max(np.abs(got - ref))) if ref.size else 0.0
-        limit = atol + rtol * float(np.max(np.abs(ref))) if ref.size else atol
-        if not np.isfinite(error) or error > limit:
-            problems.append("{} max error {:.3g} > {:.3g}".format(name, error, limit))
-        if error / limit >= worst / worst_limit:
-            worst, worst_limit = error, limit
-    return worst, worst_limit, problems
+        measured = deviation(name, got, ref)
+        figures = (expected or {}).get(name)
+        if figures is None:
+            limit, min_snr = atol + rtol * (float(np.max(np.abs(ref))) if ref.size else 0.0), None
+        else:
+            limit, min_snr = limits(atol, figures)
+        problems = []
+        if not np.isfinite(measured.max_abs_error) or measured.max_abs_error > limit:
+            problems.append("{} max error {:.3g} > {:.3g}".format(name, measured.max_abs_error, limit))
+        if min_snr is not None and (measured.snr_db is None or measured.snr_db < min_snr):
+            problems.append("{} SNR {} dB < {:.1f} dB".format(
+                name, "-" if measured.snr_db is None else "{:.1f}".format(measured.snr_db), min_snr))
+        checks.append(OutputCheck(
+            name, measured.max_abs_error, limit, None if figures is None else float(figures["max_abs_error"]),
+            measured.snr_db, None if figures is None else figures.get("snr_db"), min_snr, "; ".join(problems)))
+    return checks
+
+
+def _expected(bundle: Bundle, model: str, precision: str) -> Optional[Mapping[str, Mapping[str, float]]]:
+    """Build-time figures of ``model`` at ``precision``; None for FP32 (held to the strict rule) or when absent."""
+    if precision == "fp32":
+        return None
+    return read_expected(bundle.testvectors_dir).get(model, {}).get(precision)
 
 
 def _row(bundle: Bundle, model: str, precision: str, backend: str, path: str, feed: Dict[str, np.ndarray],
-         reference: Dict[str, np.ndarray], **options: object) -> SelftestRow:
+         reference: Dict[str, np.ndarray], **options: Any) -> SelftestRow:
     try:
         with load_engine(path, backend=backend, **options) as engine:
             outputs = engine.run(feed)
     except BackendError as exc:
         return SelftestRow(model, precision, backend, None, None, "fail", exc.message)
-    error, limit, problems = compare(outputs, reference, *tolerance(bundle, model, precision))
-    return SelftestRow(model, precision, backend, error, limit, "fail" if problems else "pass", "; ".join(problems))
+    atol, rtol = tolerance(bundle, model, precision)
+    checks = check_outputs(outputs, reference, atol, rtol, _expected(bundle, model, precision))
+    problems = [c.problem for c in checks if c.problem]
+    worst = max(checks, key=lambda c: c.ratio)
+    audio = next((c for c in checks if c.snr_db is not None or c.min_snr_db is not None), None)
+    return SelftestRow(
+        model, precision, backend, worst.error if np.isfinite(worst.error) else None, worst.limit,
+        "fail" if problems else "pass", "; ".join(problems), worst.expected,
+        audio.snr_db if audio else None, audio.expected_snr_db if audio else None,
+    )
 
 
 def tensorrt_unavailable(device: DeviceFingerprint) -> Optional[str]:

@@ -3,7 +3,7 @@
 Everything else asks :func:`features` or calls the helpers here; nothing else
 branches on the TensorRT version. The helpers take the ``tensorrt`` module as an
 argument so the builder never imports it at module level (and tests can pass the
-recording test double in ``tests/devices/trt_double.py``).
+recording test double in ``tests/trt_double.py``).
 
 Sources (NVIDIA documentation):
 - TensorRT 10.x -> 11.x migration (Python API reference and trtexec pages,
@@ -120,7 +120,11 @@ def choose_recipe(version: str, precision: str, available: Sequence[str], has_ca
     """Pick the build path for ``precision`` from the bundle's artefacts (``available`` ONNX variants).
 
     INT8: Q/DQ graph on 10.1+ (and the only path on 11), calibration cache + INT8
-    flag on 8.5-10.0 when the cache exists, else Q/DQ + INT8 flag. FP16: the FP16
+    flag on 8.5-10.0 when the cache exists, else Q/DQ + INT8 flag. Weakly typed INT8
+    builds also set FP16 so the layers left out of INT8 (the precision plan's blocks,
+    anything TensorRT cannot run in INT8) fall back to FP16 rather than FP32, as
+    trtexec ``--int8 --fp16`` does (TensorRT Developer Guide, "Reduced Precision":
+    precision flags only permit, so enable every precision you accept). FP16: the FP16
     graph strongly typed on 10+, the FP16 flag on the FP32 graph before that (and
     on 10.x when no FP16 graph exists). 11 without the needed graph is an error.
     """
@@ -131,9 +135,9 @@ def choose_recipe(version: str, precision: str, available: Sequence[str], has_ca
         if "int8" in available and (f.qdq_preferred or not (f.calibrator and has_cache)):
             if f.strongly_typed:
                 return BuildRecipe("int8", "int8", True, (), False)
-            return BuildRecipe("int8", "int8", False, ("int8",), False)
+            return BuildRecipe("int8", "int8", False, ("int8", "fp16"), False)
         if f.calibrator and has_cache:
-            return BuildRecipe("int8", "fp32", False, ("int8",), True)
+            return BuildRecipe("int8", "fp32", False, ("int8", "fp16"), True)
         raise ConfigError(
             "INT8 on TensorRT {} needs a Q/DQ graph{}; the bundle has neither".format(
                 f.version, "" if not f.calibrator else " or a calibration cache"
@@ -231,24 +235,29 @@ def attach_calibration_cache(trt: Any, config: Any, f: TrtFeatures, cache: bytes
     return calibrator
 
 
-def pin_fp32_layers(trt: Any, network: Any, config: Any, f: TrtFeatures, names: Sequence[str]) -> List[str]:
-    """Keep the precision plan's FP32 nodes in FP32 in a weakly typed build; returns the layers pinned.
+def pin_layer_precision(trt: Any, network: Any, config: Any, f: TrtFeatures, names: Sequence[str],
+                        dtype: str) -> List[str]:
+    """Constrain the layers of the named ONNX nodes to ``dtype`` ("float32" | "float16") in a weakly typed build.
 
-    Layer precisions bind only with ``OBEY_PRECISION_CONSTRAINTS`` (8.2-10.x). Strongly
-    typed networks (10.x opt-in, 11 always) take their types from the graph instead, so
-    this is never called for them. The ONNX parser names a layer after its node
-    (a suffix may follow for nodes that become several layers).
+    Returns the layers pinned. Layer precisions bind only with ``OBEY_PRECISION_CONSTRAINTS``
+    (8.2-10.x; TensorRT developer guide, "Reduced Precision": layer-level control of
+    precision). Strongly typed networks (10.x opt-in, 11 always) take their types from
+    the graph instead, so this is never called for them. The ONNX parser names a layer
+    after its node (a suffix may follow for nodes that become several layers).
     """
     if not f.precision_flags:
-        raise ConfigError("TensorRT {} has no precision constraints; FP32 layers come from the graph's types".format(f.version))
+        raise ConfigError("TensorRT {} has no precision constraints; layer types come from the graph".format(f.version))
+    if dtype not in ("float32", "float16"):
+        raise ConfigError("layer precision {!r}; expected float32 or float16".format(dtype))
     wanted = set(names)
+    target = getattr(trt, dtype)
     pinned = []
     for i in range(network.num_layers):
         layer = network.get_layer(i)
         if layer.name in wanted or any(layer.name.startswith(n + "_") for n in wanted):
-            layer.precision = trt.float32
+            layer.precision = target
             for j in range(layer.num_outputs):
-                layer.set_output_type(j, trt.float32)
+                layer.set_output_type(j, target)
             pinned.append(layer.name)
     if pinned:
         config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)

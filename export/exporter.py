@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -27,6 +25,7 @@ from emotrt.export.testvectors import write_testvectors
 from emotrt.export.vad import copy_vad, vad_testvector
 from emotrt.runtime.bundle import sha256_file
 from emotrt.runtime.contract import ModelContract, StateSpec
+from emotrt.runtime.atomic import staged_dir
 from emotrt.runtime.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -185,8 +184,7 @@ def export_checkpoints(
     opset = opset_for(options.trt)
     report = ExportReport(out_dir, options.trt, opset)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=str(out_dir.parent), prefix="." + out_dir.name + ".export-"))
-    try:
+    with staged_dir(out_dir, "export") as work:
         models = {}
         for ckpt in ckpt_dirs:
             model, config, specs = load_for_export(ckpt, loader)
@@ -221,10 +219,6 @@ def export_checkpoints(
         for lint in report.lint.values():
             lint.raise_for_errors()
         (work / REPORT).write_text(json.dumps(report.to_dict(), indent=1, sort_keys=True))
-        _replace_dir(work, out_dir)
-    except BaseException:
-        shutil.rmtree(str(work), ignore_errors=True)
-        raise
     return report
 
 
@@ -238,14 +232,3 @@ def _write_environments(table_dir: Path, ser: Tuple[Any, Any, Any], options: Exp
     if options.environments:
         names += import_environments(table_dir, embedder, options.environments, replace=True)
     return names
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Swap ``src`` in as ``dst``; an existing ``dst`` (only with --force) is removed afterwards."""
-    old = None
-    if dst.exists():
-        old = dst.with_name("." + dst.name + ".old-" + src.name[-8:])
-        os.replace(str(dst), str(old))
-    os.replace(str(src), str(dst))
-    if old is not None:
-        shutil.rmtree(str(old), ignore_errors=True)

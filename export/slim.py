@@ -1,9 +1,10 @@
 """Graph simplification with onnxslim, re-validated: a simplified graph is kept only if it still matches.
 
 Recipes are tried in order. onnxslim 0.1.98 with shape inference changed the numerics of the
-real TSE step graph at opset 16 (the decomposed-LayerNorm export for TensorRT 8.5; max abs
-error 0.23 on the decoder state, found by this re-validation); without shape inference the
-same graph simplifies correctly. If no recipe validates, the unsimplified graph is kept.
+TSE step graph (tiny and edge presets, random weights) at opset 16, the decomposed-LayerNorm
+export for TensorRT 8.5: max abs error 0.23 on the decoder state, found by this re-validation;
+without shape inference the same graph simplifies correctly (the trained edge checkpoint was
+unaffected). If no recipe validates, the unsimplified graph is kept.
 """
 from __future__ import annotations
 

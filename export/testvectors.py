@@ -13,7 +13,7 @@ from typing import Any, Dict, Tuple
 
 import numpy as np
 
-from emotrt.runtime.tables import _atomic_write
+from emotrt.runtime.atomic import atomic_write
 
 INDEX = "index.json"
 
@@ -29,11 +29,11 @@ def write_testvectors(
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     path = root / (kind + ".npz")
-    _atomic_write(path, buf.getvalue())
+    atomic_write(path, buf.getvalue())
     index_path = root / INDEX
     index = json.loads(index_path.read_text()) if index_path.is_file() else {}
     index[kind] = {"file": path.name, "inputs": sorted(inputs), "outputs": sorted(outputs), "fp32_atol": atol}
-    _atomic_write(index_path, json.dumps(index, indent=1, sort_keys=True).encode())
+    atomic_write(index_path, json.dumps(index, indent=1, sort_keys=True).encode())
     return path
 
 

@@ -9,34 +9,17 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from emotrt.runtime.atomic import atomic_write
 from emotrt.runtime.errors import ConfigError
 
 SCHEMA = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, str(path))
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-#: the same helper under a public name, for every stage that writes files atomically
-atomic_write = _atomic_write
 
 
 class VectorTable:
@@ -101,7 +84,7 @@ class VectorTable:
         self.root.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
         np.save(buf, vector)
-        _atomic_write(self.root / (name + ".npy"), buf.getvalue())
+        atomic_write(self.root / (name + ".npy"), buf.getvalue())
         self.entries[name] = dict(meta, file=name + ".npy")
         self._save()
 
@@ -120,5 +103,5 @@ class VectorTable:
 
     def _save(self) -> None:
         data = {"schema": SCHEMA, "kind": self.kind, "dim": self.dim, "entries": self.entries}
-        _atomic_write(self.root / "index.json", json.dumps(data, indent=1, sort_keys=True).encode())
+        atomic_write(self.root / "index.json", json.dumps(data, indent=1, sort_keys=True).encode())
 

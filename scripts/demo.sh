@@ -13,7 +13,7 @@ $E export checkpoints/tse_edge checkpoints/ser_fbank --out "$OUT/export" --envir
 read -r SPEAKER ENVIRONMENT < <("$BIN/python" scripts/demo_inputs.py "$DATA" "$OUT")
 $E enroll "$SPEAKER" "$OUT/enroll.wav" --model "$OUT/export/enroll.onnx" --store "$OUT/export/speakers" --replace
 $E calibrate "$OUT/export" --data "$DATA/manifests/test.jsonl" --out "$OUT/calibration" --force
-$E build "$OUT/export" --calibration "$OUT/calibration" --target "$TARGET" --out "$OUT/bundle" --tar --force
+$E build "$OUT/export" --calibration "$OUT/calibration" --speakers "$OUT/export/speakers" --target "$TARGET" --out "$OUT/bundle" --tar --force
 $E selftest "$OUT/bundle"
 $E run "$OUT/bundle" --file "$OUT/mixture.wav" --speaker "$SPEAKER" --environment "$ENVIRONMENT" --jsonl "$OUT/results.jsonl"
 echo "results: $OUT/results.jsonl ($(wc -l < "$OUT/results.jsonl") lines); bundle: $OUT/bundle.tar"

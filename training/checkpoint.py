@@ -7,12 +7,10 @@ no pickle is ever loaded.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Tuple
 
+from emotrt.runtime.atomic import staged_dir
 from emotrt.runtime.errors import ConfigError
 
 CONFIG, WEIGHTS = "config.json", "model.safetensors"
@@ -26,23 +24,10 @@ def save_checkpoint(path: Any, state_dict: Dict[str, Any], config: Dict[str, Any
     if "family" not in config:
         raise ConfigError("checkpoint config needs a 'family' key")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=str(path.parent), prefix="." + path.name + "."))
-    try:
-        tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
+    with staged_dir(path, "ckpt") as tmp:
         save_file(tensors, str(tmp / WEIGHTS))
         (tmp / CONFIG).write_text(json.dumps(dict(config, schema=SCHEMA), indent=2, sort_keys=True))
-        if path.exists():
-            old = path.with_name("." + path.name + ".old")
-            shutil.rmtree(str(old), ignore_errors=True)
-            os.replace(str(path), str(old))
-            os.replace(str(tmp), str(path))
-            shutil.rmtree(str(old), ignore_errors=True)
-        else:
-            os.replace(str(tmp), str(path))
-    except BaseException:
-        shutil.rmtree(str(tmp), ignore_errors=True)
-        raise
     return path
 
 

@@ -19,13 +19,15 @@ def selftest(
     with Bundle.open(bundle) as opened:
         report = run_selftest(opened, backends=backend or None)
     table = Table(title="emotrt selftest {}".format(bundle))
-    for column in ("model", "precision", "backend", "max |error|", "limit", "status", "detail"):
+    columns = ("model", "precision", "backend", "max |error|", "at build", "limit", "SNR dB", "at build", "status", "detail")
+    for column in columns:
         table.add_column(column, overflow="fold")
     colour = {"pass": "green", "fail": "red", "skip": "yellow"}
     for r in report.rows:
         fmt = lambda v: "-" if v is None else "{:.3g}".format(v)  # noqa: E731
-        table.add_row(r.model, r.precision, r.backend, fmt(r.max_abs_error), fmt(r.limit),
-                      "[{}]{}[/]".format(colour[r.status], r.status), r.detail)
+        snr = lambda v: "-" if v is None else "{:.1f}".format(v)  # noqa: E731
+        table.add_row(r.model, r.precision, r.backend, fmt(r.max_abs_error), fmt(r.expected), fmt(r.limit),
+                      snr(r.snr_db), snr(r.expected_snr_db), "[{}]{}[/]".format(colour[r.status], r.status), r.detail)
     console = Console()
     console.print(table)
     console.print("[{}]{}[/]".format("green" if report.passed else "red", report.verdict))

@@ -20,6 +20,8 @@ def test_build_then_selftest_passes_for_orin_nano_8gb(tmp_path, export_dir, cali
     proc = emotrt("selftest", out.with_suffix(".tar"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "PASS: 7 passed, 0 failed" in proc.stdout
+    header = next(line for line in proc.stdout.splitlines() if "max |error|" in line)
+    assert header.count("at build") == 2 and "SNR dB" in header  # build-time figures beside the measured ones
 
 
 def test_require_engines_is_a_one_line_error(tmp_path, export_dir):

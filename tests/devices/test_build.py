@@ -11,7 +11,7 @@ from emotrt.devices.bundle import SCHEMA_FILE
 from emotrt.runtime.bundle import Bundle
 from emotrt.runtime.errors import ConfigError, DependencyError
 from emotrt.runtime.fingerprint import DeviceFingerprint
-from tests.devices.trt_double import make_tensorrt
+from tests.trt_double import make_tensorrt
 
 HOST = DeviceFingerprint(cuda="13.0")  # like this machine: no TensorRT, no GPU, no L4T
 ORIN_103 = DeviceFingerprint("10.3.0", "8.7", "36.4.3", "12.6", "NVIDIA Jetson Orin Nano Developer Kit")
@@ -35,7 +35,7 @@ def test_without_tensorrt_the_bundle_carries_onnx_and_exact_build_plans(tmp_path
     plans = {(p["jetpack"], p["model"], p["precision"]): p["trtexec"] for p in manifest["build_plans"]}
     assert {jp for jp, _, _ in plans} == {"5.1", "6.0", "6.1", "6.2"}
     assert plans[("5.1", "tse_step", "int8")].startswith("trtexec --onnx=models/tse_step.onnx ")
-    assert "--int8 --calib=models/tse_step.trt-8502.calib.cache" in plans[("5.1", "tse_step", "int8")]
+    assert "--int8 --fp16 --calib=models/tse_step.trt-8502.calib.cache" in plans[("5.1", "tse_step", "int8")]
     header = (tmp_path / "b/models/tse_step.trt-8502.calib.cache").read_text().splitlines()[0]
     assert header == "TRT-8502-EntropyCalibration2"  # the device's trtexec reads only a matching header
     assert manifest["models"]["tse_step"]["calib_caches"] == {
@@ -138,6 +138,25 @@ def test_weakly_typed_fp16_keeps_the_precision_plans_fp32_nodes(tmp_path, export
     assert "FP32 layers from the precision plan: " + FP32_NODES["ser"] in log.read_text()
     trt10 = make_tensorrt("10.3.0")  # strongly typed FP16 graph: types come from the graph, nothing pinned
     build_device_engines(tmp_path / "b", device=ORIN_103, trt=trt10, precisions=("fp16",))
+    assert not [c for c in trt10.calls if c[0] == "layer.precision"]
+
+
+def test_cache_based_int8_keeps_the_plans_kept_blocks_out_of_int8(tmp_path, export_dir, calibration_dir):
+    from tests.fixtures.tiny_graphs import FP32_NODES, KEPT_NODES
+
+    build_bundle(options(export_dir, calibration_dir, tmp_path / "b"), device=HOST)
+    jp6 = DeviceFingerprint("8.6.2", "8.7", "36.3.0", "12.2", "Jetson Orin Nano")
+    trt = make_tensorrt("8.6.2")  # weakly typed: calibration cache + BuilderFlag.INT8 on the FP32 graph
+    build_device_engines(tmp_path / "b", device=jp6, trt=trt, precisions=("int8",))
+    pinned = [c[1] for c in trt.calls if c[0] == "layer.precision"]
+    # the INT8 cache build also sets FP16, so kept blocks run FP16; the FP32 nodes are pinned after them
+    assert sorted(pinned) == sorted([(KEPT_NODES[m], "float16") for m in ("ser", "tse_step")]
+                                    + [(FP32_NODES[m], "float32") for m in ("ser", "tse_step")])
+    assert ("set_flag", "OBEY_PRECISION_CONSTRAINTS") in trt.calls and ("set_flag", "INT8") in trt.calls
+    log = (tmp_path / "b" / Bundle.open(tmp_path / "b").engine_for("ser", "int8", jp6).plan).with_suffix(".build.log")
+    assert "layers kept out of INT8 by the precision plan, as float16: " + KEPT_NODES["ser"] in log.read_text()
+    trt10 = make_tensorrt("10.3.0")  # Q/DQ graph: placement already encodes the kept blocks, nothing pinned
+    build_device_engines(tmp_path / "b", device=ORIN_103, trt=trt10, precisions=("int8",))
     assert not [c for c in trt10.calls if c[0] == "layer.precision"]
 
 

@@ -1,4 +1,4 @@
-"""The builder against the recording TensorRT TEST DOUBLE (tests/devices/trt_double.py), per major version.
+"""The builder against the recording TensorRT TEST DOUBLE (tests/trt_double.py), per major version.
 
 These prove the calls follow each version's documented API; they are not a
 TensorRT build. The real check is `emotrt selftest` on a Jetson.
@@ -8,7 +8,7 @@ import pytest
 from emotrt.devices.builder import BuildConfig, EngineBuildError, EngineJob, build_engine
 from emotrt.devices.trt_compat import choose_recipe
 from emotrt.runtime.errors import ConfigError
-from tests.devices.trt_double import DoubleError, make_tensorrt
+from tests.trt_double import DoubleError, make_tensorrt
 from tests.fixtures.tiny_graphs import CHUNK, SPK_DIM
 
 VERSIONS = ("8.5.2", "8.6.2", "10.3.0", "11.4.1")
@@ -45,7 +45,8 @@ def test_build_follows_the_documented_sequence(tmp_path, export_dir, calibration
     if major >= 11:
         assert "set_flag" not in calls and "int8_calibrator" not in calls
     if version == "8.5.2" and precision == "int8":
-        assert calls["int8_calibrator"] == "IInt8EntropyCalibrator2" and calls["set_flag"] == "INT8"
+        flags = [c[1] for c in trt.calls if c[0] == "set_flag"]
+        assert calls["int8_calibrator"] == "IInt8EntropyCalibrator2" and {"INT8", "FP16"} <= set(flags)
 
 
 def test_dla_with_gpu_fallback(tmp_path, export_dir, calibration_dir):
@@ -81,3 +82,23 @@ def test_invalid_jobs_and_configs_name_their_fields(export_dir):
         EngineJob("tse_step", "fp32", export_dir / "tse_step.onnx", recipe, {"audio": (1, -1)})
     with pytest.raises(ConfigError, match="workspace_mib=0 must be positive; opt_level=9"):
         BuildConfig("10.3.0", 0, opt_level=9)
+
+
+def test_kept_blocks_are_fp16_when_the_cache_build_enables_fp16(tmp_path, export_dir, calibration_dir):
+    from emotrt.devices.trt_compat import BuildRecipe
+
+    recipe = BuildRecipe("int8", "fp32", False, ("int8", "fp16"), True)
+    mixed = EngineJob("tse_step", "int8", export_dir / "tse_step.onnx", recipe, SHAPES,
+                      calib_cache=calibration_dir / "tse_step.calib.cache", fp32_layers=("Sigmoid_2",),
+                      kept_layers=("MatMul_1", "Sigmoid_2"))
+    trt = make_tensorrt("8.6.2")
+    build_engine(mixed, BuildConfig("8.6.2", 1024), tmp_path / "p.plan", trt=trt)
+    pinned = [c[1] for c in trt.calls if c[0] == "layer.precision"]
+    assert pinned == [("MatMul_1", "float16"), ("Sigmoid_2", "float16"), ("Sigmoid_2", "float32")]  # FP32 wins
+    assert {"INT8", "FP16", "OBEY_PRECISION_CONSTRAINTS"} <= {c[1] for c in trt.calls if c[0] == "set_flag"}
+
+
+def test_kept_blocks_on_a_qdq_recipe_are_a_config_error(calibration_dir):
+    recipe = choose_recipe("10.3.0", "int8", ("fp32", "int8"), has_cache=True)
+    with pytest.raises(ConfigError, match="kept_layers apply only to calibration-cache INT8 builds"):
+        EngineJob("tse_step", "int8", calibration_dir / "tse_step.int8.onnx", recipe, SHAPES, kept_layers=("MatMul_1",))

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from emotrt.devices.selftest import compare, load_testvector, run_selftest
+from emotrt.devices.selftest import check_outputs, load_testvector, run_selftest
 from emotrt.runtime.bundle import Bundle
 from emotrt.runtime.errors import BundleError
 from emotrt.runtime.fingerprint import DeviceFingerprint
@@ -40,7 +40,7 @@ def test_unknown_backend_is_a_user_error(session_bundle):
 
 def test_compare_reports_shape_and_missing_outputs():
     ref = {"a": np.zeros((1, 3)), "b": np.ones((1, 2))}
-    _, _, problems = compare({"a": np.zeros((1, 4))}, ref, 1e-4, 1e-4)
+    problems = [c.problem for c in check_outputs({"a": np.zeros((1, 4))}, ref, 1e-4, 1e-4)]
     assert problems == ["a shape (1, 4) != (1, 3)", "missing output b"]
 
 
@@ -68,7 +68,7 @@ def test_tensorrt_rows_never_run_a_foreign_plan_or_a_misfitting_vector(tmp_path,
     """Plans come from the TensorRT TEST DOUBLE; these rows stop before loading anything."""
     from emotrt.devices.build import BuildOptions, build_bundle
     from emotrt.devices.selftest import tensorrt_row
-    from tests.devices.trt_double import make_tensorrt
+    from tests.trt_double import make_tensorrt
 
     orin = DeviceFingerprint("10.3.0", "8.7", "36.4.3", "12.6", "Jetson Orin Nano")
     build_bundle(BuildOptions(export_dir, tmp_path / "b", calibration_dir), device=orin, trt=make_tensorrt("10.3.0"))

@@ -22,7 +22,7 @@ def test_too_old_tensorrt_is_a_user_error():
 
 
 @pytest.mark.parametrize("version,precision,expected", [
-    ("8.5.2", "int8", ("fp32", False, ("int8",), True)),     # implicit INT8 from the calibration cache
+    ("8.5.2", "int8", ("fp32", False, ("int8", "fp16"), True)),     # implicit INT8 from the calibration cache
     ("8.6.2", "fp16", ("fp32", False, ("fp16",), False)),
     ("10.3.0", "int8", ("int8", True, (), False)),           # Q/DQ, strongly typed
     ("10.3.0", "fp16", ("fp16", True, (), False)),
@@ -37,7 +37,7 @@ def test_recipe_per_version(version, precision, expected):
 
 
 def test_recipe_fallbacks_and_impossible_builds():
-    assert choose_recipe("8.5.2", "int8", ("fp32", "int8"), has_cache=False).flags == ("int8",)
+    assert choose_recipe("8.5.2", "int8", ("fp32", "int8"), has_cache=False).flags == ("int8", "fp16")
     assert choose_recipe("10.3.0", "fp16", ("fp32",), has_cache=False).flags == ("fp16",)
     with pytest.raises(ConfigError, match="INT8 on TensorRT 11.4.1 needs a Q/DQ graph;"):
         choose_recipe("11.4.1", "int8", ("fp32",), has_cache=True)

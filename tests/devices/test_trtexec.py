@@ -19,7 +19,7 @@ def spec(version, precision, **kw):
 
 EXPECTED = {
     ("8.5.2", "int8"): "trtexec --onnx=models/tse_step.onnx --saveEngine=engines/x/tse_step.plan --memPoolSize=workspace:1024 "
-                       "--int8 --calib=models/tse_step.calib.cache --timingCacheFile=engines/x/timing.cache "
+                       "--int8 --fp16 --calib=models/tse_step.calib.cache --timingCacheFile=engines/x/timing.cache "
                        "--profilingVerbosity=detailed --buildOnly",
     ("8.5.2", "fp16"): "trtexec --onnx=models/tse_step.onnx --saveEngine=engines/x/tse_step.plan --memPoolSize=workspace:1024 "
                        "--fp16 --timingCacheFile=engines/x/timing.cache --profilingVerbosity=detailed --buildOnly",

@@ -1,6 +1,5 @@
 """Backend choice: TensorRT only when the bundle's engines were built for this device."""
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -9,7 +8,7 @@ import emotrt.runtime.fingerprint
 from emotrt.runtime.errors import BackendError, DependencyError, FingerprintMismatchError
 from emotrt.runtime.fingerprint import DeviceFingerprint
 from emotrt.runtime.pipeline import Pipeline
-from tests.runtime import fake_trt
+from tests import trt_double
 from tests.runtime.fixtures import DEVICE
 
 OTHER_DEVICE = dict(DEVICE, tensorrt="8.6.2", l4t="36.3.0", cuda="12.2")
@@ -18,11 +17,7 @@ OTHER_DEVICE = dict(DEVICE, tensorrt="8.6.2", l4t="36.3.0", cuda="12.2")
 @pytest.fixture
 def device_here(monkeypatch):
     """Install the recording TensorRT/pycuda double and make the probe report ``fields``."""
-    trt, driver = fake_trt.make_modules([])
-    pycuda = types.ModuleType("pycuda")
-    pycuda.driver = driver
-    for name, module in (("tensorrt", trt), ("pycuda", pycuda), ("pycuda.driver", driver)):
-        monkeypatch.setitem(sys.modules, name, module)
+    trt_double.install(monkeypatch)
 
     def use(fields):
         monkeypatch.setattr(emotrt.runtime.fingerprint, "probe_device", lambda: DeviceFingerprint(**fields))

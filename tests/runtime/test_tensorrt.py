@@ -5,24 +5,20 @@ filter; one-shot runs equal ONNX Runtime) are the same as for ONNX Runtime in te
 """
 import shutil
 import sys
-import types
 
 import numpy as np
 import pytest
 
 from emotrt.runtime.backends import load_engine
-from tests.runtime import fake_trt, graphs
+from tests import trt_double
+from tests.runtime import graphs
 
 
 @pytest.fixture
 def fake(monkeypatch):
+    """The recording TensorRT/pycuda TEST DOUBLE (tests/trt_double.py) in sys.modules; returns its call list."""
     calls = []
-    trt, driver = fake_trt.make_modules(calls)
-    pycuda = types.ModuleType("pycuda")
-    pycuda.driver = driver
-    monkeypatch.setitem(sys.modules, "tensorrt", trt)
-    monkeypatch.setitem(sys.modules, "pycuda", pycuda)
-    monkeypatch.setitem(sys.modules, "pycuda.driver", driver)
+    trt_double.install(monkeypatch, calls)
     return calls
 
 
@@ -100,6 +96,24 @@ def test_streaming_pipeline_on_the_tensorrt_backend_matches_onnxruntime(fake, fa
     for a, b in zip(results["trt"], results["ort"]):
         if a.speech:
             np.testing.assert_allclose(a.raw, b.raw, atol=1e-5)
+
+
+def test_the_double_rejects_what_tensorrt_and_cuda_reject(fake, fake_plans):
+    """The double is only useful if it fails: unbound tensors, capture before a warm-up run, sync while capturing."""
+    trt, cuda = sys.modules["tensorrt"], sys.modules["pycuda.driver"]
+    engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine((fake_plans / "ser.plan").read_bytes())
+    context, stream = engine.create_execution_context(), cuda.Stream()
+    with pytest.raises(trt_double.DoubleError, match="no address for"):
+        context.execute_async_v3(stream.handle)
+    for i in range(engine.num_io_tensors):
+        context.set_tensor_address(engine.get_tensor_name(i), int(cuda.mem_alloc(1 << 20)))
+    stream.begin_capture()
+    with pytest.raises(trt_double.DoubleError, match="before one run outside capture"):
+        context.execute_async_v3(stream.handle)
+    with pytest.raises(trt_double.DoubleError, match="synchronised during capture"):
+        stream.synchronize()
+    with pytest.raises(trt_double.DoubleError, match="Runtime needs a tensorrt.Logger"):
+        trt.Runtime(None)
 
 
 def test_missing_tensorrt_is_a_clear_error(monkeypatch, tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 
 from emotrt.runtime.errors import AudioError
 
-from .output import atomic_file
+from emotrt.runtime.atomic import atomic_file
 
 SAMPLE_RATE = 16000
 

@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterable, List, Optional
 from emotrt.runtime.errors import CorpusError
 
 from .labels import EMOTIONS
-from .output import atomic_file
+from emotrt.runtime.atomic import atomic_file
 
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
 CORPUS_FILE = "corpus.json"

@@ -1,16 +1,15 @@
 """Writing atomically: a file or a whole corpus directory is built under a hidden name, then renamed."""
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, List, Optional, TypeVar
+from typing import Callable, Iterable, List, Optional, TypeVar
 
 T = TypeVar("T")
 Progress = Callable[[int, int], None]
 
+from emotrt.runtime.atomic import replace_dir
 from emotrt.runtime.errors import CorpusError
 
 
@@ -33,32 +32,12 @@ def start_output(out: Path, force: bool) -> Path:
 
 def finish_output(tmp: Path, out: Path) -> None:
     """Move the finished corpus into place, replacing an old one only after the new one is complete."""
-    old = None
-    if out.exists():
-        old = out.with_name("." + out.name + ".old-" + str(os.getpid()))
-        os.replace(str(out), str(old))
-    os.replace(str(tmp), str(out))
-    if old is not None:
-        shutil.rmtree(str(old), ignore_errors=True)
+    replace_dir(tmp, out)
 
 
 def abandon_output(tmp: Path) -> None:
     """Remove a half-written corpus after a failure."""
     shutil.rmtree(str(tmp), ignore_errors=True)
-
-
-@contextlib.contextmanager
-def atomic_file(path: Path, suffix: str = "") -> Iterator[str]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` on success, remove it on failure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name, suffix=suffix)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, str(path))
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def collect(results: Iterable[T], total: int, progress: Optional[Progress] = None) -> List[T]:

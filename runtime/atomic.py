@@ -1,0 +1,61 @@
+"""Writes that never leave a half-written file or directory behind (DESIGN.md: "nothing is half-written").
+
+Every stage stages its output beside the destination and renames it into place only when
+complete; a failure removes the staging copy and leaves any previous output untouched.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+
+@contextlib.contextmanager
+def atomic_file(path: Any, suffix: str = "") -> Iterator[str]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success, remove it on failure."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name, suffix=suffix)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, str(path))
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write(path: Any, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    with atomic_file(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+
+def replace_dir(new: Any, out: Any) -> None:
+    """Swap the finished directory ``new`` in as ``out``; an old ``out`` is removed only afterwards."""
+    new, out = Path(new), Path(out)
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(dir=str(out.parent), prefix="." + out.name + ".old-")) / out.name
+        os.replace(str(out), str(old))
+    os.replace(str(new), str(out))
+    if old is not None:
+        shutil.rmtree(str(old.parent), ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_dir(out: Any, tag: str = "partial") -> Iterator[Path]:
+    """Yield an empty directory beside ``out`` that replaces ``out`` on success and is removed on failure."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=str(out.parent), prefix="." + out.name + "." + tag + "-"))
+    try:
+        yield work
+    except BaseException:
+        shutil.rmtree(str(work), ignore_errors=True)
+        raise
+    replace_dir(work, out)

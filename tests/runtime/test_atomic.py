@@ -1,0 +1,36 @@
+"""Atomic writes and staged directories leave nothing half-written."""
+import pytest
+
+from emotrt.runtime.atomic import atomic_file, staged_dir
+
+
+def test_failed_write_leaves_no_file(tmp_path):
+    target = tmp_path / "x.json"
+    with pytest.raises(RuntimeError):
+        with atomic_file(target) as tmp:
+            open(tmp, "w").write("half")
+            raise RuntimeError("cut")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_successful_write_replaces(tmp_path):
+    target = tmp_path / "x.json"
+    target.write_text("old")
+    with atomic_file(target) as tmp:
+        open(tmp, "w").write("new")
+    assert target.read_text() == "new" and list(tmp_path.iterdir()) == [target]
+
+
+def test_staged_dir_replaces_only_when_complete(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with staged_dir(out) as work:
+            (work / "new.txt").write_text("half")
+            raise RuntimeError("cut")
+    assert [p.name for p in tmp_path.iterdir()] == ["out"] and (out / "old.txt").exists()
+    with staged_dir(out) as work:
+        (work / "new.txt").write_text("new")
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert [p.name for p in out.iterdir()] == ["new.txt"]

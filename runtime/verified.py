@@ -13,9 +13,10 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
+
+from emotrt.runtime.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -68,20 +69,12 @@ class VerifiedFiles:
         self._fresh[rel] = [sha256, identity]
 
     def save(self) -> None:
-        """Write the record (temp file + rename); an unwritable cache only costs a re-hash next time."""
+        """Write the record atomically; an unwritable cache only costs a re-hash next time."""
         if not self._fresh:
             return
         entries = dict(self._entries, **self._fresh)
+        data = json.dumps({"root": str(self.root), "files": entries}).encode("utf-8")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=str(self.path.parent), prefix=".verified-")
+            atomic_write(self.path, data)
         except OSError as exc:
-            log.debug("cannot record verified files in %s: %s", self.path, exc)
-            return
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump({"root": str(self.root), "files": entries}, f)
-            os.replace(tmp, str(self.path))
-        except OSError as exc:
-            os.unlink(tmp)
             log.debug("cannot record verified files in %s: %s", self.path, exc)

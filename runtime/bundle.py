@@ -18,12 +18,13 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 from emotrt.runtime.contract import ModelContract
 from emotrt.runtime.errors import BundleError, FingerprintMismatchError
 from emotrt.runtime.fingerprint import DeviceFingerprint, EngineFingerprint, check_match, differences
 from emotrt.runtime.tables import VectorTable
+from emotrt.runtime.verified import VerifiedFiles, file_identity
 
 
 SCHEMA = 1
@@ -31,6 +32,7 @@ MANIFEST = "manifest.json"
 #: folders outside ``files``: devices enroll speakers after flashing
 UNHASHED = ("speakers",)
 _REQUIRED_KEYS = ("schema", "models", "engines", "files", "env", "speakers", "testvectors")
+VERIFY_MODES = (True, False, "cached")
 _UPGRADE = "pip install -U emotrt (this emotrt reads bundle schema {})".format(SCHEMA)
 
 
@@ -149,12 +151,16 @@ class Bundle:
         self.close()
 
     @classmethod
-    def open(cls, path: Any, verify: bool = True) -> "Bundle":
+    def open(cls, path: Any, verify: Union[bool, str] = True) -> "Bundle":
         """Open a bundle directory or ``.tar`` and verify it.
 
-        A ``.tar`` is unpacked into a temporary directory that :meth:`close` (or
-        leaving a ``with`` block) removes.
+        ``verify``: True hashes every file, ``"cached"`` hashes only files changed since they last
+        verified (see :mod:`emotrt.runtime.verified`), False skips the check. A ``.tar`` is unpacked
+        into a temporary directory that :meth:`close` (or leaving a ``with`` block) removes.
         """
+        if verify not in VERIFY_MODES:
+            raise BundleError("verify={!r} must be one of {}".format(verify, VERIFY_MODES),
+                              hint="pass verify=True (every file) or verify=\"cached\"")
         path = Path(path)
         unpacked = None
         if path.is_file() and tarfile.is_tarfile(str(path)):
@@ -172,7 +178,7 @@ class Bundle:
         try:
             bundle.manifest = read_manifest(root)
             if verify:
-                bundle.verify()
+                bundle.verify(cached=verify == "cached")
         except BaseException:
             bundle.close()
             raise
@@ -180,17 +186,27 @@ class Bundle:
 
     # ------------------------------------------------------------------ verification
 
-    def verify(self) -> None:
-        """Check every listed file's sha256, unlisted files, and that every model's files are listed."""
+    def verify(self, cached: bool = False) -> None:
+        """Check every listed file's sha256, unlisted files, and that every model's files are listed.
+
+        ``cached`` skips hashing files unchanged since they last verified here and records the rest.
+        """
         problems: List[str] = []
         files: Dict[str, str] = self.manifest["files"]
+        record = VerifiedFiles(self.root) if cached else None
         for rel, expected in sorted(files.items()):
             check_member_name(rel, str(self.root / MANIFEST))
             path = self.root / rel
             if not path.is_file():
                 problems.append("{} is missing".format(rel))
-            elif sha256_file(path) != expected:
-                problems.append("{} does not match its sha256 (tampered or corrupt)".format(rel))
+            elif record is not None and record.known(rel, expected):
+                continue
+            else:
+                identity = file_identity(path)
+                if sha256_file(path) != expected:
+                    problems.append("{} does not match its sha256 (tampered or corrupt)".format(rel))
+                elif record is not None:
+                    record.remember(rel, expected, identity)
         for rel in self._present_files():
             if rel not in files:
                 problems.append("{} is not listed in the manifest".format(rel))
@@ -206,6 +222,8 @@ class Bundle:
                 "bundle {} failed verification: {}".format(self.root, "; ".join(problems)),
                 hint="rebuild or re-copy the bundle (emotrt build ... --out BUNDLE)",
             )
+        if record is not None:
+            record.save()
 
     def _present_files(self) -> List[str]:
         out = []

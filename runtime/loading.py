@@ -5,6 +5,7 @@ running on the CPU?" is the first question anyone asks on a device.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 from pathlib import Path
@@ -81,12 +82,12 @@ def choose_backend(bundle: Any, requested: str, probe: Any = None) -> Tuple[str,
     return "tensorrt", "TensorRT engines match this device", plans
 
 
-def load_bundle_parts(cls: Any, path: Any, backend: str, config: Any) -> Any:
-    """Build a :class:`Pipeline` (``cls``) from the bundle at ``path``."""
+def load_bundle_parts(cls: Any, path: Any, backend: str, config: Any, verify: Any = True) -> Any:
+    """Build a :class:`Pipeline` (``cls``) from the bundle at ``path`` (``verify`` as in :meth:`Bundle.open`)."""
     from emotrt.runtime.backends import load_engine
     from emotrt.runtime.bundle import Bundle
 
-    bundle = Bundle.open(path)
+    bundle = Bundle.open(path, verify=verify)
     engines: Dict[str, Any] = {}
     try:
         bundle.require(*STREAMING_MODELS)
@@ -97,13 +98,16 @@ def load_bundle_parts(cls: Any, path: Any, backend: str, config: Any) -> Any:
                 engines[name] = load_engine(plans[name], backend="tensorrt", contract=bundle.contract(name))
             else:
                 engines[name] = load_engine(bundle.model_path(name, "fp32"), threads=config.threads, providers="auto")
-        for optional in ("vad", "tse_offline"):
-            if optional in bundle.models:
-                engines[optional] = load_engine(bundle.model_path(optional, "fp32"), threads=config.threads)
+        if "vad" in bundle.models and config.vad.use_model:
+            engines["vad"] = load_engine(bundle.model_path("vad", "fp32"), threads=config.threads)
+        offline = None
+        if "tse_offline" in bundle.models:  # only whole-file extraction uses it: loaded on first use
+            offline_path = bundle.model_path("tse_offline", "fp32")
+            offline = functools.partial(load_engine, offline_path, threads=config.threads)
         spk_dim = bundle.contract("tse_step").spk_dim
         return cls(
             engines["tse_step"], engines["ser"], bundle.environments(), bundle.speakers(dim=spk_dim),
-            vad=engines.get("vad"), tse_offline=engines.get("tse_offline"), config=config,
+            vad=engines.get("vad"), tse_offline=offline, config=config,
             backend=chosen, backend_reason=reason, bundle=bundle,
         )
     except BaseException:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 
@@ -93,7 +93,8 @@ def make_layout(tse: Any, ser: Any, config: PipelineConfig) -> Layout:
 class Pipeline:
     """Engines (tse_step, ser; optional VAD and tse_offline) and the environment/speaker tables, shared by streams.
 
-    Build with :meth:`from_bundle`, or directly from loaded engines and tables. One second of
+    Build with :meth:`from_bundle`, or directly from loaded engines and tables; ``tse_offline`` may
+    be a loaded engine or a function that loads it when :attr:`tse_offline` is first used. One second of
     48 kHz audio through a bundle (``bundle_dir``):
 
     >>> import numpy as np
@@ -127,7 +128,8 @@ class Pipeline:
         bundle: Any = None,
     ) -> None:
         self.config = config or PipelineConfig()
-        self.tse, self.ser, self.vad, self.tse_offline = tse, ser, vad, tse_offline
+        self.tse, self.ser, self.vad = tse, ser, vad
+        self._tse_offline = tse_offline
         self.layout = make_layout(tse, ser, self.config)
         self.environments = environments
         self.speakers = speakers
@@ -138,11 +140,22 @@ class Pipeline:
         self.ser_executor = ThreadPoolExecutor(1, thread_name_prefix="emotrt-ser") if self.config.ser_async else None
 
     @classmethod
-    def from_bundle(cls, path: Any, backend: str = "auto", config: Optional[PipelineConfig] = None) -> "Pipeline":
-        """Open a verified bundle and load its engines with ``backend`` (auto, tensorrt or onnxruntime)."""
+    def from_bundle(cls, path: Any, backend: str = "auto", config: Optional[PipelineConfig] = None,
+                    verify: Union[bool, str] = True) -> "Pipeline":
+        """Open a verified bundle and load its engines with ``backend`` (auto, tensorrt or onnxruntime).
+
+        ``verify="cached"`` re-hashes only bundle files changed since they last verified (see :meth:`Bundle.open`).
+        """
         from emotrt.runtime.loading import load_bundle_parts
 
-        return load_bundle_parts(cls, path, backend, config or PipelineConfig())
+        return load_bundle_parts(cls, path, backend, config or PipelineConfig(), verify)
+
+    @property
+    def tse_offline(self) -> Any:
+        """The whole-signal TSE engine, loaded on first use; None when there is none."""
+        if callable(self._tse_offline):
+            self._tse_offline = self._tse_offline()
+        return self._tse_offline
 
     @property
     def labels(self) -> Tuple[str, ...]:
@@ -194,8 +207,8 @@ class Pipeline:
         """Finish pending SER and release every engine."""
         if self.ser_executor is not None:
             self.ser_executor.shutdown(wait=True)
-        for engine in (self.tse, self.ser, self.vad, self.tse_offline):
-            if engine is not None:
+        for engine in (self.tse, self.ser, self.vad, self._tse_offline):
+            if engine is not None and not callable(engine):
                 engine.close()
         if self.bundle is not None:
             self.bundle.close()

@@ -18,6 +18,8 @@ from emotrt.runtime.resample import Resampler, to_mono
 from emotrt.runtime.results import Result, Smoother, make_result, match_level
 
 log = logging.getLogger(__name__)
+_F32 = np.dtype(np.float32)
+_PEAK = np.maximum.reduce  # the ufunc itself: ndarray.max() adds a Python wrapper frame per hop
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Stream:
         self._next_end = layout.first_end
         self._labels = layout.labels
         self._resampler = Resampler(self.sample_rate)
+        self._native_rate = -1  # the model rate once the resampler has seen it (then rates may not change)
         self._pending = np.zeros(0, dtype=np.float32)
         # Extracted speech, appended in place; the last ``window`` samples are moved to the front only
         # when the buffer is full, so a hop costs one small copy instead of shifting a whole window.
@@ -77,8 +80,18 @@ class Stream:
 
     def accept_waveform(self, sample_rate: int, samples: Any) -> None:
         """Feed audio of any rate and block size (mono, or [frames, channels] downmixed)."""
+        if sample_rate == self._native_rate and type(samples) is np.ndarray and samples.dtype == _F32 and samples.ndim == 1:
+            # hot path (mono float32 at the model rate, e.g. the runner's hop-sized blocks): nothing to convert,
+            # and one in-range hop with nothing pending goes straight to TSE (each Python call costs after a run)
+            if samples.shape[0] == self._chunk and not self._pending.shape[0] and _PEAK(np.abs(samples)) < 1.0:
+                self._hop_once(samples)
+            else:
+                self._push(self._sanitize(samples))
+            return
         block = self._sanitize(to_mono(samples))
         self._push(self._resampler(sample_rate, block))
+        if self._resampler.source_rate == self.sample_rate:
+            self._native_rate = self.sample_rate
 
     def input_finished(self) -> None:
         """End of audio: flush the resampler, zero-pad the last partial hop, wait for pending SER."""
@@ -100,7 +113,7 @@ class Stream:
             yield head
 
     def _sanitize(self, block: np.ndarray) -> np.ndarray:
-        if block.size == 0 or float(np.abs(block).max()) < 1.0:  # one pass; False for NaN, so faults take the slow path
+        if block.size == 0 or _PEAK(np.abs(block)) < 1.0:  # False for NaN, so faults take the slow path
             return block
         finite = np.isfinite(block)
         if not finite.all():
@@ -120,9 +133,12 @@ class Stream:
         return block
 
     def _push(self, audio: np.ndarray) -> None:
+        chunk = self._chunk
         if self._pending.shape[0]:
             audio = np.concatenate((self._pending, audio))
-        chunk = self._chunk
+        elif audio.shape[0] == chunk:
+            self._hop_once(audio)
+            return
         usable = audio.shape[0] - audio.shape[0] % chunk
         for offset in range(0, usable, chunk):
             self._hop_once(audio[offset:offset + chunk])

@@ -51,13 +51,13 @@ class _Gate:
     """Shared hangover logic: speech stays on ``hangover`` samples after the last voiced frame."""
 
     kind = "gate"
+    probability = 0.0
 
     def __init__(self, sample_rate: int, config: VadConfig) -> None:
         self.sample_rate = sample_rate
         self.config = config
         self._hangover = int(round(config.hangover_s * sample_rate))
         self._since_voiced = self._hangover + 1
-        self.probability = 0.0
 
     @property
     def speech(self) -> bool:
@@ -72,13 +72,23 @@ class EnergyGate(_Gate):
 
     kind = "energy"
 
+    def __init__(self, sample_rate: int, config: VadConfig) -> None:
+        super().__init__(sample_rate, config)
+        self._threshold_power = 10.0 ** (config.energy_threshold_db / 10.0)
+        self._power = 0.0
+
     def update(self, samples: np.ndarray) -> bool:
-        """Feed one hop of audio; return the speech state after it."""
-        power = float(np.dot(samples, samples)) / samples.size if samples.size else 0.0
-        level = 10.0 * math.log10(power) if power > 0 else -200.0
-        self.probability = 1.0 / (1.0 + math.exp(-(level - self.config.energy_threshold_db) / 3.0))
-        self._mark(level > self.config.energy_threshold_db, samples.shape[0])
-        return self.speech
+        """Feed one hop of audio; return the speech state after it (compared in power: no log per hop)."""
+        n = samples.shape[0]
+        self._power = float(np.dot(samples, samples)) / n if n else 0.0
+        self._since_voiced = 0 if self._power > self._threshold_power else self._since_voiced + n  # _mark, inlined
+        return self._since_voiced <= self._hangover
+
+    @property
+    def probability(self) -> float:  # type: ignore[override]
+        """Logistic in the last hop's level above the threshold (3 dB scale); computed when read."""
+        level = 10.0 * math.log10(self._power) if self._power > 0 else -200.0
+        return 1.0 / (1.0 + math.exp(-(level - self.config.energy_threshold_db) / 3.0))
 
 
 class SileroVad(_Gate):

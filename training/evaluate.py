@@ -256,7 +256,7 @@ def count_items(corpus: Any, config: EvalConfig) -> int:
 
 def save_report(report: Dict[str, Any], json_path: Any = None, markdown_path: Any = None) -> None:
     """Write the report as JSON and/or its Markdown tables, each atomically."""
-    from emotrt.runtime.tables import _atomic_write
+    from emotrt.runtime.atomic import atomic_write as _atomic_write
 
     if json_path is not None:
         _atomic_write(Path(json_path), json.dumps(report, indent=2).encode())

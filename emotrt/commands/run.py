@@ -41,7 +41,8 @@ def run(
     if stdin and rate is None:
         raise ConfigError("--stdin needs --rate (raw PCM carries no header)", hint="add --rate 16000")
     config = PipelineConfig(ser_hop_s=ser_hop, smoothing=smoothing, ser_async=True)
-    with Pipeline.from_bundle(bundle, backend=backend, config=config) as pipeline:
+    # Hash each bundle file once per content; `emotrt selftest` always re-hashes everything.
+    with Pipeline.from_bundle(bundle, backend=backend, config=config, verify="cached") as pipeline:
         typer.echo("backend: {} ({})".format(pipeline.backend, pipeline.backend_reason), err=True)
         stream = pipeline.create_stream(speaker=speaker, environment=environment)
         if mic is not None:

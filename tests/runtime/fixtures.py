@@ -12,6 +12,12 @@ from emotrt.runtime.tables import VectorTable
 from tests.runtime import graphs
 
 
+@pytest.fixture(autouse=True)
+def private_cache_home(tmp_path_factory, monkeypatch) -> None:
+    """Keep records of verified bundles (``emotrt run``) out of the real ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache-home"))
+
+
 @pytest.fixture(scope="session")
 def runtime_models(tmp_path_factory) -> Path:
     return graphs.write_export_dir(tmp_path_factory.mktemp("runtime-export"))

@@ -46,3 +46,14 @@ def test_streaming_equals_offline_on_exported_graphs(exported_bundle, spoken):
     for s, o in pairs:
         np.testing.assert_allclose(s.raw, o.raw, atol=1e-3)
         np.testing.assert_allclose(s.avd, o.avd, atol=1e-3)
+
+
+def test_a_bundle_vad_is_not_loaded_when_the_config_declines_it(exported_bundle):
+    from emotrt.runtime.vad import VadConfig
+
+    config = PipelineConfig(vad=VadConfig(use_model=False))
+    with Pipeline.from_bundle(exported_bundle, backend="onnxruntime", config=config) as pipeline:
+        if "vad" not in pipeline.bundle.models:
+            pytest.skip("silero-vad is not installed, so the export carries no VAD graph")
+        assert pipeline.vad is None
+        assert pipeline.create_stream("alice", pipeline.environments.names()[0]).vad_kind == "energy"

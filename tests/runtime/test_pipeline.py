@@ -23,7 +23,9 @@ def test_the_docstring_example_runs(runtime_bundle):
 def test_from_bundle_loads_the_optional_offline_graph(runtime_bundle):
     with Pipeline.from_bundle(runtime_bundle, backend="onnxruntime") as pipeline:
         assert pipeline.backend == "onnxruntime" and pipeline.backend_reason == "ONNX Runtime requested"
-        assert pipeline.tse_offline is not None and pipeline.vad is None
+        assert callable(pipeline._tse_offline), "tse_offline loads on first use, not with the stream engines"
+        assert pipeline.tse_offline.contract.model == "tse_offline" and pipeline.vad is None
+        assert pipeline.tse_offline is pipeline.tse_offline
         assert pipeline.labels == ("neutral", "happy", "angry", "sad")
         assert pipeline.speakers.names() == ["alice", "bob"]
 

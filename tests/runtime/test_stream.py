@@ -100,27 +100,29 @@ def test_unknown_speaker_or_environment_is_one_clear_error(make_pipeline):
     assert stream.environment == "busy_cafe"
 
 
-def test_nonfinite_audio_is_counted_and_the_stream_recovers(make_pipeline, speech_like, caplog):
+@pytest.mark.parametrize("block", [1600, graphs.CHUNK])  # CHUNK: the exact-hop hot path
+def test_nonfinite_audio_is_counted_and_the_stream_recovers(make_pipeline, speech_like, caplog, block):
     pipeline = make_pipeline()
-    clean = _stream_all(pipeline.create_stream("alice", "busy_cafe"), 16000, speech_like, 1600)
+    clean = _stream_all(pipeline.create_stream("alice", "busy_cafe"), 16000, speech_like, block)
     faulty = speech_like.copy()
     faulty[100:110] = np.nan
     faulty[200] = np.inf
     stream = pipeline.create_stream("alice", "busy_cafe")
     with caplog.at_level(logging.WARNING):
-        results = _stream_all(stream, 16000, faulty, 1600)
-    assert stream.stats.nonfinite_samples == 11 and stream.stats.nonfinite_blocks == 1
+        results = _stream_all(stream, 16000, faulty, block)
+    assert stream.stats.nonfinite_samples == 11 and stream.stats.nonfinite_blocks == len({100 // block, 200 // block})
     assert "NaN/Inf" in caplog.text
     assert all(np.isfinite(r.raw).all() for r in results if r.speech)
     np.testing.assert_allclose(results[-1].raw, clean[-1].raw, atol=1e-6)
 
 
-def test_clipped_audio_is_counted_and_limited(make_pipeline, speech_like, caplog):
+@pytest.mark.parametrize("block", [1600, graphs.CHUNK])
+def test_clipped_audio_is_counted_and_limited(make_pipeline, speech_like, caplog, block):
     pipeline = make_pipeline()
     loud = speech_like * 20
     stream = pipeline.create_stream("alice", "busy_cafe")
     with caplog.at_level(logging.WARNING):
-        results = _stream_all(stream, 16000, loud, 1600)
+        results = _stream_all(stream, 16000, loud, block)
     assert stream.stats.clipped_samples > 1000 and "clipping" in caplog.text
     assert all(np.isfinite(r.avd).all() for r in results if r.speech)
 

@@ -231,9 +231,12 @@ class SER(nn.Module):
         x = self.norm(x)
         return torch.cat([x[:, 1:].mean(dim=1), x[:, 0]], dim=-1)
 
-    def forward(self, audio: torch.Tensor, env_token: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        pooled = self.embed(audio, env_token)
+    def heads(self, pooled: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(emotion logits [B, C], AVD [B, 3]) from a pooled embedding of :meth:`embed`."""
         return self.emotion_head(pooled), self.avd_head(pooled)
+
+    def forward(self, audio: torch.Tensor, env_token: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return self.heads(self.embed(audio, env_token))
 
     def checkpoint_config(self) -> Dict[str, Any]:
         """config.json content, with any pretrained backbone's config copied in."""

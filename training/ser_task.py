@@ -5,7 +5,8 @@ Each training window is a clean labelled utterance cropped to the model window b
 an SIR and a seen environment's noise at an SNR, plus one of that environment's descriptions
 (encoded once by the text encoder). The description is dropped to the null token with probability
 ``p_no_text`` so the model also works without one. Loss: cross-entropy + ``ccc_weight`` *
-(1 - mean CCC of arousal/valence/dominance).
+(1 - mean CCC of arousal/valence/dominance), optionally + distillation from a frozen teacher
+that hears the clean window (see :class:`SERLossConfig`).
 """
 from __future__ import annotations
 
@@ -65,13 +66,84 @@ class SERDataConfig:
 
 @dataclass(frozen=True)
 class SERLossConfig:
-    """``[loss]``: cross-entropy + ``ccc_weight`` * (1 - mean CCC)."""
+    """``[loss]``: cross-entropy + ``ccc_weight`` * (1 - mean CCC) [+ ``distill_weight`` * distillation].
+
+    Distillation: a frozen ``teacher`` SER checkpoint hears the clean target window while the
+    student hears the mixed one; the term is KL(teacher || student) on logits softened by
+    ``temperature`` (times T², as in Hinton et al.) + MSE between the pooled embeddings.
+    """
 
     ccc_weight: float = 1.0
+    distill_weight: float = 0.0
+    teacher: str = ""  # SER checkpoint directory, needed when distill_weight > 0
+    temperature: float = 2.0
 
     def __post_init__(self) -> None:
-        if self.ccc_weight < 0:
-            raise ConfigError("recipe [loss]: ccc_weight must be >= 0, got {}".format(self.ccc_weight))
+        for name in ("ccc_weight", "distill_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError("recipe [loss]: {} must be >= 0, got {}".format(name, getattr(self, name)),
+                                  hint="--set loss.{}=1.0".format(name))
+        if self.temperature <= 0:
+            raise ConfigError("recipe [loss]: temperature must be > 0, got {}".format(self.temperature),
+                              hint="--set loss.temperature=2.0")
+        if self.distill_weight > 0 and not self.teacher:
+            raise ConfigError("recipe [loss]: distill_weight is {} but no teacher checkpoint is set".format(
+                self.distill_weight), hint="--set loss.teacher=runs/ser_quick/best (or loss.distill_weight=0)")
+        if self.teacher and self.distill_weight == 0:
+            raise ConfigError("recipe [loss]: teacher {!r} is set but distill_weight is 0".format(self.teacher),
+                              hint="--set loss.distill_weight=1.0 (or remove loss.teacher)")
+
+
+def load_teacher(path: str, student: SERConfig) -> SER:
+    """The frozen teacher SER at ``path``, checked against the student's labels and embedding size."""
+    from emotrt.training.ser import load_ser
+
+    if not Path(path).is_dir():
+        raise ConfigError("recipe [loss]: teacher checkpoint not found: {} (expected an SER checkpoint directory)"
+                          .format(path), hint="--set loss.teacher=<run>/best, as written by `emotrt train ser`")
+    teacher, _ = load_ser(path)
+    if list(teacher.config.labels) != list(student.labels) or teacher.config.d_model != student.d_model:
+        raise ConfigError("teacher {} has labels {} and d_model {}; the student has {} and {}".format(
+            path, list(teacher.config.labels), teacher.config.d_model, list(student.labels), student.d_model),
+            hint="distil from an SER trained with the same labels and d_model")
+    for param in teacher.parameters():
+        param.requires_grad_(False)
+    return teacher
+
+
+def distillation(student_logits: torch.Tensor, student_pooled: torch.Tensor, teacher_logits: torch.Tensor,
+                 teacher_pooled: torch.Tensor, temperature: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(KL on temperature-softened logits × T², MSE on pooled embeddings)."""
+    kl = F.kl_div(F.log_softmax(student_logits / temperature, -1), F.log_softmax(teacher_logits / temperature, -1),
+                  reduction="batchmean", log_target=True) * temperature ** 2
+    return kl, F.mse_loss(student_pooled, teacher_pooled)
+
+
+def window_batch(items: List[Any], labels: List[str], bank: Any, rng: np.random.Generator,
+                 text_dropout: float) -> Dict[str, Any]:
+    """A batch of sampler mixtures: mixed ``audio``, its ``clean`` target (same gain), labels, AVD and text."""
+    from emotrt.training.corpus.mixing import headroom
+
+    gains = [headroom(m.mixture) for m in items]
+    return {
+        "audio": torch.from_numpy(np.stack([m.mixture * g for m, g in zip(items, gains)]).astype(np.float32)),
+        "clean": torch.from_numpy(np.stack([m.target * g for m, g in zip(items, gains)]).astype(np.float32)),
+        "label": torch.tensor([labels.index(m.emotion) for m in items]),
+        "avd": torch.tensor([[getattr(m, k) or 3.0 for k in AVD] for m in items], dtype=torch.float32),
+        "text": torch.stack([bank.embedding_of(m.environment, m.description) for m in items]),
+        "has_text": torch.from_numpy(rng.random(len(items)) >= text_dropout),
+        "description": [m.description for m in items],
+        "environment": [m.environment for m in items],
+    }
+
+
+def env_tokens(model: SER, batch: Dict[str, Any]) -> torch.Tensor:
+    """Environment tokens of a batch: projected text, or the null token where ``has_text`` is False.
+
+    A model with a jointly trained text encoder embeds the batch's descriptions itself.
+    """
+    projected = model.project_env(batch["text"]) if model.text is None else model.encode_env(batch["description"])
+    return torch.where(batch["has_text"][:, None], projected, model.null_env(len(projected)))
 
 
 def labelled_sampler(root: Path, split: str, labels: List[str], mix: Any, seed: int) -> Any:
@@ -110,6 +182,7 @@ class SERTask:
             raise ConfigError("ser: text_dim {} but the {} encoder gives {}".format(model.text_dim, encoder.name, encoder.dim),
                               hint="--set model.text_dim={}".format(encoder.dim))
         self.bank = DescriptionBank(encoder, json.loads(envs_file.read_text()), model.text_template)
+        self.teacher = load_teacher(loss.teacher, model) if loss.distill_weight > 0 else None
         self.mix = data.mix_config(model.window_samples, model.sample_rate)
         self.labels = list(model.labels)
         valid = labelled_sampler(self.root, "valid", self.labels, self.mix, data.valid_seed)
@@ -118,17 +191,7 @@ class SERTask:
         log.info("ser task: %d valid windows from %d utterances", data.valid_size, len(valid))
 
     def _batch(self, items: List[Any], rng: np.random.Generator, text_dropout: float) -> Dict[str, Any]:
-        from emotrt.training.corpus.mixing import headroom
-
-        return {
-            "audio": torch.from_numpy(np.stack([m.mixture * headroom(m.mixture) for m in items]).astype(np.float32)),
-            "label": torch.tensor([self.labels.index(m.emotion) for m in items]),
-            "avd": torch.tensor([[getattr(m, k) or 3.0 for k in AVD] for m in items], dtype=torch.float32),
-            "text": torch.stack([self.bank.embedding_of(m.environment, m.description) for m in items]),
-            "has_text": torch.from_numpy(rng.random(len(items)) >= text_dropout),
-            "description": [m.description for m in items],
-            "environment": [m.environment for m in items],
-        }
+        return window_batch(items, self.labels, self.bank, rng, text_dropout)
 
     def build_model(self) -> SER:
         """A fresh SER of the configured dimensions."""
@@ -143,21 +206,27 @@ class SERTask:
             yield self._batch([sampler[int(i)] for i in picks], rng, self.data.p_no_text)
 
     def tokens(self, model: SER, batch: Dict[str, Any]) -> torch.Tensor:
-        """Environment tokens of a batch: projected text, or the null token where ``has_text`` is False.
-
-        A model with a jointly trained text encoder embeds the batch's descriptions itself.
-        """
-        projected = model.project_env(batch["text"]) if model.text is None else model.encode_env(batch["description"])
-        return torch.where(batch["has_text"][:, None], projected, model.null_env(len(projected)))
+        """Environment tokens of a batch (see :func:`env_tokens`)."""
+        return env_tokens(model, batch)
 
     def loss(self, model: SER, batch: Dict[str, Any]) -> Tuple[torch.Tensor, Dict[str, float]]:
-        """Cross-entropy + ccc_weight * (1 - mean CCC)."""
-        logits, avd = model(batch["audio"], self.tokens(model, batch))
+        """Cross-entropy + ccc_weight * (1 - mean CCC) [+ distill_weight * (KL + embedding MSE)]."""
+        pooled = model.embed(batch["audio"], self.tokens(model, batch))
+        logits, avd = model.heads(pooled)
         ce = F.cross_entropy(logits, batch["label"])
         concord = ccc(avd, batch["avd"]).mean()
         loss = ce + self.loss_config.ccc_weight * (1.0 - concord)
         accuracy = (logits.argmax(-1) == batch["label"]).float().mean()
-        return loss, {"ce": ce.item(), "ccc": concord.item(), "acc": accuracy.item()}
+        parts = {"ce": ce.item(), "ccc": concord.item(), "acc": accuracy.item()}
+        if self.teacher is None:
+            return loss, parts
+        teacher = self.teacher.to(pooled.device).eval()
+        with torch.no_grad():
+            teacher_pooled = teacher.embed(batch["clean"], env_tokens(teacher, batch))
+            teacher_logits, _ = teacher.heads(teacher_pooled)
+        kl, mse = distillation(logits, pooled, teacher_logits, teacher_pooled, self.loss_config.temperature)
+        parts.update(distill_kl=kl.item(), distill_mse=mse.item())
+        return loss + self.loss_config.distill_weight * (kl + mse), parts
 
     def validate(self, model: SER) -> Dict[str, float]:
         """UA/WA/F1/CCC on the fixed validation mixtures; ``score`` is UA."""

@@ -142,3 +142,48 @@ def test_recipe_typos_are_errors(ser_corpus):
         from_recipe(load_recipe("ser_quick", ["data.corpus=x", "model.d_modle=3"]))
     with pytest.raises(ConfigError, match="modle"):
         from_recipe(load_recipe("ser_quick", ["data.corpus=x", "modle.d_model=3"]))
+
+
+@pytest.fixture(scope="module")
+def teacher_ckpt(ser_task, tmp_path_factory):
+    """A tiny SER checkpoint (random weights, the student's shape) to distil from."""
+    from emotrt.training.checkpoint import save_checkpoint
+
+    torch.manual_seed(1)
+    teacher = ser_task.build_model()
+    path = tmp_path_factory.mktemp("teacher") / "ser"
+    save_checkpoint(path, teacher.state_dict(), teacher.checkpoint_config())
+    return path
+
+
+def test_distillation_adds_a_differentiable_term_that_changes_the_gradient(ser_task, teacher_ckpt, wordllama):
+    loss_config = SERLossConfig(distill_weight=1.0, teacher=str(teacher_ckpt), temperature=2.0)
+    distil = SERTask(ser_task.model_config, ser_task.data, loss_config, text_encoder=wordllama)
+    torch.manual_seed(0)
+    model = ser_task.build_model()
+    batch = next(ser_task.train_batches(2))
+    assert not torch.equal(batch["clean"], batch["audio"])  # the teacher hears the clean window
+
+    def gradient(task):
+        model.zero_grad()
+        loss, parts = task.loss(model, batch)
+        loss.backward()
+        return torch.cat([p.grad.reshape(-1) for p in model.parameters() if p.grad is not None]), parts
+
+    plain, _ = gradient(ser_task)
+    distilled, parts = gradient(distil)
+    assert parts["distill_kl"] > 0 and parts["distill_mse"] > 0
+    assert not torch.allclose(plain, distilled)
+    assert all(not p.requires_grad for p in distil.teacher.parameters())
+
+
+@pytest.mark.parametrize("loss, message", [
+    (dict(distill_weight=1.0, teacher="/nonexistent/ser"), "teacher checkpoint not found"),
+    (dict(distill_weight=1.0), "no teacher checkpoint"),
+    (dict(teacher="runs/x"), "distill_weight is 0"),
+    (dict(distill_weight=1.0, teacher="runs/x", temperature=0.0), "temperature"),
+])
+def test_distillation_settings_are_one_clear_config_error(ser_task, wordllama, loss, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        SERTask(ser_task.model_config, ser_task.data, SERLossConfig(**loss), text_encoder=wordllama)
+    assert err.value.hint

@@ -10,6 +10,10 @@ class Task(Protocol):
     ``validate`` returns metrics including ``score`` (higher is better) used to pick the
     best checkpoint; ``checkpoint_config`` is the dict stored as the checkpoint's
     ``config.json`` (family, dimensions, audio settings, labels).
+
+    A task whose model holds several deployable models (joint) may also define
+    ``export_checkpoints(model, ckpt_dir, training)``: the trainer calls it after writing each
+    checkpoint so the task can write the parts' own checkpoints inside ``ckpt_dir``.
     """
 
     name: str

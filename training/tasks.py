@@ -15,6 +15,7 @@ from emotrt.training.task import Task
 TASKS: Dict[str, str] = {
     "tse": "emotrt.training.tse_task:from_recipe",
     "ser": "emotrt.training.ser_task:from_recipe",
+    "joint": "emotrt.training.joint_task:from_recipe",
 }
 
 

@@ -161,6 +161,9 @@ def _save(out: Path, task: Task, model: torch.nn.Module, optimizer, scheduler, r
         "saved": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     save_checkpoint(out / name, model.state_dict(), config)
+    export = getattr(task, "export_checkpoints", None)
+    if export is not None:
+        export(model, out / name, config["training"])
     if name != LAST:
         return
     state = {

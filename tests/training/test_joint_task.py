@@ -1,0 +1,106 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from emotrt.runtime.errors import ConfigError
+from emotrt.runtime.results import match_level as runtime_match_level
+from emotrt.training.checkpoint import save_checkpoint
+from emotrt.training.joint_task import JointDataConfig, JointModelConfig, JointTask, match_level
+from emotrt.training.models import load_model
+from emotrt.training.ser import SER, SERConfig
+from emotrt.training.tse import TSE
+
+from tests.training.conftest import TINY_SER
+
+
+@pytest.fixture(scope="module")
+def parents(tmp_path_factory):
+    """Tiny TSE and SER checkpoints (random weights) to fine-tune jointly."""
+    root = tmp_path_factory.mktemp("parents")
+    torch.manual_seed(0)
+    tse = TSE.from_config("tiny")
+    save_checkpoint(root / "tse", tse.state_dict(), tse.checkpoint_config())
+    ser = SER.from_config(SERConfig(**TINY_SER))
+    save_checkpoint(root / "ser", ser.state_dict(), ser.checkpoint_config())
+    return root / "tse", root / "ser"
+
+
+def tiny_data(corpus, **changes):
+    return JointDataConfig(**dict(dict(corpus=str(corpus), batch_size=4, enroll_seconds=1.0, valid_size=4), **changes))
+
+
+@pytest.fixture(scope="module")
+def joint_task(parents, ser_corpus, wordllama):
+    return JointTask(JointModelConfig(tse=str(parents[0]), ser=str(parents[1])), tiny_data(ser_corpus),
+                     text_encoder=wordllama)
+
+
+def test_level_matching_is_the_runtimes_and_differentiable():
+    rng = np.random.default_rng(0)
+    extracted = rng.standard_normal((3, 800)).astype(np.float32) * np.array([[50.0], [0.01], [0.0]], dtype=np.float32)
+    mixture = rng.standard_normal((3, 800)).astype(np.float32) * 0.1
+    ours = torch.from_numpy(extracted).requires_grad_(True)
+    matched = match_level(ours, torch.from_numpy(mixture))
+    for row in range(3):
+        expected = runtime_match_level(extracted[row:row + 1], mixture[row:row + 1])[0]
+        np.testing.assert_allclose(matched[row].detach().numpy(), expected, rtol=1e-5, atol=1e-7)
+    matched[:2].sum().backward()
+    assert torch.isfinite(ours.grad).all() and ours.grad[:2].abs().sum() > 0
+
+
+def test_a_few_steps_reduce_the_joint_loss_and_validate(joint_task):
+    torch.manual_seed(0)
+    model = joint_task.build_model()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    batch = next(joint_task.train_batches(1))
+    assert batch["enrollment"].shape == (4, 16000) and batch["audio"].shape == (4, 16000)
+    losses = []
+    for _ in range(8):
+        loss, parts = joint_task.loss(model, batch)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0]
+    assert set(parts) == {"si_snr", "ce", "ccc", "acc"}
+    assert model.tse.encoder.weight.grad.abs().sum() > 0  # the SER's loss reaches the TSE too
+    with torch.no_grad():
+        scores = joint_task.validate(model.eval())
+    assert {"ua", "si_sdri", "score"} <= set(scores) and np.isfinite(scores["si_sdri"])
+
+
+@pytest.mark.slow
+def test_trainer_writes_two_loadable_exportable_checkpoints(parents, ser_corpus, wordllama, tmp_path):
+    from emotrt.export.exporter import ExportConfig, export_checkpoints
+    from emotrt.training.joint_task import from_recipe
+    from emotrt.training.recipe import load_recipe
+    from emotrt.training.trainer import train
+
+    recipe = load_recipe("joint", task="joint", overrides=[
+        "model.tse=" + json.dumps(str(parents[0])), "model.ser=" + json.dumps(str(parents[1])),
+        "data.corpus=" + json.dumps(str(ser_corpus)), "data.batch_size=2", "data.enroll_seconds=1.0",
+        "data.valid_size=2", "train.steps=2", "train.epoch_steps=2", "train.warmup_steps=0",
+        "train.out=" + json.dumps(str(tmp_path / "run"))])
+    result = train(from_recipe(recipe, text_encoder=wordllama), recipe, progress=False)
+    assert result.step == 2 and "si_sdri" in result.valid
+    ckpts = [tmp_path / "run" / "last" / name for name in ("tse", "ser")]
+    for path, parent, family in zip(ckpts, parents, ("tse_td_speakerbeam", "ser")):
+        model, config = load_model(path)
+        assert config["family"] == family and config["fine_tuned_from"]["task"] == "joint"
+        assert config["fine_tuned_from"][path.name] == str(parent) and config["training"]["step"] == 2
+        original, _ = load_model(parent)
+        assert any(not torch.equal(a, b) for a, b in zip(model.state_dict().values(), original.state_dict().values()))
+    assert (tmp_path / "run" / "best" / "ser" / "model.safetensors").is_file()
+    report = export_checkpoints(ckpts, tmp_path / "m", ExportConfig(vad=False, stream_hops=10))
+    assert all(r.ok for r in report.parity.values()) and {"tse_step", "enroll", "ser"} <= set(report.graphs)
+
+
+def test_missing_or_wrong_parent_checkpoints_are_config_errors(parents, ser_corpus, wordllama):
+    with pytest.raises(ConfigError, match="tse checkpoint directory not found") as err:
+        JointModelConfig(tse="/nonexistent/tse", ser=str(parents[1]))
+    assert "model.tse" in err.value.hint
+    with pytest.raises(ConfigError, match="expected 'ser'"):
+        JointTask(JointModelConfig(tse=str(parents[0]), ser=str(parents[0])), tiny_data(ser_corpus),
+                  text_encoder=wordllama)

@@ -1,0 +1,242 @@
+"""Joint TSE→SER fine-tuning (arXiv 2409.19585): both pretrained models trained end to end.
+
+The mixture goes through the TSE (enrollment → speaker embedding → causal extraction); the
+extraction is realigned by the TSE's ``latency_samples`` and brought to the mixture's level over
+the window exactly as :func:`emotrt.runtime.results.match_level` does at run time (SI-SNR leaves the
+TSE's output scale arbitrary, and the SER hears level), then the SER classifies it. Loss:
+``si_snr_weight`` * −SI-SNR(extraction, clean target) + ``ce_weight`` * CE + ``ccc_weight`` * (1 − CCC).
+
+The run directory's ``last/`` and ``best/`` hold the joint weights (for resuming) and, inside them,
+``tse/`` and ``ser/``: ordinary TSE and SER checkpoints that ``load_model`` and ``emotrt export``
+take, whose configs name the parents they were fine-tuned from.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterator, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from emotrt.runtime.errors import ConfigError, CorpusError
+from emotrt.training.checkpoint import save_checkpoint
+from emotrt.training.losses import neg_si_snr
+from emotrt.training.metrics import ccc, classification_scores, si_sdr_improvement
+from emotrt.training.ser_task import env_tokens, labelled_sampler, window_batch
+
+log = logging.getLogger(__name__)
+
+SECTIONS = ("model", "data", "loss")
+FAMILY = "joint_tse_ser"
+PARTS = ("tse", "ser")
+
+
+@dataclass(frozen=True)
+class JointModelConfig:
+    """``[model]``: the pretrained TSE and SER checkpoint directories to fine-tune."""
+
+    tse: str = ""
+    ser: str = ""
+
+    def __post_init__(self) -> None:
+        for name in PARTS:
+            path = getattr(self, name)
+            if not path or not Path(path).is_dir():
+                raise ConfigError("recipe [model]: {} checkpoint directory not found: {!r}".format(name, path),
+                                  hint="--set model.{0}=runs/{0}_quick/best (a checkpoint from `emotrt train {0}`)"
+                                  .format(name))
+
+
+@dataclass(frozen=True)
+class JointDataConfig:
+    """``[data]``: windows of the SER's length with an interferer (and noise), plus enrollment audio."""
+
+    corpus: str = ""
+    batch_size: int = 8
+    enroll_seconds: float = 3.0
+    p_interferer: float = 1.0
+    sir_db: Tuple[float, ...] = (-5.0, 5.0)
+    p_noise: float = 0.5
+    snr_db: Tuple[float, ...] = (20.0, 12.5, 7.5)
+    snr_mode: str = "power"
+    p_no_text: float = 0.2
+    valid_size: int = 64  # fixed two-talker 0 dB validation windows, no noise
+    valid_seed: int = 1234
+
+    def __post_init__(self) -> None:
+        if not self.corpus:
+            raise ConfigError("recipe [data]: corpus is not set", hint="--set data.corpus=/work/data/synth")
+        if self.batch_size < 2 or self.valid_size < 2 or self.enroll_seconds <= 0:
+            raise ConfigError("recipe [data]: batch_size and valid_size must be >= 2 and enroll_seconds > 0, got "
+                              "{}, {}, {}".format(self.batch_size, self.valid_size, self.enroll_seconds))
+
+    def mix_config(self, window_samples: int, sample_rate: int, valid: bool = False) -> Any:
+        """The corpus sampler's MixConfig: training mixing, or two talkers at 0 dB without noise."""
+        from emotrt.training.corpus.sampler import MixConfig
+
+        if valid:
+            return MixConfig(segment_seconds=window_samples / sample_rate, enroll_seconds=self.enroll_seconds,
+                             p_interferer=1.0, sir_db=(0.0, 0.0), p_noise=0.0)
+        return MixConfig(segment_seconds=window_samples / sample_rate, enroll_seconds=self.enroll_seconds,
+                         p_interferer=self.p_interferer, sir_db=tuple(self.sir_db), p_noise=self.p_noise,
+                         snr_db=tuple(self.snr_db), snr_mode=self.snr_mode)
+
+
+@dataclass(frozen=True)
+class JointLossConfig:
+    """``[loss]``: weights of −SI-SNR, cross-entropy and (1 − mean CCC)."""
+
+    si_snr_weight: float = 0.1
+    ce_weight: float = 1.0
+    ccc_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if value < 0:
+                raise ConfigError("recipe [loss]: {} must be >= 0, got {}".format(name, value))
+
+
+def match_level(extracted: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
+    """Differentiable torch form of :func:`emotrt.runtime.results.match_level` over [B, T] windows.
+
+    Each row is scaled to the RMS of the mixture's row; a silent row (power <= 1e-12) is left as is.
+    """
+    power = extracted.pow(2).sum(-1, keepdim=True)
+    gain = torch.sqrt(mixture.pow(2).sum(-1, keepdim=True) / power.clamp_min(1e-12))
+    return extracted * torch.where(power > 1e-12, gain, torch.ones_like(gain))
+
+
+class JointModel(nn.Module):
+    """A TSE and an SER trained as one: mixture + enrollment + environment token → extraction, logits, AVD."""
+
+    def __init__(self, tse: nn.Module, ser: nn.Module) -> None:
+        super().__init__()
+        self.tse, self.ser = tse, ser
+
+    def extract(self, mixture: torch.Tensor, enrollment: torch.Tensor) -> torch.Tensor:
+        """The TSE output [B, T] moved back by ``latency_samples`` (zeros at the end), as ``emotrt eval`` does."""
+        out = self.tse(mixture, self.tse.enroll(enrollment))
+        latency = self.tse.config.latency_samples
+        return F.pad(out[:, latency:], (0, latency)) if latency > 0 else out
+
+    def forward(self, mixture: torch.Tensor, enrollment: torch.Tensor,
+                env_token: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(aligned extraction [B, T], emotion logits [B, C], AVD [B, 3]); the SER hears the level-matched extraction."""
+        extracted = self.extract(mixture, enrollment)
+        logits, avd = self.ser(match_level(extracted, mixture), env_token)
+        return extracted, logits, avd
+
+
+class JointTask:
+    """Joint fine-tuning of a TSE and an SER checkpoint on the corpus's labelled mixtures."""
+
+    name = "joint"
+
+    def __init__(self, model: JointModelConfig, data: JointDataConfig, loss: JointLossConfig = JointLossConfig(),
+                 text_encoder: Any = None) -> None:
+        from emotrt.training.models import load_model
+        from emotrt.training.text import DescriptionBank, load_text_encoder
+
+        self.model_config, self.data, self.loss_config = model, data, loss
+        self.tse, self.tse_parent = load_model(model.tse)
+        self.ser, self.ser_parent = load_model(model.ser)
+        for name, parent, family in (("tse", self.tse_parent, "tse_td_speakerbeam"), ("ser", self.ser_parent, "ser")):
+            if parent.get("family") != family:
+                raise ConfigError("recipe [model]: {} = {} is a {!r} checkpoint, expected {!r}".format(
+                    name, getattr(model, name), parent.get("family"), family),
+                    hint="--set model.{0}=<a checkpoint from `emotrt train {0}`>".format(name))
+        ser_cfg, tse_cfg = self.ser.config, self.tse.config
+        if ser_cfg.sample_rate != tse_cfg.sample_rate:
+            raise ConfigError("the TSE runs at {} Hz but the SER at {} Hz".format(tse_cfg.sample_rate, ser_cfg.sample_rate),
+                              hint="fine-tune checkpoints trained at the same sample rate")
+        self.root = Path(data.corpus)
+        envs_file = self.root / "environments.json"
+        if not envs_file.is_file():
+            raise CorpusError("no corpus at {} (environments.json missing)".format(self.root),
+                              hint="emotrt data synth --size full --seed 0 --out {}".format(self.root))
+        encoder = text_encoder or self.ser.text or load_text_encoder(ser_cfg.text_encoder, ser_cfg.text_encoder_path)
+        self.bank = DescriptionBank(encoder, json.loads(envs_file.read_text()), ser_cfg.text_template)
+        self.labels = list(ser_cfg.labels)
+        window, rate = ser_cfg.window_samples, ser_cfg.sample_rate
+        self.mix = data.mix_config(window, rate)
+        valid = labelled_sampler(self.root, "valid", self.labels, data.mix_config(window, rate, valid=True),
+                                 data.valid_seed)
+        self.valid = self._batch([valid[i] for i in range(data.valid_size)], np.random.default_rng(data.valid_seed), 0.0)
+
+    def _batch(self, items: Any, rng: np.random.Generator, text_dropout: float) -> Dict[str, Any]:
+        batch = window_batch(items, self.labels, self.bank, rng, text_dropout)
+        batch["enrollment"] = torch.from_numpy(np.stack([m.enrollment for m in items]).astype(np.float32))
+        return batch
+
+    def build_model(self) -> JointModel:
+        """The two pretrained models as one module, in training mode."""
+        return JointModel(self.tse, self.ser).train()
+
+    def train_batches(self, seed: int) -> Iterator[Dict[str, Any]]:
+        """Endless seeded batches of freshly mixed labelled windows with enrollment audio."""
+        sampler = labelled_sampler(self.root, "train", self.labels, self.mix, seed)
+        rng = np.random.default_rng([seed, 11])
+        while True:
+            picks = rng.integers(0, 1 << 40, self.data.batch_size)
+            yield self._batch([sampler[int(i)] for i in picks], rng, self.data.p_no_text)
+
+    def loss(self, model: JointModel, batch: Dict[str, Any]) -> Tuple[torch.Tensor, Dict[str, float]]:
+        """Weighted −SI-SNR (extraction vs clean target) + CE + (1 − mean CCC)."""
+        extracted, logits, avd = model(batch["audio"], batch["enrollment"], env_tokens(model.ser, batch))
+        n = extracted.shape[-1] - model.tse.config.latency_samples  # the zero tail has no estimate
+        extraction = neg_si_snr(extracted[:, :n], batch["clean"][:, :n])
+        ce = F.cross_entropy(logits, batch["label"])
+        concord = ccc(avd, batch["avd"]).mean()
+        w = self.loss_config
+        loss = w.si_snr_weight * extraction + w.ce_weight * ce + w.ccc_weight * (1.0 - concord)
+        accuracy = (logits.argmax(-1) == batch["label"]).float().mean()
+        return loss, {"si_snr": -extraction.item(), "ce": ce.item(), "ccc": concord.item(), "acc": accuracy.item()}
+
+    def validate(self, model: JointModel) -> Dict[str, float]:
+        """UA/WA/F1/CCC and SI-SDRi on two-talker 0 dB windows through the TSE; ``score`` is UA."""
+        device = next(model.parameters()).device
+        logits, avd, improvements = [], [], []
+        size = self.data.batch_size
+        latency = model.tse.config.latency_samples
+        for start in range(0, len(self.valid["label"]), size):
+            part = {k: v[start:start + size].to(device) if isinstance(v, torch.Tensor) else v[start:start + size]
+                    for k, v in self.valid.items()}
+            extracted, out_logits, out_avd = model(part["audio"], part["enrollment"], env_tokens(model.ser, part))
+            n = extracted.shape[-1] - latency
+            improvements.append(si_sdr_improvement(extracted[:, :n], part["audio"][:, :n], part["clean"][:, :n]).cpu())
+            logits.append(out_logits.cpu())
+            avd.append(out_avd.cpu())
+        scores = classification_scores(self.valid["label"].numpy(), torch.cat(logits).argmax(-1).numpy(), len(self.labels))
+        scores["ccc"] = float(ccc(torch.cat(avd), self.valid["avd"]).mean())
+        scores["si_sdri"] = float(torch.cat(improvements).mean())
+        scores["score"] = scores["ua"]
+        return scores
+
+    def checkpoint_config(self, model: JointModel) -> Dict[str, Any]:
+        """The joint checkpoint's config: both models' configs and the parents' paths."""
+        return {"family": FAMILY, "tse": model.tse.checkpoint_config(), "ser": model.ser.checkpoint_config(),
+                "parents": asdict(self.model_config), "data": asdict(self.data), "loss": asdict(self.loss_config)}
+
+    def export_checkpoints(self, model: JointModel, out_dir: Path, training: Dict[str, Any]) -> None:
+        """Write ``out_dir/tse`` and ``out_dir/ser``: each model in its own checkpoint format, with provenance."""
+        for name, part, parent in (("tse", model.tse, self.tse_parent), ("ser", model.ser, self.ser_parent)):
+            config = dict(part.checkpoint_config(), training=dict(training, parent_training=parent.get("training")),
+                          fine_tuned_from={"task": self.name, "tse": self.model_config.tse, "ser": self.model_config.ser,
+                                           "loss": asdict(self.loss_config), "data": asdict(self.data)})
+            save_checkpoint(Path(out_dir) / name, part.state_dict(), config)
+
+
+def from_recipe(recipe: Any, text_encoder: Any = None) -> JointTask:
+    """The joint task of a recipe: ``[model]`` tse/ser checkpoints, ``[data]``, ``[loss]`` weights."""
+    from emotrt.training.recipe import check_sections, parse_section
+
+    check_sections(recipe, SECTIONS)
+    model = parse_section(recipe.sections.get("model", {}), JointModelConfig, "recipe [model]")
+    data = parse_section(recipe.sections.get("data", {}), JointDataConfig, "recipe [data]")
+    loss = parse_section(recipe.sections.get("loss", {}), JointLossConfig, "recipe [loss]")
+    return JointTask(model, data, loss, text_encoder)

@@ -24,7 +24,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from emotrt.runtime.errors import ConfigError, CorpusError
-from emotrt.training.checkpoint import save_checkpoint
+from emotrt.runtime.bundle import sha256_file
+from emotrt.training.checkpoint import WEIGHTS, save_checkpoint
 from emotrt.training.losses import neg_si_snr
 from emotrt.training.metrics import ccc, classification_scores, si_sdr_improvement
 from emotrt.training.ser_task import env_tokens, labelled_sampler, window_batch
@@ -145,6 +146,9 @@ class JointTask:
         self.model_config, self.data, self.loss_config = model, data, loss
         self.tse, self.tse_parent = load_model(model.tse)
         self.ser, self.ser_parent = load_model(model.ser)
+        # the parents' weights hash too: a parent run directory may be retrained after this one starts
+        self.parents = {name: {"path": path, "sha256": sha256_file(Path(path) / WEIGHTS)}
+                        for name, path in asdict(model).items()}
         for name, parent, family in (("tse", self.tse_parent, "tse_td_speakerbeam"), ("ser", self.ser_parent, "ser")):
             if parent.get("family") != family:
                 raise ConfigError("recipe [model]: {} = {} is a {!r} checkpoint, expected {!r}".format(
@@ -220,14 +224,14 @@ class JointTask:
     def checkpoint_config(self, model: JointModel) -> Dict[str, Any]:
         """The joint checkpoint's config: both models' configs and the parents' paths."""
         return {"family": FAMILY, "tse": model.tse.checkpoint_config(), "ser": model.ser.checkpoint_config(),
-                "parents": asdict(self.model_config), "data": asdict(self.data), "loss": asdict(self.loss_config)}
+                "parents": self.parents, "data": asdict(self.data), "loss": asdict(self.loss_config)}
 
     def export_checkpoints(self, model: JointModel, out_dir: Path, training: Dict[str, Any]) -> None:
         """Write ``out_dir/tse`` and ``out_dir/ser``: each model in its own checkpoint format, with provenance."""
         for name, part, parent in (("tse", model.tse, self.tse_parent), ("ser", model.ser, self.ser_parent)):
             config = dict(part.checkpoint_config(), training=dict(training, parent_training=parent.get("training")),
-                          fine_tuned_from={"task": self.name, "tse": self.model_config.tse, "ser": self.model_config.ser,
-                                           "loss": asdict(self.loss_config), "data": asdict(self.data)})
+                          fine_tuned_from=dict(self.parents, task=self.name, loss=asdict(self.loss_config),
+                                               data=asdict(self.data)))
             save_checkpoint(Path(out_dir) / name, part.state_dict(), config)
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from emotrt.runtime.bundle import sha256_file
 from emotrt.runtime.errors import ConfigError
 from emotrt.runtime.results import match_level as runtime_match_level
 from emotrt.training.checkpoint import save_checkpoint
@@ -89,7 +90,8 @@ def test_trainer_writes_two_loadable_exportable_checkpoints(parents, ser_corpus,
     for path, parent, family in zip(ckpts, parents, ("tse_td_speakerbeam", "ser")):
         model, config = load_model(path)
         assert config["family"] == family and config["fine_tuned_from"]["task"] == "joint"
-        assert config["fine_tuned_from"][path.name] == str(parent) and config["training"]["step"] == 2
+        assert config["fine_tuned_from"][path.name]["path"] == str(parent) and config["training"]["step"] == 2
+        assert config["fine_tuned_from"][path.name]["sha256"] == sha256_file(parent / "model.safetensors")
         original, _ = load_model(parent)
         assert any(not torch.equal(a, b) for a, b in zip(model.state_dict().values(), original.state_dict().values()))
     assert (tmp_path / "run" / "best" / "ser" / "model.safetensors").is_file()

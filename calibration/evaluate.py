@@ -95,7 +95,7 @@ def run_items(model_path: Path, contract: ModelContract, items: Sequence[EvalIte
 def score(contract: ModelContract, items: Sequence[EvalItem], fp32: Outputs, outputs: Outputs) -> Dict[str, float]:
     """Metrics of ``outputs`` (FP32's own outputs give the reference row)."""
     if contract.model == "tse_step":
-        return _score_tse(items, fp32, outputs)
+        return _score_tse(items, fp32, outputs, int(contract.extra.get("latency_samples", 0) or 0))
     if contract.model == "ser":
         return _score_ser(items, fp32, outputs)
     cosines = []
@@ -107,13 +107,16 @@ def score(contract: ModelContract, items: Sequence[EvalItem], fp32: Outputs, out
     return {"cosine": float(np.mean(cosines))}
 
 
-def _score_tse(items: Sequence[EvalItem], fp32: Outputs, outputs: Outputs) -> Dict[str, float]:
+def _score_tse(items: Sequence[EvalItem], fp32: Outputs, outputs: Outputs, latency: int = 0) -> Dict[str, float]:
+    """SI-SDR vs the FP32 output, and SI-SDRi vs the clean target with the output moved back by
+    the extractor's ``latency`` samples (a causal TSE lags its input; 2 ms of lag alone ruins SI-SDR)."""
     vs_fp32, improvement = [], []
     for item, ref, out in zip(items, fp32, outputs):
         estimate = out["audio_out"].reshape(-1)
         vs_fp32.append(si_sdr(estimate, ref["audio_out"].reshape(-1)))
         if item.reference is None:
             raise ConfigError("tse_step evaluation items need the clean target as reference")
+        estimate = estimate[latency:]
         target = item.reference.reshape(-1)[: estimate.shape[0]]
         mixture = item.feed["audio"].reshape(-1)[: estimate.shape[0]]
         improvement.append(si_sdr(estimate, target) - si_sdr(mixture, target))

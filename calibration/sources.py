@@ -178,13 +178,19 @@ def _embedder(models, corpus: _Corpus, config: SourceConfig, stack: ExitStack) -
     return lambda entry: table.setdefault(entry.speaker, rng.standard_normal((1, dims[0] if dims else 1)).astype(np.float32))
 
 
+# Clean utterances are scored with the token of a quiet room (or the SER's no-description token).
+CLEAN_ENVIRONMENTS = ("quiet", "none")
+
+
 def _tokens(env: Path, models, config: SourceConfig) -> List[np.ndarray]:
+    """Every token of the table, those for clean speech first."""
     widths = [c.d_model for _, _, c in models if c.model == "ser"]
     if not widths:
         return []
     if (env / "index.json").is_file():
         table = VectorTable(env, kind="environment", dim=widths[0])
-        return [table.get(n) for n in table.names()]
+        names = [n for n in CLEAN_ENVIRONMENTS if n in table] + [n for n in table.names() if n not in CLEAN_ENVIRONMENTS]
+        return [table.get(n) for n in names]
     log.warning("no environment table at %s: environment tokens are seeded random vectors", env)
     rng = np.random.default_rng(config.seed + 2)
     return [rng.standard_normal(widths[0]).astype(np.float32) for _ in range(4)]
@@ -216,8 +222,11 @@ def _feeds(path, contract: ModelContract, corpus: _Corpus, embed, tokens, config
             speech = span_levels([corpus.audio(e) for e in entries])
             return [(s, tokens[i % len(tokens)]) for i, s in enumerate(speech)]
 
+        # accuracy is scored at the recordings' own levels (the SER hears level: loud is a cue)
+        # with the clean-speech token; only the calibration feeds span levels and environments
+        natural = [(corpus.audio(e), tokens[0]) for e in corpus.eval]
         items = []
-        for e, feed in zip(corpus.eval, ser_feeds(contract, pairs(corpus.eval))):
+        for e, feed in zip(corpus.eval, ser_feeds(contract, natural)):
             avd = [e.arousal, e.valence, e.dominance]
             label = labels.index(e.emotion) if e.emotion in labels else -1
             items.append(EvalItem(feed, label=label, avd=np.asarray(avd, np.float64) if None not in avd else None))

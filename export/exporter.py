@@ -140,13 +140,24 @@ def contract_for(spec: GraphSpec, model: Any, config: Any, opset: int, provenanc
     if spec.kind.startswith("tse") or spec.kind == "enroll":
         facts["chunk_samples"] = int(config_value(config, "chunk_samples"))
         facts["spk_dim"] = speaker_dim(model, config)
+    extra = dict(provenance)
+    if spec.kind.startswith("tse"):
+        # the causal extractor's output lags its input: scoring against the target must align for it
+        extra["latency_samples"] = int(_config_get(config, "latency_samples", 0))
     if spec.kind == "tse_step":
         facts["states"] = tuple(StateSpec(name, tuple(int(d) for d in shape)) for name, shape in model.state_specs())
     if spec.kind == "ser":
         facts["window_samples"] = int(config_value(config, "window_samples"))
         facts["d_model"] = int(config_value(config, "d_model"))
         facts["labels"] = tuple(config_value(config, "labels"))
-    return ModelContract(extra=dict(provenance), **facts)
+    return ModelContract(extra=extra, **facts)
+
+
+def _config_get(config: Any, key: str, default: Any) -> Any:
+    try:
+        return config_value(config, key)
+    except (KeyError, AttributeError):
+        return default
 
 
 def _export_one(

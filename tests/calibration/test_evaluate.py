@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from emotrt.calibration.evaluate import EvalItem, ccc, run_items, score, si_sdr, unweighted_accuracy
+from emotrt.runtime.contract import ModelContract
 
 
 def test_ccc_matches_the_reference_value():
@@ -33,3 +34,19 @@ def test_ser_without_labels_scores_against_fp32(toy_jobs):
     items = [EvalItem(i.feed) for i in job.items]
     outputs = run_items(job.path, job.contract, items)
     assert score(job.contract, items, outputs, outputs) == {"ua": 1.0, "ccc": 1.0, "agreement": 1.0}
+
+
+def test_tse_scoring_aligns_for_the_extractors_latency():
+    rng = np.random.default_rng(0)
+    target = rng.normal(size=3200).astype(np.float32)
+    mixture = target + rng.normal(size=3200).astype(np.float32)
+    lagged = np.concatenate([np.zeros(32, np.float32), target[:-32]])  # a perfect extractor, 32 samples late
+    item = EvalItem({"audio": mixture[None]}, reference=target)
+    outputs = [{"audio_out": lagged[None]}]
+
+    def contract(latency):
+        return ModelContract("tse_step", 16000, chunk_samples=320, extra={"latency_samples": latency})
+
+    aligned = score(contract(32), [item], outputs, outputs)["sisdri"]
+    unaligned = score(contract(0), [item], outputs, outputs)["sisdri"]
+    assert aligned > 40 and unaligned < 3

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Tuple
+from typing import Dict, List, Mapping, Set, Tuple
 
 import onnx
 
@@ -82,8 +82,43 @@ def convert_fp16(model_path: Path, out_path: Path, plan: Fp16Plan) -> Path:
         op_block_list=sorted(set(float16.DEFAULT_OP_BLOCK_LIST) | set(plan.fp32_op_types)),
         node_block_list=list(plan.fp32_nodes),
     )
+    _drop_fp16_round_trips(converted.graph, set(plan.fp32_nodes))
     onnx.save(converted, str(out_path))
     return Path(out_path)
+
+
+def _is_cast_to(node: onnx.NodeProto, dtype: int) -> bool:
+    return node.op_type == "Cast" and any(a.name == "to" and a.i == dtype for a in node.attribute)
+
+
+def _drop_fp16_round_trips(graph: onnx.GraphProto, fp32_nodes: Set[str]) -> None:
+    """Wire FP32 nodes straight to each other where the converter put Cast(FP16) -> Cast(FP32) between them.
+
+    onnxconverter-common 1.16 removes such a pair only when the tensor has one consumer; with
+    several (a Conv feeding two Slices, the DFT phase index feeding Div and Sub) the FP32 value
+    went through FP16, rounding it and turning anything above 65504 into inf.
+    """
+    producer = {out: node for node in graph.node for out in node.output}
+    consumers: Dict[str, List[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    outputs = {o.name for o in graph.output}
+    rename: Dict[str, str] = {}
+    dropped: Set[str] = set()
+    for node in graph.node:
+        source = producer.get(node.input[0]) if node.input else None
+        users = consumers.get(node.output[0], []) if _is_cast_to(node, onnx.TensorProto.FLOAT16) else []
+        if source is None or source.name not in fp32_nodes or not users or node.output[0] in outputs:
+            continue
+        if all(_is_cast_to(u, onnx.TensorProto.FLOAT) and u.output[0] not in outputs for u in users):
+            rename.update((u.output[0], node.input[0]) for u in users)
+            dropped.update([node.name] + [u.name for u in users])
+    kept = [node for node in graph.node if node.name not in dropped]
+    for node in kept:
+        node.input[:] = [rename.get(name, name) for name in node.input]
+    del graph.node[:]
+    graph.node.extend(kept)
 
 
 def _fold_weight_identities(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -52,3 +52,30 @@ def test_duplicated_value_info_does_not_break_the_fp16_graph(ser_job, amax, tmp_
     out = convert_fp16(tmp_path / "dup.onnx", tmp_path / "dup.fp16.onnx", plan_fp16(model, amax))
     with load_engine(out) as engine:
         assert np.isfinite(engine.run(ser_job.calib.feeds[0])["avd"]).all()
+
+
+def test_fp32_nodes_pass_large_values_to_each_other_without_fp16_round_trips(tmp_path):
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from emotrt.calibration.fp16 import Fp16Plan
+
+    consts = [helper.make_tensor("scale", TensorProto.FLOAT, [], [1000.0]),
+              helper.make_tensor("offset", TensorProto.FLOAT, [], [99990.0])]
+    nodes = [helper.make_node("Mul", ["x", "scale"], ["big"], name="big"),  # 1e5 exceeds the FP16 maximum
+             helper.make_node("Div", ["big", "scale"], ["y"], name="down"),
+             helper.make_node("Sub", ["big", "offset"], ["v"], name="shift"),
+             helper.make_node("Mul", ["y", "y"], ["square"], name="square"),
+             helper.make_node("Mul", ["v", "v"], ["v2"], name="v2")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2]) for n in ("square", "v2")], consts)
+    src = tmp_path / "big.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(src))
+    out = convert_fp16(src, tmp_path / "big.fp16.onnx", Fp16Plan((), ("big", "down", "shift"), ()))
+    x = np.array([100.0, 99.995], dtype=np.float32)
+    square, v2 = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    np.testing.assert_allclose(square, x * x, rtol=1e-3)
+    np.testing.assert_allclose(v2, [100.0, 25.0], rtol=1e-2)
+    nodes = {n.name: n for n in onnx.load(str(out)).graph.node}
+    assert nodes["down"].input[0] == nodes["shift"].input[0] == nodes["big"].output[0]
+    assert nodes["square"].input[0] != nodes["down"].output[0]  # the FP16 node still gets a Cast

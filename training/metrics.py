@@ -3,7 +3,7 @@
 Written here rather than taken from torchmetrics/scikit-learn because the seed protocols fix
 details those libraries choose differently (CCC with population variances over the whole test
 set; UA over the classes present in the reference) and because ``ccc`` and ``si_snr`` double as
-differentiable losses. tests/training/test_metrics.py checks each against the libraries.
+differentiable losses (SI-SDR/SI-SNR live in :mod:`emotrt.training.losses`). tests/training/test_metrics.py checks each against the libraries.
 """
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ from typing import Dict, Sequence
 
 import numpy as np
 import torch
+
+from emotrt.training.losses import si_sdr, si_snr  # one definition, shared with the TSE loss
+
+__all__ = ["ccc", "classification_scores", "confusion", "si_sdr", "si_sdr_improvement", "si_snr"]
 
 
 def confusion(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> np.ndarray:
@@ -43,22 +47,6 @@ def ccc(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     var_t = ((target - mean_t) ** 2).mean(0)
     cov = ((pred - mean_p) * (target - mean_t)).mean(0)
     return 2 * cov / (var_p + var_t + (mean_p - mean_t) ** 2 + 1e-12)
-
-
-def si_sdr(estimate: torch.Tensor, reference: torch.Tensor, zero_mean: bool = False, eps: float = 1e-8) -> torch.Tensor:
-    """Scale-invariant SDR in dB over the last axis; ``zero_mean=True`` gives SI-SNR."""
-    if zero_mean:
-        estimate = estimate - estimate.mean(-1, keepdim=True)
-        reference = reference - reference.mean(-1, keepdim=True)
-    alpha = (estimate * reference).sum(-1, keepdim=True) / ((reference * reference).sum(-1, keepdim=True) + eps)
-    target = alpha * reference
-    noise = target - estimate
-    return 10 * torch.log10(((target * target).sum(-1) + eps) / ((noise * noise).sum(-1) + eps))
-
-
-def si_snr(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """SI-SDR after removing each signal's mean (the TSE training objective, negated)."""
-    return si_sdr(estimate, reference, zero_mean=True)
 
 
 def si_sdr_improvement(estimate: torch.Tensor, mixture: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:

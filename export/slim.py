@@ -5,6 +5,10 @@ TSE step graph (tiny and edge presets, random weights) at opset 16, the decompos
 export for TensorRT 8.5: max abs error 0.23 on the decoder state, found by this re-validation;
 without shape inference the same graph simplifies correctly (the trained edge checkpoint was
 unaffected). If no recipe validates, the unsimplified graph is kept.
+
+Constant folding is capped at ``FOLD_LIMIT_BYTES``: the SER front end computes its DFT basis
+(~0.8 MB) and mel filterbank from small vectors in the graph (training/features.py), and
+unbounded folding would store them again.
 """
 from __future__ import annotations
 
@@ -14,9 +18,10 @@ from typing import Any, Callable, Dict, Tuple
 
 log = logging.getLogger(__name__)
 
+FOLD_LIMIT_BYTES = 1024
 SLIM_RECIPES: Tuple[Tuple[str, Dict[str, Any]], ...] = (
-    ("onnxslim", {}),
-    ("onnxslim-no-shape-infer", {"no_shape_infer": True}),
+    ("onnxslim", {"size_threshold": FOLD_LIMIT_BYTES}),
+    ("onnxslim-no-shape-infer", {"no_shape_infer": True, "size_threshold": FOLD_LIMIT_BYTES}),
 )
 
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from emotrt.runtime.errors import ConfigError
+from emotrt.training.computed import const, int64s, integers
 from emotrt.training.features import FeatureConfig
 from emotrt.training.frontends import FRONTENDS, build_frontend, frontend_hf_config
 
@@ -159,6 +160,33 @@ def sinusoids(length: int, dim: int) -> torch.Tensor:
     return table
 
 
+
+class _Positions(torch.autograd.Function):
+    """The first ``frames.shape[1]`` rows of ``table`` (:func:`sinusoids`), exported as Sin/Cos ops, not a stored table.
+
+    Same arithmetic in the graph: positions times the frequencies, Sin and Cos interleaved by
+    Concat + Reshape (training/computed.py).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, frames: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        rows = table[: frames.shape[1]]
+        ctx.mark_non_differentiable(rows)
+        return rows
+
+    @staticmethod
+    def symbolic(g: Any, frames: Any, table: Any) -> Any:
+        length, dim = frames.type().varyingSizes()[1], table.type().sizes()[1]
+        if length is None:  # a dynamic window (ONNX Runtime only: TensorRT graphs have fixed shapes)
+            count = g.op("Cast", g.op("Gather", g.op("Shape", frames), int64s(g, 1), axis_i=0), to_i=1)
+            index = g.op("Unsqueeze", g.op("Range", const(g, 0.0), count, const(g, 1.0)), int64s(g, [1]))
+        else:
+            index = integers(g, 0, length, column=True)
+        freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+        angle = g.op("Mul", index, const(g, freq.numpy()[None, :]))
+        pair = [g.op("Unsqueeze", g.op(op, angle), int64s(g, [2])) for op in ("Sin", "Cos")]
+        return g.op("Reshape", g.op("Concat", *pair, axis_i=2), int64s(g, [-1, dim]))
+
 class SER(nn.Module):
     """Speech emotion recogniser conditioned on one prepended environment token.
 
@@ -224,7 +252,7 @@ class SER(nn.Module):
     def embed(self, audio: torch.Tensor, env_token: torch.Tensor) -> torch.Tensor:
         """Pooled utterance embedding [B, 2*d_model]: mean of speech frames and the env token's output."""
         frames = self.input_proj(self.frontend(audio))
-        frames = frames + self.positions[: frames.shape[1]]
+        frames = frames + _Positions.apply(frames, self.positions)
         x = torch.cat([env_token.unsqueeze(1), frames], dim=1)
         for block in self.blocks:
             x = block(x)

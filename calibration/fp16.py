@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Set, Tuple
+from typing import Callable, Dict, List, Mapping, Set, Tuple
 
 import onnx
 
@@ -76,11 +76,10 @@ def convert_fp16(model_path: Path, out_path: Path, plan: Fp16Plan) -> Path:
     # Stale or duplicated value_info (the export's graphs can list a tensor twice) would keep an
     # FP32 type next to the converter's FP16 one; the converter re-infers the types itself.
     del model.graph.value_info[:]
+    op_block_list = sorted(set(float16.DEFAULT_OP_BLOCK_LIST) | set(plan.fp32_op_types))
+    _unshare_float_initializers(model.graph, lambda n: n.name in plan.fp32_nodes or n.op_type in op_block_list)
     converted = float16.convert_float_to_float16(
-        model,
-        keep_io_types=True,
-        op_block_list=sorted(set(float16.DEFAULT_OP_BLOCK_LIST) | set(plan.fp32_op_types)),
-        node_block_list=list(plan.fp32_nodes),
+        model, keep_io_types=True, op_block_list=op_block_list, node_block_list=list(plan.fp32_nodes),
     )
     _drop_fp16_round_trips(converted.graph, set(plan.fp32_nodes))
     onnx.save(converted, str(out_path))
@@ -119,6 +118,29 @@ def _drop_fp16_round_trips(graph: onnx.GraphProto, fp32_nodes: Set[str]) -> None
         node.input[:] = [rename.get(name, name) for name in node.input]
     del graph.node[:]
     graph.node.extend(kept)
+
+
+def _unshare_float_initializers(graph: onnx.GraphProto, is_fp32: Callable[[onnx.NodeProto], bool]) -> None:
+    """Give FP32 nodes their own copy of a float initializer that FP16 nodes read too.
+
+    The exporter deduplicates equal constants (the 0.5 of the front end's Hann window and of
+    every GELU), and onnxconverter-common converts a shared initializer for one side only,
+    leaving a Mul with an FP16 and an FP32 input that ONNX Runtime refuses to load.
+    """
+    readers: Dict[str, List[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in set(node.input):
+            readers.setdefault(name, []).append(node)
+    for init in list(graph.initializer):
+        users = readers.get(init.name, [])
+        if init.data_type != onnx.TensorProto.FLOAT or all(map(is_fp32, users)) or not any(map(is_fp32, users)):
+            continue
+        copy = onnx.TensorProto()
+        copy.CopyFrom(init)
+        copy.name = init.name + "_fp32"
+        graph.initializer.append(copy)
+        for node in filter(is_fp32, users):
+            node.input[:] = [copy.name if name == init.name else name for name in node.input]
 
 
 def _fold_weight_identities(model: onnx.ModelProto) -> onnx.ModelProto:

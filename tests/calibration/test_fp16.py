@@ -79,3 +79,26 @@ def test_fp32_nodes_pass_large_values_to_each_other_without_fp16_round_trips(tmp
     nodes = {n.name: n for n in onnx.load(str(out)).graph.node}
     assert nodes["down"].input[0] == nodes["shift"].input[0] == nodes["big"].output[0]
     assert nodes["square"].input[0] != nodes["down"].output[0]  # the FP16 node still gets a Cast
+
+
+def test_a_constant_shared_by_fp32_and_fp16_nodes_is_converted_for_the_fp16_side_only(tmp_path):
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from emotrt.calibration.fp16 import Fp16Plan
+
+    # The exporter shares one 0.5 between the front end's Hann window (FP32) and every GELU (FP16).
+    half = helper.make_tensor("half", TensorProto.FLOAT, [], [0.5])
+    nodes = [helper.make_node("Mul", ["x", "half"], ["window"], name="window"),
+             helper.make_node("Mul", ["window", "half"], ["gelu"], name="gelu")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                              [helper.make_tensor_value_info("gelu", TensorProto.FLOAT, [2])], [half])
+    src = tmp_path / "shared.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(src))
+    out = convert_fp16(src, tmp_path / "shared.fp16.onnx", Fp16Plan((), ("window",), ()))
+    x = np.array([3.0, -5.0], dtype=np.float32)
+    (gelu,) = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    np.testing.assert_allclose(gelu, x / 4)
+    inits = {i.name: i.data_type for i in onnx.load(str(out)).graph.initializer}
+    nodes = {n.name: n for n in onnx.load(str(out)).graph.node}
+    assert inits[nodes["window"].input[1]] == TensorProto.FLOAT and inits[nodes["gelu"].input[1]] == TensorProto.FLOAT16

@@ -39,10 +39,13 @@ def test_qdq_graph_is_what_tensorrt_accepts(ser_job, minmax, tmp_path):
     per_channel = [n for n in q.graph.node if n.op_type == "DequantizeLinear" and inits.get(n.input[1]) is not None
                    and inits[n.input[1]].size > 1]
     assert per_channel, "weights should carry one scale per output channel"
-    consumers = {n.input[0] for n in quantised}
-    front = set(frontend_nodes(model)) - {"/Log"}
-    inside = {o for n in model.graph.node if n.name in front for o in n.output} | {"mel"}
-    assert not consumers & inside, "only the log-mel output may enter INT8, nothing inside the front end"
+    producers = {o: n for n in q.graph.node for o in n.output}
+    front = set(frontend_nodes(model))
+    assert {producers[n.input[0]].name for n in quantised if n.input[0] in producers} & front == {"/Log"}, \
+        "only the log-mel output may enter INT8"
+    dequantised = {n.output[0] for n in q.graph.node if n.op_type == "DequantizeLinear"}
+    assert not [n.name for n in q.graph.node if n.name in front and dequantised & set(n.input)], \
+        "nothing inside the front end may read a dequantised tensor"
     assert {p.key for p in model.metadata_props} <= {p.key for p in q.metadata_props}
     with load_engine(out) as engine:
         assert engine.contract.model == "ser"
@@ -75,3 +78,61 @@ def test_entropy_settings_do_not_silently_return_minmax_ranges(toy_jobs):
 def test_no_nodes_means_an_unchanged_copy_not_everything(ser_job, minmax, tmp_path):
     out = quantise(ser_job.path, tmp_path / "copy.onnx", minmax, QuantConfig(), [])
     assert out.read_bytes() == ser_job.path.read_bytes()
+
+
+
+def test_compacted_names_are_short_and_change_no_result(ser_job, minmax, tmp_path, monkeypatch):
+    from emotrt.calibration import qdq
+
+    model = onnx.load(str(ser_job.path))
+    nodes = quantisable_nodes(model, QuantConfig())
+    out = quantise(ser_job.path, tmp_path / "short.onnx", minmax, QuantConfig(), nodes)
+    monkeypatch.setattr(qdq, "compact_names", lambda graph: None)
+    long = quantise(ser_job.path, tmp_path / "long.onnx", minmax, QuantConfig(), nodes)
+    q = onnx.load(str(out))
+    io = {v.name for v in list(q.graph.input) + list(q.graph.output)}
+    tensors = {name for n in q.graph.node for name in list(n.input) + list(n.output) if name}
+    tensors |= {i.name for i in q.graph.initializer}
+    assert max(len(name) for name in tensors - io) <= 6 and not q.graph.value_info
+    assert {n.name for n in model.graph.node} <= {n.name for n in q.graph.node}, "the source's node names stay"
+    assert out.stat().st_size < 0.9 * long.stat().st_size
+    feed = ser_job.calib.feeds[0]
+    with load_engine(out) as short_engine, load_engine(long) as long_engine:
+        assert short_engine.contract.model == "ser"
+        np.testing.assert_array_equal(short_engine.run(feed)["logits"], long_engine.run(feed)["logits"])
+
+
+@pytest.fixture(scope="module")
+def default_size_export(tmp_path_factory):
+    """The default TSE (edge preset) and SER sizes with random weights, exported for TensorRT 10.3."""
+    import torch
+
+    from emotrt.export.exporter import ExportConfig, export_checkpoints
+    from emotrt.training.checkpoint import save_checkpoint
+    from emotrt.training.ser import SER, SERConfig
+    from emotrt.training.tse import TSE
+
+    root = tmp_path_factory.mktemp("default-sizes")
+    torch.manual_seed(0)
+    tse, ser = TSE.from_config("edge"), SER.from_config(SERConfig(window_samples=32000))
+    save_checkpoint(root / "tse", tse.state_dict(), tse.checkpoint_config())
+    save_checkpoint(root / "ser", ser.state_dict(), ser.checkpoint_config())
+    export_checkpoints([root / "tse", root / "ser"], root / "export", ExportConfig(vad=False, stream_hops=2))
+    return root / "export"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("graph", ["tse_step", "ser"])
+def test_int8_graph_of_the_default_sizes_is_at_most_30_percent_of_fp32(default_size_export, graph, tmp_path):
+    import onnxruntime as ort
+
+    from emotrt.calibration.data import CalibrationSet
+
+    path = default_size_export / (graph + ".onnx")
+    rng = np.random.default_rng(0)
+    inputs = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_inputs()
+    feeds = [{i.name: 0.1 * rng.standard_normal(i.shape).astype(np.float32) for i in inputs} for _ in range(8)]
+    config = QuantConfig()
+    ranges = collect_ranges(path, CalibrationSet.from_feeds(feeds, graph), config)
+    out = quantise(path, tmp_path / (graph + ".int8.onnx"), ranges, config, quantisable_nodes(onnx.load(str(path)), config))
+    assert out.stat().st_size <= 0.30 * path.stat().st_size

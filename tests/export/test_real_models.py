@@ -50,6 +50,23 @@ def test_tiny_checkpoints_pass_parity_streaming_and_lint(real_ckpts, tmp_path, t
         onnx.checker.check_model(onnx.load(str(path)), full_check=True)
         for target in targets:
             assert lint_model(path, target).ok, (kind, target)
+    assert_front_end_stores_no_table(tmp_path / "m" / "ser.onnx")
+
+
+def assert_front_end_stores_no_table(path):
+    """The log-mel front end stores only small vectors (its DFT basis and filterbank are computed), and every
+    Conv kernel is an initializer (TensorRT 8.5/8.6 may refuse a computed one)."""
+    from emotrt.calibration.qdq import frontend_nodes
+
+    model = onnx.load(str(path))
+    sizes = {i.name: len(i.SerializeToString()) for i in model.graph.initializer}
+    sizes.update((n.output[0], len(n.SerializeToString())) for n in model.graph.node if n.op_type == "Constant")
+    front = set(frontend_nodes(model))
+    read = [sizes[name] for n in model.graph.node if n.name in front for name in n.input if name in sizes]
+    assert len(front) > 10 and max(read) <= 4096
+    assert {n.op_type for n in model.graph.node if n.name in front} >= {"MatMul", "Cos", "Sin", "Log"}
+    convs = [n for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    assert all(n.input[1] in sizes for n in convs)
 
 
 def test_checkpoint_whose_weights_do_not_fit_its_config(real_ckpts, tmp_path):

@@ -98,3 +98,19 @@ def test_committed_default_checkpoint_loads_with_its_contract(repo_root):
     window, d_model = model.config.window_samples, model.config.d_model
     logits, avd = model(torch.zeros(1, window), model.null_env(1))
     assert logits.shape == (1, len(config["labels"])) and avd.shape == (1, 3) and d_model == 128
+
+
+def test_committed_default_checkpoint_gives_the_stored_basis_front_end_outputs(repo_root, monkeypatch):
+    from emotrt.training.models import load_model
+    from tests.training.test_features import speech_like, stored_basis_log_mel
+
+    model, _ = load_model(repo_root / "checkpoints" / "ser_fbank")
+    model.eval()
+    audio, token = speech_like(model.config.window_samples, 7), model.null_env(1)
+    with torch.no_grad():
+        computed = model(audio, token)
+        logmel = model.frontend.logmel
+        monkeypatch.setattr(logmel, "forward", lambda x: stored_basis_log_mel(logmel.config, x))
+        stored = model(audio, token)
+    for new, old in zip(computed, stored):
+        assert (new - old).abs().max() <= 1e-4

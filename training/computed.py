@@ -2,8 +2,9 @@
 
 A table traced from torch ops on constants is recorded as one constant, and the front end and
 positions stay FP32 in every precision, so a stored table would be a large part of a small INT8
-file. Each table is a ``torch.autograd.Function`` whose ``forward`` returns the eager table and
-whose ``symbolic`` builds it from a few small vectors. A vector enters the graph behind a no-op
+file. Each table is a ``torch.autograd.Function`` whose ``forward`` returns the module's
+(non-persistent) buffer and whose ``symbolic`` builds the table from a few small vectors, leaving
+the buffer unused, so the exporter drops it. A vector enters the graph behind a no-op
 ``Floor``: the TorchScript exporter's constant folding evaluates Mul/Add/Concat of constants but
 not ``Floor``, so the outer products built on it stay ops; onnxslim is held back by its
 ``size_threshold`` (export/slim.py). TensorRT folds such subgraphs at build time or runs them as

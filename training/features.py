@@ -12,7 +12,6 @@ kernel is not an initializer.
 """
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Optional
@@ -97,7 +96,6 @@ def frame(audio: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
     return torch.cat([x[:, j:j + count] for j in range(shifts)], dim=-1)[..., :win]
 
 
-@functools.lru_cache(maxsize=8)  # eager forwards reuse it (callers must not modify it)
 def dft_basis(n_fft: int, win_length: int) -> torch.Tensor:
     """``[win_length, 2*(n_fft//2+1)]``: periodic Hann window times cos columns, then -sin columns.
 
@@ -113,19 +111,14 @@ def dft_basis(n_fft: int, win_length: int) -> torch.Tensor:
 
 
 class _WindowedDFT(torch.autograd.Function):
-    """The windowed-DFT basis as graph ops (Mul, Sub, Floor, Cos, Sin, Concat; training/computed.py).
-
-    ``audio`` only anchors the op in the trace.
-    """
+    """``basis`` (:func:`dft_basis`) as is, exported as graph ops (Mul, Sub, Floor, Cos, Sin, Concat; training/computed.py)."""
 
     @staticmethod
-    def forward(ctx: Any, audio: torch.Tensor, n_fft: int, win_length: int) -> torch.Tensor:
-        basis = dft_basis(n_fft, win_length).to(device=audio.device, dtype=audio.dtype)
-        ctx.mark_non_differentiable(basis)  # a constant: gradients reach the audio through the frames
-        return basis
+    def forward(ctx: Any, basis: torch.Tensor, n_fft: int, win_length: int) -> torch.Tensor:
+        return basis.view_as(basis)
 
     @staticmethod
-    def symbolic(g: Any, audio: Any, n_fft: int, win_length: int) -> Any:
+    def symbolic(g: Any, basis: Any, n_fft: int, win_length: int) -> Any:
         n = integers(g, 0, win_length, column=True)
         k = integers(g, 0, n_fft // 2 + 1, column=False)
         m = g.op("Mul", g.op("Add", n, const(g, float((n_fft - win_length) // 2))), k)
@@ -147,7 +140,6 @@ def _mel_band_edges(config: FeatureConfig) -> np.ndarray:
     return mel_to_hertz(mels, config.mel_scale)
 
 
-@functools.lru_cache(maxsize=8)
 def mel_matrix(config: FeatureConfig) -> torch.Tensor:
     """Mel filterbank [n_fft//2+1, n_mels] from transformers' maintained implementation."""
     from transformers.audio_utils import mel_filter_bank
@@ -160,21 +152,18 @@ def mel_matrix(config: FeatureConfig) -> torch.Tensor:
 
 
 class _MelBank(torch.autograd.Function):
-    """The mel filterbank as graph ops (triangles from the n_mels+2 band edges: Sub, Div, Min, Max).
+    """``bank`` (:func:`mel_matrix`) as is, exported as graph ops (triangles from the n_mels+2 band edges).
 
-    Follows transformers' triangular filter construction (rising and falling slopes between
-    neighbouring edges, clipped at zero, optional slaney area normalisation) in float32;
-    :func:`mel_matrix` is the eager reference.
+    The graph follows transformers' triangular filter construction (rising and falling slopes
+    between neighbouring edges, clipped at zero, optional slaney area normalisation) in float32.
     """
 
     @staticmethod
-    def forward(ctx: Any, audio: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
-        bank = mel_matrix(config).to(device=audio.device, dtype=audio.dtype)
-        ctx.mark_non_differentiable(bank)
-        return bank
+    def forward(ctx: Any, bank: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
+        return bank.view_as(bank)
 
     @staticmethod
-    def symbolic(g: Any, audio: Any, config: FeatureConfig) -> Any:
+    def symbolic(g: Any, bank: Any, config: FeatureConfig) -> Any:
         bins = config.n_fft // 2 + 1
         edges = _mel_band_edges(config)
         width = np.diff(edges)
@@ -199,12 +188,14 @@ class LogMel(nn.Module):
         super().__init__()
         self.config = config
         self.bins = config.n_fft // 2 + 1
+        self.register_buffer("basis", dft_basis(config.n_fft, config.win_length), persistent=False)
+        self.register_buffer("mel", mel_matrix(config), persistent=False)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        basis = _WindowedDFT.apply(audio, self.config.n_fft, self.config.win_length)
+        basis = _WindowedDFT.apply(self.basis, self.config.n_fft, self.config.win_length)
         spec = torch.matmul(frame(audio, self.config), basis)
         real, imag = spec[..., :self.bins], spec[..., self.bins:]
-        mel = torch.matmul(real * real + imag * imag, _MelBank.apply(audio, self.config))
+        mel = torch.matmul(real * real + imag * imag, _MelBank.apply(self.mel, self.config))
         if self.config.log == "whisper":
             logmel = torch.log(mel + 1e-10) / math.log(10.0)
             logmel = torch.maximum(logmel, logmel.amax(dim=(1, 2), keepdim=True) - 8.0)

@@ -27,6 +27,7 @@ from emotrt.calibration.fp16 import Fp16Plan, convert_fp16, plan_fp16
 from emotrt.calibration.plan import precision_plan
 from emotrt.calibration.qdq import QuantConfig, Ranges, collect_ranges, quantisable_nodes, quantise, tensorrt_problems
 from emotrt.calibration.report import Report, ReportRow, measure_latency
+from emotrt.calibration.sizes import float_summary
 from emotrt.calibration.sensitivity import Budget, MixedPlan, choose_mixed, node_blocks, rank_blocks
 from emotrt.runtime.contract import ModelContract
 from emotrt.runtime.atomic import staged_dir
@@ -134,8 +135,9 @@ def _calibrate_one(job: ModelJob, work: Path, config: CalibrateConfig, say: Prog
     caches = _write_caches(name, ranges.amax(), work, config)
     _write_plan(job, work, config, mixed, blocks, fp16, caches)
     notes = {
-        "mixed": "{} of {} blocks INT8; kept out: {}".format(
-            len(mixed.int8_blocks), len(blocks), ", ".join(mixed.kept_blocks) or "none"),
+        "mixed": "{} of {} blocks INT8; kept out: {}; largest FP32 initializers: {}".format(
+            len(mixed.int8_blocks), len(blocks), ", ".join(mixed.kept_blocks) or "none",
+            float_summary(onnx.load(str(int8_path))) or "none"),
         "fp16": "flagged > 6e4: {}".format(", ".join(t for t, _ in fp16.flagged)) if fp16.flagged else "",
         "int8": "every block INT8 (not written; the mixed plan is {}.int8.onnx)".format(name),
         "int8-cpu": "ONNX Runtime QOperator u8/s8 for CPU-only targets; not a TensorRT graph, not written",

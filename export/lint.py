@@ -143,19 +143,28 @@ def _constants(model: Any) -> Set[str]:
     return names
 
 
+def _weights(model: Any, constants: Set[str]) -> Set[str]:
+    """Constants and constants dequantized by a ``DequantizeLinear`` (TensorRT's Q/DQ weight pattern)."""
+    dequantized = {n.output[0] for _, n in _nodes(model.graph) if n.op_type == "DequantizeLinear" and n.input[0] in constants}
+    return constants | dequantized
+
+
 def _onnx_opset(model: Any) -> int:
     return next((i.version for i in model.opset_import if i.domain in _ONNX_DOMAINS), 1)
 
 
 def _check_nodes(model: Any, table: Dict[str, Any], policy: Dict[str, Any]) -> Iterator[LintIssue]:
-    operators, denied = table["operators"], policy["denied"]
+    operators, denied, weights_rule = table["operators"], policy["denied"], policy.get("constant_inputs", {})
     constants, opset = _constants(model), _onnx_opset(model)
+    weights = _weights(model, constants)
     noted = set()
     for name, node in _nodes(model.graph):
         op = node.op_type
         if node.domain not in _ONNX_DOMAINS:
             yield LintIssue("error", "custom-domain", name, op, "domain {!r} needs a TensorRT plugin".format(node.domain))
             continue
+        if op in weights_rule and _constant_inputs_missing(node, weights_rule[op], weights, opset):
+            yield LintIssue("error", "emotrt-policy", name, op, weights_rule[op])
         entry = operators.get(op)
         if entry is None or not entry["supported"]:
             state = "not in" if entry is None else "marked unsupported in"

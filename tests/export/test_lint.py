@@ -110,3 +110,20 @@ def test_inputs_the_parser_needs_constant_are_checked():
     axes = numpy_helper.from_array(np.array([2], dtype=np.int64), "axes")
     constant_axes = _graph([helper.make_node("ReduceMean", ["x", "axes"], ["y"], name="pool")], [x], [_io("y", [1, 4, 1])], opset=18, initializers=[axes])
     assert lint_model(constant_axes, "10.3").ok
+
+
+@pytest.mark.parametrize("trt", TRT_TARGETS)
+def test_a_computed_conv_kernel_is_refused_but_a_stored_or_dequantized_one_is_not(trt):
+    kernel = numpy_helper.from_array(np.ones((2, 1, 3), np.float32), "k")
+    scale, zero = numpy_helper.from_array(np.ones(2, np.float32), "s"), numpy_helper.from_array(np.zeros(2, np.int8), "z")
+    q = numpy_helper.from_array(np.ones((2, 1, 3), np.int8), "q")
+    nodes = [helper.make_node("Cos", ["k"], ["computed"], name="cos"),
+             helper.make_node("Conv", ["x", "computed"], ["y1"], name="computed_conv"),
+             helper.make_node("Conv", ["x", "k"], ["y2"], name="stored_conv"),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["w"], name="dq", axis=0),
+             helper.make_node("Conv", ["x", "w"], ["y3"], name="qdq_conv")]
+    model = _graph(nodes, [_io("x", [1, 1, 8])], [_io(n, [1, 2, 6]) for n in ("y1", "y2", "y3")],
+                   initializers=[kernel, scale, zero, q])
+    errors = lint_model(model, trt).errors
+    assert [(e.node, e.rule) for e in errors] == [("computed_conv", "emotrt-policy")]
+    assert "MatMul" in errors[0].message

@@ -12,14 +12,13 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from emotrt import __version__
+from emotrt import __version__, source_commit
 from emotrt.runtime.bundle import MANIFEST, SCHEMA, UNHASHED, read_manifest, sha256_file, unpack_tar
 from emotrt.runtime.contract import PREFIX, ModelContract
 from emotrt.runtime.errors import BundleError
@@ -121,15 +120,6 @@ def _tool_versions() -> Dict[str, str]:
     return found
 
 
-def git_commit(cwd: Any = None) -> Optional[str]:
-    """The current git commit of ``cwd`` (None outside a repository or without git)."""
-    try:
-        proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return proc.stdout.strip() or None if proc.returncode == 0 else None
-
-
 def provenance(models: Dict[str, ModelFiles], extra_checkpoints: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     """Git commit, checkpoint hashes (from the graphs' metadata), calibration-set hash, tool versions."""
     checkpoints = dict(extra_checkpoints or {})
@@ -150,7 +140,7 @@ def provenance(models: Dict[str, ModelFiles], extra_checkpoints: Optional[Dict[s
         calibration_set = next(iter(sets.values()), None)
     commit = next((m.contract.extra.get("export_commit") for m in models.values() if m.contract.extra.get("export_commit")), None)
     return {
-        "git_commit": commit or git_commit(),
+        "git_commit": commit or source_commit(),
         "checkpoints": checkpoints,
         "calibration_set": calibration_set,
         "tools": _tool_versions(),

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from emotrt.export.lint import LintReport, lint_model
-from emotrt.export.onnx_export import export_graph, git_commit, opset_for, write_contract
+from emotrt import source_commit
+from emotrt.export.onnx_export import export_graph, opset_for, write_contract
 from emotrt.export.parity import ParityResult, compare_graph, require_parity, run_torch, to_numpy
 from emotrt.export.slim import slim_validated
 from emotrt.export.specs import FAMILY_SPECS, GraphSpec, config_value, speaker_dim, specs_for_family
@@ -200,7 +201,7 @@ def export_checkpoints(
         for ckpt in ckpt_dirs:
             model, config, specs = load_for_export(ckpt, loader)
             provenance = {
-                "export_commit": git_commit(),
+                "export_commit": source_commit() or "unknown",
                 "checkpoint": str(ckpt),
                 "checkpoint_sha256": sha256_file(Path(ckpt) / "model.safetensors"),
                 "trt_target": options.trt,

@@ -20,9 +20,7 @@ exporter, fixed SER window), and the generic parity check validates the result
 from __future__ import annotations
 
 import logging
-import subprocess
 import warnings
-from pathlib import Path
 from typing import Any, Dict
 
 import torch
@@ -71,14 +69,3 @@ def write_contract(path: Any, contract: ModelContract) -> None:
     for key, value in kept + sorted(contract.to_metadata().items()):
         model.metadata_props.add(key=key, value=value)
     onnx.save(model, str(path))
-
-
-def git_commit() -> str:
-    """The emotrt source commit (``unknown`` outside a git checkout)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=str(Path(__file__).parent), capture_output=True, text=True, timeout=10
-        )
-    except OSError:
-        return "unknown"
-    return out.stdout.strip() or "unknown"

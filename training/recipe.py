@@ -42,13 +42,14 @@ class TrainConfig:
     grad_clip: float = 5.0  # max global gradient norm; 0 disables
     checkpoint_minutes: float = 5.0  # save last/ at least this often (and at every validation)
     max_minutes: float = 0.0  # stop (resumably) after this long; 0 = run to ``steps``
+    stop_step: int = 0  # stop (resumably) on reaching this step, e.g. to change [data] for the rest; 0 = run to ``steps``
     threads: int = 1  # torch intra-op threads per process
     log_every: int = 10  # updates between train lines in metrics.jsonl
 
     def __post_init__(self) -> None:
         bad = [n for n in ("steps", "epoch_steps", "threads", "log_every") if getattr(self, n) <= 0]
         bad += [n for n in ("lr",) if getattr(self, n) <= 0]
-        bad += [n for n in ("min_lr", "warmup_steps", "weight_decay", "grad_clip", "checkpoint_minutes", "max_minutes")
+        bad += [n for n in ("min_lr", "warmup_steps", "weight_decay", "grad_clip", "checkpoint_minutes", "max_minutes", "stop_step")
                 if getattr(self, n) < 0]
         if bad:
             raise ConfigError("recipe [train]: {} out of range (counts and lr must be positive, the rest >= 0)".format(

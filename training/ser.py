@@ -43,6 +43,9 @@ class SERConfig:
     text_template: str = "plain"
     text_fine_tune: bool = False  # train a transformers text encoder jointly (its weights join the checkpoint)
     null_env: str = "learned"
+    # Also scale and shift every front-end feature by the environment token (FiLM): a per-band
+    # weighting the description chooses, which the prepended token alone cannot express cheaply.
+    env_film: bool = False
     frontend: str = "fbank"
     frontend_path: Optional[str] = None
     frontend_hf_config: Optional[Dict[str, Any]] = None
@@ -206,6 +209,11 @@ class SER(nn.Module):
         dim = self.frontend.out_dim
         norm = [LayerNorm(dim)] if self.frontend.normalise_frames else []
         self.input_proj = nn.Sequential(*norm, nn.Linear(dim, config.d_model))
+        self.env_film = None
+        if config.env_film:
+            self.env_film = nn.Linear(config.d_model, 2 * dim)
+            nn.init.zeros_(self.env_film.weight)
+            nn.init.zeros_(self.env_film.bias)
         self.register_buffer("positions", sinusoids(config.max_frames, config.d_model), persistent=False)
         self.env_proj = nn.Linear(config.text_dim, config.d_model)
         self.text = None
@@ -251,7 +259,11 @@ class SER(nn.Module):
 
     def embed(self, audio: torch.Tensor, env_token: torch.Tensor) -> torch.Tensor:
         """Pooled utterance embedding [B, 2*d_model]: mean of speech frames and the env token's output."""
-        frames = self.input_proj(self.frontend(audio))
+        features = self.input_proj[:-1](self.frontend(audio))
+        if self.env_film is not None:
+            gain, shift = self.env_film(env_token).unsqueeze(1).chunk(2, dim=-1)
+            features = features * (1.0 + gain) + shift
+        frames = self.input_proj[-1](features)
         frames = frames + _Positions.apply(frames, self.positions)
         x = torch.cat([env_token.unsqueeze(1), frames], dim=1)
         for block in self.blocks:

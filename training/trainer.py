@@ -275,10 +275,12 @@ def train(task: Task, recipe: Recipe, progress: bool = True) -> TrainResult:
                 elif dist.main and time.monotonic() - last_save > 60 * cfg.checkpoint_minutes:
                     _save(out, task, model, optimizer, scheduler, recipe, step, best)
                     last_save = time.monotonic()
-                if cfg.max_minutes and time.monotonic() - began > 60 * cfg.max_minutes and step < cfg.steps:
+                out_of_time = cfg.max_minutes and time.monotonic() - began > 60 * cfg.max_minutes
+                if (out_of_time or step == cfg.stop_step) and step < cfg.steps:
                     if dist.main:
                         _save(out, task, model, optimizer, scheduler, recipe, step, best)
-                    log.info("stopping after %.1f minutes at step %d; rerun to resume", cfg.max_minutes, step)
+                    log.info("stopping at step %d (%s); rerun to resume", step,
+                             "stop_step" if step == cfg.stop_step else "max_minutes")
                     result.stopped_early = True
                     break
     except KeyboardInterrupt:

@@ -30,6 +30,16 @@ def test_forward_shapes_and_env_token_changes_the_output(tiny):
     assert not torch.allclose(logits, other)
 
 
+def test_film_starts_as_identity_and_then_lets_the_token_reweight_the_features(tiny):
+    film = SER.from_config(SERConfig(env_film=True, **TINY)).eval()
+    missing = film.load_state_dict(tiny.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["env_film.bias", "env_film.weight"]
+    audio, token = torch.randn(2, 8000), tiny.project_env(torch.randn(2, 16))
+    assert torch.allclose(film(audio, token)[0], tiny(audio, token)[0], atol=1e-6)
+    torch.nn.init.normal_(film.env_film.weight, std=0.1)
+    assert not torch.allclose(film(audio, token)[0], tiny(audio, token)[0], atol=1e-4)
+
+
 def test_zeros_null_env_is_a_fixed_zero_token():
     model = SER.from_config(SERConfig(null_env="zeros", **TINY))
     assert not model.null_token.requires_grad

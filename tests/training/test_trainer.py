@@ -91,6 +91,13 @@ def test_time_limit_stops_and_rerun_resumes_to_the_same_weights(tmp_path):
     assert torch.allclose(a["weight"], b["weight"], atol=1e-6)
 
 
+def test_stop_step_pauses_a_run_that_resumes_with_other_data_settings(tmp_path):
+    first = train(FixedBatches(), _recipe(tmp_path, "train.steps=30", "train.stop_step=12"), progress=False)
+    assert first.stopped_early and first.step == 12
+    second = train(FixedBatches(), _recipe(tmp_path, "train.steps=30"), progress=False)
+    assert second.resumed_from == 12 and second.step == 30 and not second.stopped_early
+
+
 def test_same_seed_same_result(tmp_path):
     train(Regression(), _recipe(tmp_path / "a", "train.steps=10"), progress=False)
     train(Regression(), _recipe(tmp_path / "b", "train.steps=10"), progress=False)

@@ -11,6 +11,10 @@ from emotrt.export.parity import ParityError
 from emotrt.export.specs import config_value, speaker_dim
 
 STREAM_ATOL = 1e-4
+# Plus this share of the reference's peak: float32 rounding over a long stream grows with the
+# signal (a trained TSE's 200-hop stream differed from torch by 2e-4 at peak 1.9), a missing state
+# cache shows up as errors of the signal's own size.
+STREAM_RTOL = 1e-4
 
 
 class StreamingMismatchError(ParityError):
@@ -25,12 +29,19 @@ class StreamingResult:
     chunk_samples: int
     max_abs_vs_torch: float
     max_abs_vs_offline_onnx: Optional[float]
+    reference_peak: float = 0.0
     atol: float = STREAM_ATOL
+    rtol: float = STREAM_RTOL
+
+    @property
+    def allowed(self) -> float:
+        """The largest difference accepted: ``atol + rtol * reference_peak``."""
+        return self.atol + self.rtol * self.reference_peak
 
     @property
     def ok(self) -> bool:
         worst = max(self.max_abs_vs_torch, self.max_abs_vs_offline_onnx or 0.0)
-        return worst <= self.atol
+        return worst <= self.allowed
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -38,16 +49,19 @@ class StreamingResult:
             "chunk_samples": self.chunk_samples,
             "max_abs_vs_torch": self.max_abs_vs_torch,
             "max_abs_vs_offline_onnx": self.max_abs_vs_offline_onnx,
+            "reference_peak": self.reference_peak,
             "atol": self.atol,
+            "rtol": self.rtol,
         }
 
     def require(self) -> None:
-        """Raise :class:`StreamingMismatchError` when the streams differ beyond ``atol``."""
+        """Raise :class:`StreamingMismatchError` when the streams differ beyond :attr:`allowed`."""
         if not self.ok:
             raise StreamingMismatchError(
                 "tse_step over {} hops of {} samples differs from the offline model: max abs {:.3g} vs torch, "
-                "{} vs tse_offline.onnx (allowed {:g})".format(
-                    self.hops, self.chunk_samples, self.max_abs_vs_torch, self.max_abs_vs_offline_onnx, self.atol
+                "{} vs tse_offline.onnx (allowed {:.3g} at peak {:.3g})".format(
+                    self.hops, self.chunk_samples, self.max_abs_vs_torch, self.max_abs_vs_offline_onnx, self.allowed,
+                    self.reference_peak,
                 ),
                 hint="every causal stage needs its own state cache (REFERENCE.md, export facts); fix TSE.step",
             )
@@ -90,4 +104,4 @@ def check_streaming(
         with load_engine(offline_path, backend="onnxruntime") as engine:
             offline = engine.run({"audio": a, "spk_emb": s})["audio_out"]
         vs_onnx = float(np.abs(streamed - offline).max())
-    return StreamingResult(hops, chunk, vs_torch, vs_onnx)
+    return StreamingResult(hops, chunk, vs_torch, vs_onnx, reference_peak=float(np.abs(reference).max()))

@@ -34,6 +34,6 @@ def test_a_step_that_forgets_its_state_is_caught(toy_ckpts, tmp_path):
     export_graph(TSE_STEP, forgetful.eval(), config, path, 17)
     write_contract(path, contract_for(TSE_STEP, forgetful, config, 17, {}))
     result = check_streaming(model, config, path, hops=20)
-    assert not result.ok
+    assert not result.ok and result.max_abs_vs_torch > 10 * result.allowed  # far outside, not at the edge
     with pytest.raises(StreamingMismatchError, match="over 20 hops of 16 samples"):
         result.require()

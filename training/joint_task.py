@@ -43,6 +43,9 @@ class JointModelConfig:
 
     tse: str = ""
     ser: str = ""
+    # Train only the TSE, through the SER as it is: the SER keeps what it does on clean speech
+    # (fine-tuned jointly, the default SER fell from 0.87 to 0.80 clean UA in 500 steps).
+    freeze_ser: bool = False
 
     def __post_init__(self) -> None:
         for name in PARTS:
@@ -115,9 +118,18 @@ def match_level(extracted: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
 class JointModel(nn.Module):
     """A TSE and an SER trained as one: mixture + enrollment + environment token → extraction, logits, AVD."""
 
-    def __init__(self, tse: nn.Module, ser: nn.Module) -> None:
+    def __init__(self, tse: nn.Module, ser: nn.Module, freeze_ser: bool = False) -> None:
         super().__init__()
-        self.tse, self.ser = tse, ser
+        self.tse, self.ser, self.freeze_ser = tse, ser, freeze_ser
+        if freeze_ser:
+            ser.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "JointModel":
+        """Train mode for what is trained; a frozen SER stays in eval mode (no dropout)."""
+        super().train(mode)
+        if self.freeze_ser:
+            self.ser.eval()
+        return self
 
     def extract(self, mixture: torch.Tensor, enrollment: torch.Tensor) -> torch.Tensor:
         """The TSE output [B, T] moved back by ``latency_samples`` (zeros at the end), as ``emotrt eval`` does."""
@@ -147,8 +159,8 @@ class JointTask:
         self.tse, self.tse_parent = load_model(model.tse)
         self.ser, self.ser_parent = load_model(model.ser)
         # the parents' weights hash too: a parent run directory may be retrained after this one starts
-        self.parents = {name: {"path": path, "sha256": sha256_file(Path(path) / WEIGHTS)}
-                        for name, path in asdict(model).items()}
+        self.parents = {name: {"path": getattr(model, name), "sha256": sha256_file(Path(getattr(model, name)) / WEIGHTS)}
+                        for name in PARTS}
         for name, parent, family in (("tse", self.tse_parent, "tse_td_speakerbeam"), ("ser", self.ser_parent, "ser")):
             if parent.get("family") != family:
                 raise ConfigError("recipe [model]: {} = {} is a {!r} checkpoint, expected {!r}".format(
@@ -179,7 +191,7 @@ class JointTask:
 
     def build_model(self) -> JointModel:
         """The two pretrained models as one module, in training mode."""
-        return JointModel(self.tse, self.ser).train()
+        return JointModel(self.tse, self.ser, self.model_config.freeze_ser).train()
 
     def train_batches(self, seed: int) -> Iterator[Dict[str, Any]]:
         """Endless seeded batches of freshly mixed labelled windows with enrollment audio."""

@@ -72,6 +72,25 @@ def test_a_few_steps_reduce_the_joint_loss_and_validate(joint_task):
     assert {"ua", "si_sdri", "score"} <= set(scores) and np.isfinite(scores["si_sdri"])
 
 
+def test_a_frozen_ser_stays_as_it_is_while_the_tse_learns_through_it(parents, ser_corpus, wordllama):
+    task = JointTask(JointModelConfig(tse=str(parents[0]), ser=str(parents[1]), freeze_ser=True), tiny_data(ser_corpus),
+                     text_encoder=wordllama)
+    model = task.build_model()
+    assert not model.ser.training and model.tse.training
+    before = {k: v.clone() for k, v in model.ser.state_dict().items()}
+    tse_before = model.tse.encoder.weight.detach().clone()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
+    for _ in range(2):
+        model.train()
+        loss, _ = task.loss(model, next(task.train_batches(1)))
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    assert not model.ser.training
+    assert all(torch.equal(before[k], v) for k, v in model.ser.state_dict().items())
+    assert not torch.equal(tse_before, model.tse.encoder.weight)
+
+
 @pytest.mark.slow
 def test_trainer_writes_two_loadable_exportable_checkpoints(parents, ser_corpus, wordllama, tmp_path):
     from emotrt.export.exporter import ExportConfig, export_checkpoints

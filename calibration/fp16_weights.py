@@ -6,7 +6,9 @@ INT8 build (TensorRT 8.5-10.0) sets the FP16 flag with INT8 (``devices/trt_compa
 pins only the precision plan's FP32 nodes to FP32, so these layers may run FP16 there anyway;
 the strongly typed build (10.1+) keeps computing them in FP32, from the FP16-rounded values
 (TensorRT folds the ``Cast`` of a constant at build time). ONNX Runtime runs the same rounding,
-so the calibration's accuracy check includes it.
+so the calibration's accuracy check includes it. The parsers take both halves: onnx-tensorrt maps a
+FLOAT16 initializer to ``DataType::kHALF`` weights (``convertDtype``, 8.x and 10.x) and its 8.5
+operator matrix lists ``Cast`` for FP32/FP16 (``export/trt_ops/8.5.json``).
 
 A weight is stored FP16 only when every node reading it is outside the plan's FP32 nodes and
 reads it where the ONNX parser takes a computed tensor: either MatMul input

@@ -116,14 +116,17 @@ def _calibrate_one(job: ModelJob, work: Path, config: CalibrateConfig, say: Prog
     blocks = node_blocks(nodes)
     with tempfile.TemporaryDirectory(prefix="emotrt-variants-") as scratch:
         say("{}: sensitivity over {} blocks".format(name, len(blocks)))
-        mixed = _choose_mixed(job, ranges, blocks, fp32_out, reference, Path(scratch), config)
-        int8_path = quantise(job.path, work / (name + ".int8.onnx"), ranges, config.quant, mixed.int8_nodes)
-        problems = tensorrt_problems(onnx.load(str(int8_path)))
+        mixed = _choose_mixed(job, ranges, blocks, fp32_out, reference, Path(scratch), config, fp16.fp32_nodes)
+        int8_path = quantise(job.path, work / (name + ".int8.onnx"), ranges, config.quant, mixed.int8_nodes,
+                             fp32_nodes=fp16.fp32_nodes)
+        written = onnx.load(str(int8_path))
+        problems = tensorrt_problems(written)
         if problems:
             raise RuntimeError("Q/DQ graph TensorRT would reject: " + "; ".join(problems))
         paths = {
             "fp32": job.path, "fp16": fp16_path, "mixed": int8_path,
-            "int8": quantise(job.path, Path(scratch) / "int8_all.onnx", ranges, config.quant, nodes),
+            "int8": quantise(job.path, Path(scratch) / "int8_all.onnx", ranges, config.quant, nodes,
+                             fp32_nodes=fp16.fp32_nodes),
             "int8-cpu": quantise(job.path, Path(scratch) / "cpu.onnx", ranges, config.quant, nodes, cpu=True),
         }
         metrics = {"fp32": reference, "mixed": mixed.metrics}
@@ -135,9 +138,9 @@ def _calibrate_one(job: ModelJob, work: Path, config: CalibrateConfig, say: Prog
     caches = _write_caches(name, ranges.amax(), work, config)
     _write_plan(job, work, config, mixed, blocks, fp16, caches)
     notes = {
-        "mixed": "{} of {} blocks INT8; kept out: {}; largest FP32 initializers: {}".format(
+        "mixed": "{} of {} blocks INT8; kept out: {}; largest FP32 initializers: {}; FP16: {}".format(
             len(mixed.int8_blocks), len(blocks), ", ".join(mixed.kept_blocks) or "none",
-            float_summary(onnx.load(str(int8_path))) or "none"),
+            float_summary(written) or "none", float_summary(written, dtype="float16") or "none"),
         "fp16": "flagged > 6e4: {}".format(", ".join(t for t, _ in fp16.flagged)) if fp16.flagged else "",
         "int8": "every block INT8 (not written; the mixed plan is {}.int8.onnx)".format(name),
         "int8-cpu": "ONNX Runtime QOperator u8/s8 for CPU-only targets; not a TensorRT graph, not written",
@@ -151,14 +154,17 @@ def _calibrate_one(job: ModelJob, work: Path, config: CalibrateConfig, say: Prog
 
 
 def _choose_mixed(job: ModelJob, ranges: Ranges, blocks: Mapping[str, Sequence[str]], fp32_out: Outputs,
-                  reference: Dict[str, float], scratch: Path, config: CalibrateConfig) -> MixedPlan:
-    """Leave-one-out ranks blocks on a short subset; the budget is checked on every held-out item."""
+                  reference: Dict[str, float], scratch: Path, config: CalibrateConfig,
+                  fp32_nodes: Sequence[str]) -> MixedPlan:
+    """Leave-one-out ranks blocks on a short subset; the budget is checked on every held-out item
+    (on the graphs as written: float weights outside the plan's ``fp32_nodes`` stored FP16)."""
     counter = [0]
 
     def evaluator(items: Sequence[EvalItem], fp32: Outputs) -> Callable[[Sequence[str]], Dict[str, float]]:
         def evaluate(chosen: Sequence[str]) -> Dict[str, float]:
             counter[0] += 1
-            path = quantise(job.path, scratch / "v{}.onnx".format(counter[0]), ranges, config.quant, chosen)
+            path = quantise(job.path, scratch / "v{}.onnx".format(counter[0]), ranges, config.quant, chosen,
+                            fp32_nodes=fp32_nodes)
             return score(job.contract, items, fp32, run_items(path, job.contract, items))
         return evaluate
 
@@ -176,6 +182,7 @@ def _write_plan(job: ModelJob, work: Path, config: CalibrateConfig, mixed: Mixed
     recipe = {
         "method": asdict(config.quant), "budget": config.budget.limits(), "calibration_set": job.calib.sha256,
         "cache_algorithm": config.cache_algorithm,
+        "float_weights": "fp16 + Cast outside the fp32 nodes (Conv kernels and Q/DQ scales fp32)",
     }
     plan = precision_plan(
         job.name, job.path, recipe,

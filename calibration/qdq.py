@@ -24,12 +24,13 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Collection, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import onnx
 
 from emotrt.calibration.data import CalibrationSet
+from emotrt.calibration.fp16_weights import store_fp16_weights
 from emotrt.runtime.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -141,18 +142,23 @@ class _PreprocessAdvice(logging.Filter):
 
 
 def quantise(
-    model_path: Path, out_path: Path, ranges: Ranges, config: QuantConfig, nodes: Sequence[str], cpu: bool = False
+    model_path: Path, out_path: Path, ranges: Ranges, config: QuantConfig, nodes: Sequence[str], cpu: bool = False,
+    fp32_nodes: Optional[Collection[str]] = None,
 ) -> Path:
     """Write a Q/DQ graph quantising exactly ``nodes`` with the precomputed ``ranges``.
 
     ``cpu=True`` writes instead ONNX Runtime's CPU-optimised form (QOperator, u8 activations,
     s8 per-channel weights) for CPU-only targets: TensorRT rejects it. No nodes gives an
-    unchanged copy (ORT would read an empty list as "quantise everything").
+    unchanged copy (ORT would read an empty list as "quantise everything"). Given the FP16
+    plan's ``fp32_nodes``, the float weights outside them are stored FP16 + Cast
+    (:mod:`emotrt.calibration.fp16_weights`).
     """
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     if not nodes:
         shutil.copyfile(str(model_path), str(out_path))
+        if fp32_nodes is not None:
+            _store_fp16(out_path, fp32_nodes)
         return Path(out_path)
     advice = _PreprocessAdvice()
     logging.getLogger().addFilter(advice)
@@ -173,12 +179,19 @@ def quantise(
             )
     finally:
         logging.getLogger().removeFilter(advice)
-    _finish(model_path, out_path)
+    _finish(model_path, out_path, None if cpu else fp32_nodes)
     return Path(out_path)
 
 
-def _finish(source: Path, target: Path) -> None:
-    """Copy the source graph's ``metadata_props`` (the emotrt contract) and compact the quantised graph."""
+def _store_fp16(path: Path, fp32_nodes: Collection[str]) -> None:
+    model = onnx.load(str(path))
+    store_fp16_weights(model, fp32_nodes)
+    onnx.save(model, str(path))
+
+
+def _finish(source: Path, target: Path, fp32_nodes: Optional[Collection[str]]) -> None:
+    """Copy the source graph's ``metadata_props`` (the emotrt contract), compact the quantised graph
+    and, given ``fp32_nodes``, store the other float weights FP16."""
     original = onnx.load(str(source), load_external_data=False)
     model = onnx.load(str(target))
     present = {p.key for p in model.metadata_props}
@@ -186,6 +199,8 @@ def _finish(source: Path, target: Path) -> None:
         if prop.key not in present:
             model.metadata_props.add(key=prop.key, value=prop.value)
     compact_names(model.graph)
+    if fp32_nodes is not None:
+        store_fp16_weights(model, fp32_nodes)
     onnx.save(model, str(target))
 
 

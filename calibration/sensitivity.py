@@ -62,11 +62,28 @@ class Budget:
         return found
 
 
+def _shared_prefix(paths: Sequence[List[str]]) -> int:
+    """How many leading module names every path shares (a wrapper such as ``model``)."""
+    if not paths:
+        return 0
+    depth = min(len(p) for p in paths)
+    for i in range(depth):
+        if any(p[i] != paths[0][i] for p in paths):
+            return i
+    return depth
+
+
 def node_blocks(nodes: Sequence[str]) -> "OrderedDict[str, List[str]]":
-    """Group node names into blocks by module path, in graph order."""
+    """Group node names into blocks by module path, in graph order.
+
+    An unindexed module is its own block below a wrapper every node shares: the offline TSE's
+    ``/model/encoder`` and ``/model/decoder`` are two blocks, as the per-hop graph's
+    ``/encoder`` and ``/decoder`` are, not one block ``model``.
+    """
+    paths = [[p for p in name.split("/") if p][:-1] for name in nodes]
+    shared = _shared_prefix(paths)
     blocks: "OrderedDict[str, List[str]]" = OrderedDict()
-    for name in nodes:
-        parts = [p for p in name.split("/") if p][:-1]
+    for name, parts in zip(nodes, paths):
         key = name
         for i, part in enumerate(parts):
             if _INDEXED.search(part):
@@ -74,7 +91,7 @@ def node_blocks(nodes: Sequence[str]) -> "OrderedDict[str, List[str]]":
                 break
         else:
             if parts:
-                key = parts[0]
+                key = "/".join(parts[: min(shared, len(parts) - 1) + 1])
         blocks.setdefault(key, []).append(name)
     return blocks
 

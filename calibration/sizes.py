@@ -2,7 +2,8 @@
 
 Answers "what stays FP32 in ``<m>.int8.onnx``" (biases, per-channel scales, LayerNorm and
 PReLU parameters, depthwise taps, blocks the mixed plan kept out); a weight behind a
-``DequantizeLinear`` is counted under the op that reads the dequantised tensor (``DQ->Gemm``).
+``DequantizeLinear`` or a ``Cast`` is counted under the op that reads its output (``DQ->Gemm``,
+``Cast->MatMul``).
 """
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Dict, List, Tuple
 
 import onnx
 from onnx import helper
+
+_THROUGH = {"DequantizeLinear": "DQ", "Cast": "Cast"}  # counted under the op reading their output
 
 
 def initializer_bytes(model: onnx.ModelProto) -> List[Tuple[str, str, int, int]]:
@@ -22,9 +25,9 @@ def initializer_bytes(model: onnx.ModelProto) -> List[Tuple[str, str, int, int]]
     for init in model.graph.initializer:
         reader = readers.get(init.name)
         op = reader.op_type if reader is not None else "-"
-        if reader is not None and op == "DequantizeLinear":
+        if reader is not None and op in _THROUGH:
             nxt = readers.get(reader.output[0])
-            op = "DQ->" + (nxt.op_type if nxt is not None else "-")
+            op = _THROUGH[op] + "->" + (nxt.op_type if nxt is not None else "-")
         dtype = helper.tensor_dtype_to_np_dtype(init.data_type)
         count = 1
         for dim in init.dims:
@@ -35,7 +38,7 @@ def initializer_bytes(model: onnx.ModelProto) -> List[Tuple[str, str, int, int]]
     return sorted(((dtype, op, size, n) for (dtype, op), (size, n) in groups.items()), key=lambda row: -row[2])
 
 
-def float_summary(model: onnx.ModelProto, top: int = 4) -> str:
-    """The largest float32 groups as one line, e.g. ``LayerNormalization 44 KB, Mul 31 KB``."""
-    rows = [row for row in initializer_bytes(model) if row[0] == "float32"][:top]
+def float_summary(model: onnx.ModelProto, top: int = 4, dtype: str = "float32") -> str:
+    """The largest ``dtype`` groups as one line, e.g. ``LayerNormalization 44 KB, Mul 31 KB``."""
+    rows = [row for row in initializer_bytes(model) if row[0] == dtype][:top]
     return ", ".join("{} {:.0f} KB".format(op, size / 1024.0) for _, op, size, _ in rows)

@@ -30,6 +30,20 @@ def test_int8_graphs_are_tensorrt_ready(calibrated, toy_jobs):
         assert any(n.op_type == "QuantizeLinear" for n in model.graph.node)
 
 
+def test_written_int8_graphs_cast_fp16_weights_only_outside_the_fp32_plan(calibrated, toy_jobs):
+    out, _ = calibrated
+    for job in toy_jobs:
+        model = onnx.load(str(out / (job.name + ".int8.onnx")))
+        fp32 = set(json.loads((out / (job.name + ".precision.json")).read_text())["fp32"]["fp32_nodes"])
+        halves = {i.name for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT16}
+        cast = {n.output[0] for n in model.graph.node if n.op_type == "Cast" and n.input[0] in halves}
+        readers = [n for n in model.graph.node if cast & set(n.input)]
+        assert halves and readers, job.name
+        assert {n.op_type for n in readers} <= {"MatMul", "Gemm", "Mul", "Add", "Sub", "Div"}
+        assert not fp32 & {n.name for n in readers}
+        assert not [n.name for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose") and cast & set(n.input)]
+
+
 def test_cache_holds_the_same_statistics_as_the_qdq_ranges(calibrated, toy_jobs):
     out, _ = calibrated
     job = next(j for j in toy_jobs if j.name == "tse_step")

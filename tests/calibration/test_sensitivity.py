@@ -54,3 +54,9 @@ def test_negative_budget_is_refused():
 def test_a_graph_without_quantisable_blocks_stays_out_of_int8():
     plan = choose_mixed(evaluate, {}, REFERENCE, Budget())
     assert plan.int8_nodes == () and plan.metrics == REFERENCE and plan.evaluations == 0
+
+
+def test_unindexed_modules_under_a_shared_wrapper_are_separate_blocks():
+    blocks = node_blocks(["/model/encoder/MatMul", "/model/tcn.0/pw/MatMul", "/model/mask/MatMul", "/model/decoder/MatMul"])
+    assert list(blocks) == ["model/encoder", "model/tcn.0", "model/mask", "model/decoder"]
+    assert list(node_blocks(["/model/head/Gemm"])) == ["model/head"]

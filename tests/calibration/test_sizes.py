@@ -22,3 +22,13 @@ def test_bytes_are_grouped_by_type_and_the_op_behind_a_dequantize():
     assert rows == {("int8", "DQ->Gemm"): (36, 2), ("float32", "DQ->Gemm"): (16, 1), ("float32", "Gemm"): (16, 1),
                     ("float32", "LayerNormalization"): (64, 2)}
     assert float_summary(model, top=2).startswith("LayerNormalization 0 KB, ")
+
+
+def test_fp16_weights_behind_a_cast_are_counted_under_their_reader():
+    nodes = [helper.make_node("Cast", ["wh"], ["w"], to=TensorProto.FLOAT), helper.make_node("MatMul", ["x", "w"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+                              [numpy_helper.from_array(np.ones((8, 4), np.float16), "wh")])
+    model = helper.make_model(graph)
+    assert initializer_bytes(model) == [("float16", "Cast->MatMul", 64, 1)]
+    assert float_summary(model) == "" and float_summary(model, dtype="float16") == "Cast->MatMul 0 KB"

@@ -43,7 +43,7 @@ class SourceConfig:
 
     seed: int = 0
     calib_utterances: int = 48
-    eval_utterances: int = 16
+    eval_utterances: int = 64  # with 16 (4 per class) one utterance moved UA by 6 points: the SER plan flipped
     max_feeds: int = 256
     sir_db: Tuple[float, float] = (0.0, 10.0)
     snr_db: Tuple[float, float] = (-5.0, 15.0)

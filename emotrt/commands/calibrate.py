@@ -23,7 +23,7 @@ def calibrate(
     max_ccc_drop: float = typer.Option(0.01, help="Allowed CCC drop from FP32."),
     seed: int = typer.Option(0, help="Seed of the split, mixtures and levels."),
     calib_utterances: int = typer.Option(48, help="Utterances used for calibration."),
-    eval_utterances: int = typer.Option(16, help="Held-out utterances used for the report."),
+    eval_utterances: int = typer.Option(64, help="Held-out utterances that choose the mixed plan and score the report."),
     leave_one_out: bool = typer.Option(True, help="Run per-block leave-one-out before choosing the mixed plan."),
     force: bool = typer.Option(False, "--force", help="Replace a non-empty output folder."),
 ) -> None:

@@ -17,6 +17,11 @@ Gemm importer calls ``convertToTensor`` on B and C and uses a fully connected la
 both are initializers; ``builtin_op_importers.cpp``, 8.x and 10.x branches). Never a
 Conv/ConvTranspose kernel or bias: TensorRT 8.5/8.6 may refuse a computed kernel (the export
 lint's ``constant_inputs`` rule), nor a Q/DQ scale.
+
+One FP32-plan node takes FP16-stored weights too: a ``LayerNormalization``'s scale and bias. The
+normalisation still computes in FP32 (the plan pins the node; the ``Cast`` gives it float32
+inputs), from γ/β rounded to FP16. onnx-tensorrt's LayerNormalization importer (8.6-GA, 10.0-GA,
+10.1-GA ``onnxOpImporters.cpp``) takes both through ``convertToTensor``; 8.5 exports decompose it.
 """
 from __future__ import annotations
 
@@ -32,6 +37,8 @@ log = logging.getLogger(__name__)
 CASTABLE_INPUTS: Dict[str, Collection[int]] = {
     "MatMul": (0, 1), "Gemm": (0, 1, 2), "Mul": (0, 1), "Add": (0, 1), "Sub": (0, 1), "Div": (0, 1),
 }
+#: FP32-plan ops whose parameters may still be stored FP16 (they compute in FP32 from the rounded values)
+FP32_NODE_PARAMETERS: Dict[str, Collection[int]] = {"LayerNormalization": (1, 2)}
 MIN_ELEMENTS = 16  # below this the Cast node costs more bytes than FP16 saves
 
 
@@ -40,9 +47,10 @@ def _castable(init: onnx.TensorProto, readers: List[onnx.NodeProto], fp32_nodes:
         return False
     for node in readers:
         slots = [i for i, name in enumerate(node.input) if name == init.name]
-        if node.name in fp32_nodes or node.domain not in ("", "ai.onnx"):
+        if node.domain not in ("", "ai.onnx"):
             return False
-        if not set(slots) <= set(CASTABLE_INPUTS.get(node.op_type, ())):
+        allowed = FP32_NODE_PARAMETERS if node.name in fp32_nodes else CASTABLE_INPUTS
+        if not set(slots) <= set(allowed.get(node.op_type, ())):
             return False
     values = numpy_helper.to_array(init)
     return bool(np.all(np.isfinite(values)) and np.abs(values).max() <= np.finfo(np.float16).max)

@@ -44,12 +44,13 @@ def _hand_graph() -> onnx.ModelProto:
 def test_only_weights_read_outside_the_fp32_plan_become_fp16_and_a_cast():
     model = _hand_graph()
     changed = store_fp16_weights(model, fp32_nodes=["/norm/LayerNormalization", "/norm/Add"])
-    assert sorted(changed) == ["b", "taps", "w"]
+    # LayerNorm is FP32 by plan but computes from FP16-rounded gamma/beta; "shared" also feeds an FP32 Add
+    assert sorted(changed) == ["b", "beta", "gamma", "taps", "w"]
     types = {i.name: i.data_type for i in model.graph.initializer}
-    assert [types[n + "h"] for n in changed] == [TensorProto.FLOAT16] * 3
-    assert types["kernel"] == types["gamma"] == types["shared"] == types["half"] == TensorProto.FLOAT
+    assert [types[n + "h"] for n in changed] == [TensorProto.FLOAT16] * 5
+    assert types["kernel"] == types["shared"] == types["half"] == TensorProto.FLOAT
     casts = {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "Cast"}
-    assert casts == {"w": "wh", "b": "bh", "taps": "tapsh"}
+    assert casts == {"w": "wh", "b": "bh", "taps": "tapsh", "gamma": "gammah", "beta": "betah"}
     onnx.checker.check_model(model)
 
 
@@ -64,7 +65,7 @@ def test_fp16_weights_change_outputs_by_fp16_rounding_only():
     np.testing.assert_allclose(got, reference, rtol=0, atol=4e-3 * np.abs(reference).max())
     rounded = _hand_graph()
     for init in rounded.graph.initializer:
-        if init.name in ("w", "b", "taps"):
+        if init.name in ("w", "b", "taps", "gamma", "beta"):
             init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16).astype(np.float32), init.name))
     np.testing.assert_allclose(got, _run(rounded, x), rtol=1e-6, atol=1e-6)
 

@@ -163,7 +163,6 @@ def sinusoids(length: int, dim: int) -> torch.Tensor:
     return table
 
 
-
 class _Positions(torch.autograd.Function):
     """The first ``frames.shape[1]`` rows of ``table`` (:func:`sinusoids`), exported as Sin/Cos ops, not a stored table.
 
@@ -189,6 +188,7 @@ class _Positions(torch.autograd.Function):
         angle = g.op("Mul", index, const(g, freq.numpy()[None, :]))
         pair = [g.op("Unsqueeze", g.op(op, angle), int64s(g, [2])) for op in ("Sin", "Cos")]
         return g.op("Reshape", g.op("Concat", *pair, axis_i=2), int64s(g, [-1, dim]))
+
 
 class SER(nn.Module):
     """Speech emotion recogniser conditioned on one prepended environment token.

@@ -12,9 +12,10 @@ from emotrt.export.specs import config_value, speaker_dim
 
 STREAM_ATOL = 1e-4
 # Plus this share of the reference's peak: float32 rounding over a long stream grows with the
-# signal (a trained TSE's 200-hop stream differed from torch by 2e-4 at peak 1.9), a missing state
-# cache shows up as errors of the signal's own size.
-STREAM_RTOL = 1e-4
+# signal (the trained TSE's output reaches 323 on the check's random input, and its 200-hop stream
+# differed from torch by 2e-4, bit-exact against tse_offline.onnx); a missing state cache shows up
+# as errors of the signal's own size.
+STREAM_RTOL = 1e-5
 
 
 class StreamingMismatchError(ParityError):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from emotrt.calibration.qdq import QuantConfig, collect_ranges
 from emotrt.runtime.tables import VectorTable
 from tests.calibration.toy_models import D_MODEL, SR, export_toy_models
 
@@ -84,3 +85,15 @@ def calibrated(toy_jobs, tmp_path_factory):
     out = tmp_path_factory.mktemp("calibrated") / "out"
     report = calibrate(toy_jobs, out, CalibrateConfig(latency_repeats=5))
     return out, report
+
+
+@pytest.fixture(scope="session")
+def ser_job(toy_jobs):
+    """The toy SER's calibration job."""
+    return next(j for j in toy_jobs if j.name == "ser")
+
+
+@pytest.fixture(scope="session")
+def ser_minmax(ser_job):
+    """MinMax ranges of the toy SER on its calibration feeds."""
+    return collect_ranges(ser_job.path, ser_job.calib, QuantConfig())

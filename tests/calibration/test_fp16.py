@@ -8,11 +8,6 @@ from emotrt.runtime.backends import load_engine
 
 
 @pytest.fixture(scope="module")
-def ser_job(toy_jobs):
-    return next(j for j in toy_jobs if j.name == "ser")
-
-
-@pytest.fixture(scope="module")
 def amax(ser_job):
     return collect_ranges(ser_job.path, ser_job.calib, QuantConfig()).amax()
 

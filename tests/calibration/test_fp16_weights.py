@@ -1,6 +1,5 @@
 import numpy as np
 import onnx
-import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from emotrt.calibration.fp16 import plan_fp16
@@ -70,23 +69,13 @@ def test_fp16_weights_change_outputs_by_fp16_rounding_only():
     np.testing.assert_allclose(got, _run(rounded, x), rtol=1e-6, atol=1e-6)
 
 
-@pytest.fixture(scope="module")
-def ser_job(toy_jobs):
-    return next(j for j in toy_jobs if j.name == "ser")
-
-
-@pytest.fixture(scope="module")
-def ser_ranges(ser_job):
-    return collect_ranges(ser_job.path, ser_job.calib, QuantConfig())
-
-
-def test_mixed_graph_stores_a_kept_out_matmul_fp16_and_passes_the_lint(ser_job, ser_ranges, tmp_path):
+def test_mixed_graph_stores_a_kept_out_matmul_fp16_and_passes_the_lint(ser_job, ser_minmax, tmp_path):
     model = onnx.load(str(ser_job.path))
-    plan = plan_fp16(model, ser_ranges.amax())
+    plan = plan_fp16(model, ser_minmax.amax())
     kept = "/layers.0/qkv/MatMul"
     nodes = [n for n in quantisable_nodes(model, QuantConfig()) if n != kept]
-    out = quantise(ser_job.path, tmp_path / "mixed.onnx", ser_ranges, QuantConfig(), nodes, fp32_nodes=plan.fp32_nodes)
-    plain = quantise(ser_job.path, tmp_path / "plain.onnx", ser_ranges, QuantConfig(), nodes)
+    out = quantise(ser_job.path, tmp_path / "mixed.onnx", ser_minmax, QuantConfig(), nodes, fp32_nodes=plan.fp32_nodes)
+    plain = quantise(ser_job.path, tmp_path / "plain.onnx", ser_minmax, QuantConfig(), nodes)
     q = onnx.load(str(out))
     producers = {o: n for n in q.graph.node for o in n.output}
     inits = {i.name: i for i in q.graph.initializer}
@@ -103,9 +92,9 @@ def test_mixed_graph_stores_a_kept_out_matmul_fp16_and_passes_the_lint(ser_job, 
     np.testing.assert_allclose(a, b, rtol=0, atol=0.05 * np.abs(b).max())
 
 
-def test_float_graph_with_fp16_weights_is_within_fp16_rounding_of_fp32(ser_job, ser_ranges, tmp_path):
-    plan = plan_fp16(onnx.load(str(ser_job.path)), ser_ranges.amax())
-    out = quantise(ser_job.path, tmp_path / "none.onnx", ser_ranges, QuantConfig(), [], fp32_nodes=plan.fp32_nodes)
+def test_float_graph_with_fp16_weights_is_within_fp16_rounding_of_fp32(ser_job, ser_minmax, tmp_path):
+    plan = plan_fp16(onnx.load(str(ser_job.path)), ser_minmax.amax())
+    out = quantise(ser_job.path, tmp_path / "none.onnx", ser_minmax, QuantConfig(), [], fp32_nodes=plan.fp32_nodes)
     assert TensorProto.FLOAT16 in {i.data_type for i in onnx.load(str(out)).graph.initializer}
     feed = ser_job.calib.feeds[1]
     with load_engine(out) as half, load_engine(ser_job.path) as full:

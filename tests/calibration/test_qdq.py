@@ -10,16 +10,6 @@ from emotrt.runtime.backends import load_engine
 from emotrt.runtime.errors import ConfigError
 
 
-@pytest.fixture(scope="module")
-def ser_job(toy_jobs):
-    return next(j for j in toy_jobs if j.name == "ser")
-
-
-@pytest.fixture(scope="module")
-def minmax(ser_job):
-    return collect_ranges(ser_job.path, ser_job.calib, QuantConfig())
-
-
 def test_front_end_feeding_log_is_never_quantised(ser_job):
     model = onnx.load(str(ser_job.path))
     front = frontend_nodes(model)
@@ -28,9 +18,9 @@ def test_front_end_feeding_log_is_never_quantised(ser_job):
     assert "/frontend/MatMul" in nodes and not set(front) & set(nodes)
 
 
-def test_qdq_graph_is_what_tensorrt_accepts(ser_job, minmax, tmp_path):
+def test_qdq_graph_is_what_tensorrt_accepts(ser_job, ser_minmax, tmp_path):
     model = onnx.load(str(ser_job.path))
-    out = quantise(ser_job.path, tmp_path / "ser.int8.onnx", minmax, QuantConfig(), quantisable_nodes(model, QuantConfig()))
+    out = quantise(ser_job.path, tmp_path / "ser.int8.onnx", ser_minmax, QuantConfig(), quantisable_nodes(model, QuantConfig()))
     q = onnx.load(str(out))
     assert tensorrt_problems(q) == []
     inits = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
@@ -52,9 +42,9 @@ def test_qdq_graph_is_what_tensorrt_accepts(ser_job, minmax, tmp_path):
         assert np.isfinite(engine.run(ser_job.calib.feeds[0])["logits"]).all()
 
 
-def test_methods_give_different_ranges(ser_job, minmax):
+def test_methods_give_different_ranges(ser_job, ser_minmax):
     percentile = collect_ranges(ser_job.path, ser_job.calib, QuantConfig(method="percentile", percentile=99.0))
-    amax, pamax = minmax.amax(), percentile.amax()
+    amax, pamax = ser_minmax.amax(), percentile.amax()
     assert set(amax) == set(pamax) and "audio" in amax
     assert any(pamax[n] < 0.99 * amax[n] for n in amax)
 
@@ -75,20 +65,20 @@ def test_entropy_settings_do_not_silently_return_minmax_ranges(toy_jobs):
     assert any(abs(entropy[n] - minmax[n]) > 1e-3 * minmax[n] for n in minmax)
 
 
-def test_no_nodes_means_an_unchanged_copy_not_everything(ser_job, minmax, tmp_path):
-    out = quantise(ser_job.path, tmp_path / "copy.onnx", minmax, QuantConfig(), [])
+def test_no_nodes_means_an_unchanged_copy_not_everything(ser_job, ser_minmax, tmp_path):
+    out = quantise(ser_job.path, tmp_path / "copy.onnx", ser_minmax, QuantConfig(), [])
     assert out.read_bytes() == ser_job.path.read_bytes()
 
 
 
-def test_compacted_names_are_short_and_change_no_result(ser_job, minmax, tmp_path, monkeypatch):
+def test_compacted_names_are_short_and_change_no_result(ser_job, ser_minmax, tmp_path, monkeypatch):
     from emotrt.calibration import qdq
 
     model = onnx.load(str(ser_job.path))
     nodes = quantisable_nodes(model, QuantConfig())
-    out = quantise(ser_job.path, tmp_path / "short.onnx", minmax, QuantConfig(), nodes)
+    out = quantise(ser_job.path, tmp_path / "short.onnx", ser_minmax, QuantConfig(), nodes)
     monkeypatch.setattr(qdq, "compact_names", lambda graph: None)
-    long = quantise(ser_job.path, tmp_path / "long.onnx", minmax, QuantConfig(), nodes)
+    long = quantise(ser_job.path, tmp_path / "long.onnx", ser_minmax, QuantConfig(), nodes)
     q = onnx.load(str(out))
     io = {v.name for v in list(q.graph.input) + list(q.graph.output)}
     tensors = {name for n in q.graph.node for name in list(n.input) + list(n.output) if name}

@@ -1,5 +1,4 @@
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from emotrt.calibration.sizes import float_summary, initializer_bytes

@@ -227,6 +227,11 @@ def train(task: Task, recipe: Recipe, progress: bool = True) -> TrainResult:
     start, best = _resume(out, task, model, optimizer, scheduler, recipe)
     if start:
         log.info("resuming %s at step %d", out, start)
+    if cfg.stop_step and cfg.stop_step <= start < cfg.steps:
+        # a rerun of a phase that already ended must not go on training with that phase's settings
+        log.warning("%s is at step %d, at or past stop_step %d: nothing trained; rerun without stop_step to go on",
+                    out, start, cfg.stop_step)
+        return TrainResult(out=out, step=start, best_score=best, resumed_from=start, stopped_early=True, model=model)
     metrics = _Metrics(out, dist.main)
     result = TrainResult(out=out, step=start, best_score=best, resumed_from=start)
     began = last_save = time.monotonic()

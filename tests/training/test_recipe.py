@@ -58,6 +58,8 @@ def test_train_table_is_validated():
         recipe_from_dict({"task": "tse", "train": {"out": "x", "stpes": 3}})
     with pytest.raises(ConfigError, match="lr"):
         recipe_from_dict({"task": "tse", "train": {"out": "x"}}, ["train.lr=-1"])
+    with pytest.raises(ConfigError, match="stop_step"):
+        recipe_from_dict({"task": "tse", "train": {"out": "x"}}, ["train.stop_step=-1"])
     with pytest.raises(ConfigError, match="missing key.*out"):
         recipe_from_dict({"task": "tse", "train": {}})
     with pytest.raises(ConfigError, match="task"):

@@ -94,6 +94,8 @@ def test_time_limit_stops_and_rerun_resumes_to_the_same_weights(tmp_path):
 def test_stop_step_pauses_a_run_that_resumes_with_other_data_settings(tmp_path):
     first = train(FixedBatches(), _recipe(tmp_path, "train.steps=30", "train.stop_step=12"), progress=False)
     assert first.stopped_early and first.step == 12
+    again = train(FixedBatches(), _recipe(tmp_path, "train.steps=30", "train.stop_step=12"), progress=False)
+    assert again.stopped_early and again.step == 12  # rerunning the finished phase trains nothing
     second = train(FixedBatches(), _recipe(tmp_path, "train.steps=30"), progress=False)
     assert second.resumed_from == 12 and second.step == 30 and not second.stopped_early
 

@@ -4,6 +4,10 @@ Each environment is built from plausible ingredients (babble from other syntheti
 clatter, rumble, hum, tonal music...) and carries three descriptions in the style of TG-EAT's
 prompt templates ("This speech is recorded in {}."). Environments marked ``unseen`` are never
 used for training: they test generalisation to new conditions, as TG-EAT's held-out categories do.
+Each unseen environment has one seen neighbour close to it both in what its descriptions say and in
+how it sounds (music/radio, wind/seaside, tram/bus, construction/workshop): without one, nothing in
+the seen environments' text tells the SER what an unseen environment sounds like
+(benchmarks/text_transfer.py measures it).
 ``quiet`` has no clips; it describes clean speech so the SER always gets an environment token.
 """
 from __future__ import annotations
@@ -88,6 +92,20 @@ def _harmonics(f0: float, count: int) -> List[float]:
     return [f0 * (k + 1) for k in range(count)]
 
 
+def _song(n: int, rng: np.random.Generator, beat_s: Tuple[float, float], root_hz: Tuple[float, float],
+          scale: Sequence[int], voices: int, bass_hz: float) -> np.ndarray:
+    """Random chords of ``voices`` notes from ``scale`` (semitones above a random root), one per beat, on a bass."""
+    out = np.zeros(n)
+    beat = int(SR * rng.uniform(*beat_s))
+    root = rng.uniform(*root_hz)
+    for start in range(0, n, beat):
+        chord = [root * 2 ** (s / 12) for s in rng.choice(scale, voices, replace=False)]
+        note = sum(_tone(beat / SR, _harmonics(f, 4), 3.0) for f in chord)
+        out[start:start + beat] += note[: n - start]
+        out[start:start + beat] += 2 * _tone(beat / SR, [bass_hz], 25.0)[: n - start]
+    return out
+
+
 def _make(env: str, n: int, rng: np.random.Generator, pool: Sequence[np.ndarray]) -> np.ndarray:
     """One clip of ``env``; see ENVIRONMENTS for what each is meant to sound like."""
     seconds = n / SR
@@ -118,16 +136,22 @@ def _make(env: str, n: int, rng: np.random.Generator, pool: Sequence[np.ndarray]
         return water + clatter + 0.5 * _tone(seconds, _harmonics(50, 4))
     if env == "fan":
         return _spectral(n, rng, 1.0) + 0.3 * _tone(seconds, _harmonics(rng.uniform(90, 150), 5))
+    if env == "radio":
+        return _song(n, rng, (0.3, 0.45), (130, 260), (0, 2, 4, 7, 9, 12), 2, 65.0)
+    if env == "seaside":
+        return _spectral(n, rng, 2.0, (20, 700)) * _envelope(n, rng, 0.25, 1.0) ** 1.5
+    if env == "bus":
+        rpm = 20 + 4 * np.cumsum(rng.standard_normal(n)) / np.sqrt(n)
+        phase = 2 * np.pi * np.cumsum(rpm) / SR
+        bumps = _events(n, rng, 0.5, lambda: _decaying(rng, 30, (60, 800), 4))
+        hiss = _events(n, rng, 0.1, lambda: _decaying(rng, 300, (2000, 6000), 0.8))
+        return 2 * _spectral(n, rng, 2.0, (20, 350)) + 0.4 * sum(np.sin(k * phase) / k for k in range(1, 6)) + bumps + hiss
+    if env == "workshop":
+        hammer = _events(n, rng, 1.5, lambda: _decaying(rng, 25, (80, 3500), 7))
+        saw = _tone(seconds, _harmonics(rng.uniform(180, 320), 8)) * (_envelope(n, rng, 0.3, 1.0) > 0.6)
+        return hammer + saw + 0.4 * _spectral(n, rng, 1.5)
     if env == "music":
-        out = np.zeros(n)
-        beat = int(SR * rng.uniform(0.4, 0.6))
-        root = rng.uniform(110, 220)
-        for start in range(0, n, beat):
-            chord = [root * 2 ** (s / 12) for s in rng.choice([0, 3, 4, 5, 7, 9, 12], 3, replace=False)]
-            note = sum(_tone(beat / SR, _harmonics(f, 4), 3.0) for f in chord)
-            out[start:start + beat] += note[: n - start]
-            out[start:start + beat] += 2 * _tone(beat / SR, [55.0], 25.0)[: n - start]
-        return out
+        return _song(n, rng, (0.4, 0.6), (110, 220), (0, 3, 4, 5, 7, 9, 12), 3, 55.0)
     if env == "wind":
         return _spectral(n, rng, 2.0, (20, 600)) * _envelope(n, rng, 0.7, 1.0) ** 2
     if env == "tram":
@@ -158,6 +182,13 @@ ENVIRONMENTS: Dict[str, Environment] = {
                                         "a home kitchen while cooking")),
         Environment("fan", "seen", ("a room with a fan running", "a room with a noisy fan",
                                     "a place with steady machine hum")),
+        Environment("radio", "seen", ("a radio playing pop songs", "a living room with the radio on",
+                                      "a shop with a tune on the speakers")),
+        Environment("seaside", "seen", ("the seaside", "waves breaking on a windy beach",
+                                        "an exposed coast with surf and a breeze")),
+        Environment("bus", "seen", ("a city bus", "passengers riding a bus", "a bus driving through town")),
+        Environment("workshop", "seen", ("a workshop with power tools", "a garage where someone is hammering",
+                                         "a carpenter's workshop with a saw")),
         Environment("music", "unseen", ("a room with music playing", "a bar with background music",
                                         "a place where a song is playing")),
         Environment("wind", "unseen", ("strong wind", "a windy field", "gusts of wind outdoors")),

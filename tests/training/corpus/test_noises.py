@@ -1,4 +1,5 @@
-"""Noise recipes: every environment makes a finite, audible, reproducible clip; descriptions are distinct."""
+"""Noise recipes: every environment makes a finite, audible, reproducible clip; descriptions are distinct;
+every unseen environment has a seen neighbour in meaning and in sound."""
 import numpy as np
 import pytest
 
@@ -27,3 +28,27 @@ def test_descriptions_follow_the_templates():
     for env in ENVIRONMENTS.values():
         assert len(set(env.descriptions)) == 3
     assert ENVIRONMENTS["cafe"].descriptions[0] == "This speech is recorded in a busy cafe."
+
+
+def _band_profile(env: str) -> np.ndarray:
+    """Mean and spread of the level-normalised log power in 24 bands of 1/3 octave from 50 Hz, over 32 ms frames."""
+    clip = np.concatenate([make_noise(env, 2.0, (0, k), POOL) for k in range(3)])
+    frames = np.abs(np.fft.rfft(clip[: len(clip) // 512 * 512].reshape(-1, 512), axis=1)) ** 2
+    edges = np.searchsorted(np.fft.rfftfreq(512, 1 / 16000), 50 * 2 ** (np.arange(25) / 3))
+    bands = np.log(np.stack([frames[:, a:max(b, a + 1)].sum(1) for a, b in zip(edges[:-1], edges[1:])], 1) + 1e-9)
+    bands -= np.log(frames.sum(1, keepdims=True) + 1e-9)
+    return np.concatenate([bands.mean(0), bands.std(0)])
+
+
+def test_each_unseen_environment_is_nearest_to_one_seen_environment_in_meaning_and_in_sound(wordllama):
+    from emotrt.training.text import DescriptionBank
+
+    envs = {e.id: {"descriptions": e.descriptions, "split": e.split} for e in ENVIRONMENTS.values() if e.id != "quiet"}
+    bank = DescriptionBank(wordllama, envs)
+    text = {e: bank.embeddings[e].mean(0).numpy() for e in envs}
+    sound = {e: _band_profile(e) for e in envs}
+    seen = [e for e in envs if envs[e]["split"] == "seen"]
+    for unseen in (e for e in envs if envs[e]["split"] == "unseen"):
+        by_text = max(seen, key=lambda s: np.dot(text[unseen], text[s]) / np.linalg.norm(text[s]))
+        by_sound = sorted(seen, key=lambda s: np.linalg.norm(sound[unseen] - sound[s]))
+        assert by_text in by_sound[:2], (unseen, by_text, by_sound[:3])

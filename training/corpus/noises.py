@@ -72,7 +72,7 @@ def _decaying(rng: np.random.Generator, ms: float, band: Tuple[float, float], am
 
 def _tone(seconds: float, freqs: Sequence[float], decay: float = 0.0) -> np.ndarray:
     """A sum of sinusoids (harmonics fall as 1/k) with an optional exponential decay rate (1/s)."""
-    t = np.arange(int(SR * seconds)) / SR
+    t = np.arange(int(round(SR * seconds))) / SR
     x = sum(np.sin(2 * np.pi * f * t) / (k + 1) for k, f in enumerate(freqs))
     return x * np.exp(-decay * t)
 

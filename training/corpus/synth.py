@@ -172,14 +172,16 @@ def synthesise_corpus(
         rng = np.random.default_rng(seed)
         jobs = _plan_speech(config, rng)
         log.info("synthesising %d utterances with %d workers", len(jobs), workers)
+        speech = [j for j in jobs if j["kind"] != "babble"]
         with ProcessPoolExecutor(workers) as pool:
-            results = collect(pool.map(_render_speech, [(exe, str(tmp), j) for j in jobs], chunksize=16), len(jobs), progress)
-            babble = [r for j, r in zip(jobs, results) if j["kind"] == "babble"]
+            # The babble talkers and the noise first: a noise recipe error shows in seconds, not after the speech.
+            babble = list(pool.map(_render_speech, [(exe, str(tmp), j) for j in jobs if j["kind"] == "babble"]))
             noise = _plan_noise(config)
             noise_jobs = [(str(tmp), c.environment, c.duration, (seed, i), babble if c.environment in BABBLE_ENVS else (), c.path)
                           for i, c in enumerate(noise)]
             list(pool.map(_render_noise, noise_jobs))
-        manifests = {name: [_speech_utterance(j, r) for j, r in zip(jobs, results) if j["kind"] == name]
+            results = collect(pool.map(_render_speech, [(exe, str(tmp), j) for j in speech], chunksize=16), len(speech), progress)
+        manifests = {name: [_speech_utterance(j, r) for j, r in zip(speech, results) if j["kind"] == name]
                      for name in ("train", "valid", "test", "enroll")}
         manifests["noise"] = noise
         for name, utts in manifests.items():

@@ -18,6 +18,13 @@ def test_each_environment_makes_a_clip(env):
     assert not np.array_equal(clip, make_noise(env, 0.5, (0, 2), POOL))
 
 
+@pytest.mark.parametrize("env", NOISY)
+def test_every_random_draw_fits_the_clip(env):
+    """Beats and tones of random length must not overrun the clip by a rounding sample (music, seed 14 did)."""
+    for seed in range(20):
+        assert make_noise(env, 1.0, (0, seed), POOL).shape == (16000,)
+
+
 def test_environments_have_spectrally_different_sounds():
     spectra = {e: np.abs(np.fft.rfft(make_noise(e, 1.0, (0, 0), POOL))) for e in NOISY}
     centroid = {e: float(np.sum(np.arange(len(s)) * s) / np.sum(s)) for e, s in spectra.items()}

@@ -139,3 +139,16 @@ def test_an_identical_corpus_is_kept_and_another_seed_needs_force(tiny_corpus, t
     assert marker.stat().st_mtime_ns == before
     with pytest.raises(CorpusError, match="not empty"):
         synthesise_corpus(root, seed=4, config=tiny_config)
+
+
+def test_a_failing_noise_recipe_stops_before_the_speech_and_leaves_nothing(tiny_config, tmp_path, monkeypatch):
+    import emotrt.training.corpus.synth as synth
+
+    def broken(env, *args):
+        raise ValueError("recipe for {} is broken".format(env))
+
+    monkeypatch.setattr(synth, "make_noise", broken)  # the pool's forked workers inherit it
+    spoken = []
+    with pytest.raises(ValueError, match="is broken"):
+        synthesise_corpus(tmp_path / "c", seed=3, workers=1, config=tiny_config, progress=lambda done, total: spoken.append(done))
+    assert spoken == [] and list(tmp_path.iterdir()) == []

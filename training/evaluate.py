@@ -18,6 +18,7 @@ import torch
 
 from emotrt.runtime.errors import ConfigError, CorpusError
 from emotrt.training.metrics import ccc, classification_scores, si_sdr_improvement
+from emotrt.training.text_gain import Scored, format_gains, text_gains
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +149,10 @@ class Evaluator:
         gain = np.sqrt(np.mean(audio.astype(np.float64) ** 2) / max(float(np.mean(out.astype(np.float64) ** 2)), 1e-12))
         return (out * gain).astype(np.float32)
 
-    def evaluate_set(self, name: str, on_item: Optional[Callable[[], None]] = None) -> Tuple[List[Dict[str, Any]], List[float]]:
-        """Rows (one per TSE mode x text mode) for the test set ``name``, and its SI-SDRi values."""
+    def evaluate_set(self, name: str, on_item: Optional[Callable[[], None]] = None
+                     ) -> Tuple[List[Dict[str, Any]], List[float], List[Dict[str, Any]]]:
+        """Rows (one per TSE mode x text mode) for the test set ``name``, its SI-SDRi values, and the
+        text-mode differences with their bootstrap intervals (:mod:`emotrt.training.text_gain`)."""
         from emotrt.training.corpus import load_manifest
 
         items = [u for u in load_manifest(self.corpus / "testsets" / name / "mixtures.jsonl")
@@ -176,6 +179,7 @@ class Evaluator:
         truth = np.array([self.labels.index(u.emotion) for u in items])
         avd_true = torch.tensor([[getattr(u, k) or 3.0 for k in AVD] for u in items], dtype=torch.float64)
         rows = []
+        scored: Dict[Tuple[str, str], Scored] = {}
         for tse_mode in tse_modes:
             for text_mode in self.config.text_modes:
                 preds, avds = [], []
@@ -185,24 +189,28 @@ class Evaluator:
                         logits, avd = self.ser(audio, self._tokens([str(items[i].environment) for i in chunk], text_mode))
                     preds.append(logits.argmax(-1).numpy())
                     avds.append(avd.double())
-                scores = classification_scores(truth, np.concatenate(preds), len(self.labels))
-                concord = ccc(torch.cat(avds), avd_true)
+                scored[tse_mode, text_mode] = Scored(np.concatenate(preds), torch.cat(avds))
+                scores = classification_scores(truth, scored[tse_mode, text_mode].preds, len(self.labels))
+                concord = ccc(scored[tse_mode, text_mode].avd, avd_true)
                 rows.append(dict(describe_set(name), set=name, tse=tse_mode, text=text_mode, n=len(items), **scores,
                                  **{"ccc_" + k[0]: float(v) for k, v in zip(AVD, concord)}))
-        return rows, improvements
+        gains = [dict(set=name, **g) for g in text_gains(truth, avd_true, scored, len(self.labels))]
+        return rows, improvements, gains
 
     def run(self, on_item: Optional[Callable[[], None]] = None) -> Dict[str, Any]:
-        """Every requested test set: ``{"ser": rows, "tse": SI-SDRi summary or None}``."""
+        """Every requested test set: ``{"ser": rows, "tse": SI-SDRi summary or None, "text_gain": rows}``."""
         names = list(self.config.sets) or list_testsets(self.corpus)
         missing = [n for n in names if not (self.corpus / "testsets" / n / "mixtures.jsonl").is_file()]
         if missing:
             raise CorpusError("test sets not in {}: {}".format(self.corpus, ", ".join(missing)),
                               hint="stored sets: " + ", ".join(list_testsets(self.corpus)))
         rows: List[Dict[str, Any]] = []
+        gains: List[Dict[str, Any]] = []
         sisdri: Dict[str, List[float]] = {}
         for name in names:
-            set_rows, improvements = self.evaluate_set(name, on_item)
+            set_rows, improvements, set_gains = self.evaluate_set(name, on_item)
             rows += set_rows
+            gains += set_gains
             if improvements:
                 sisdri[set_rows[0]["condition"].replace("interferer_", "")] = improvements
             log.info("evaluated %s (%d rows)", name, len(set_rows))
@@ -211,7 +219,7 @@ class Evaluator:
             everything = [v for values in sisdri.values() for v in values]
             tse = {"si_sdri_db": float(np.mean(everything)), "n": len(everything),
                    **{"si_sdri_db_" + k: float(np.mean(v)) for k, v in sisdri.items()}}
-        return {"ser": rows, "tse": tse}
+        return {"ser": rows, "tse": tse, "text_gain": gains}
 
 
 def format_table(report: Dict[str, Any]) -> str:
@@ -228,7 +236,7 @@ def format_table(report: Dict[str, Any]) -> str:
         parts = ", ".join("{} {:.2f} dB".format(k.replace("si_sdri_db_", ""), v) for k, v in t.items()
                           if k.startswith("si_sdri_db_"))
         lines += ["", "TSE SI-SDRi {:.2f} dB over {} two-talker mixtures ({})".format(t["si_sdri_db"], t["n"], parts)]
-    return "\n".join(lines)
+    return "\n".join(lines + format_gains(report.get("text_gain", [])))
 
 
 def evaluate_checkpoints(ser_dir: Any, corpus: Any, tse_dir: Any = None, config: EvalConfig = EvalConfig(),

@@ -45,8 +45,10 @@ def test_table_covers_every_set_and_text_mode(ser_corpus, tiny_model, wordllama)
         assert row["n"] == 2 and 0.0 <= row["ua"] <= 1.0 and -1.0 <= row["ccc_a"] <= 1.0
     by_mode = {r["text"]: r for r in report["ser"] if r["set"] == "noise_seen_m5db"}
     assert set(by_mode) == {"text", "none", "wrong"}
+    assert [(g["set"], g["compared"]) for g in report["text_gain"][:2]] == [("clean", "text - none"), ("clean", "text - wrong")]
+    assert len(report["text_gain"]) == 2 * len(names)
     table = format_table(report)
-    assert table.count("\n") == len(report["ser"]) + 1 and "| noise_unseen_m5db | unseen | -5 |" in table
+    assert "| noise_unseen_m5db | unseen | -5 |" in table and "| noise_unseen_m5db | off | text - wrong |" in table
 
 
 def test_wrong_description_is_another_environment(ser_task):

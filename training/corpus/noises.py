@@ -1,8 +1,8 @@
 """Synthetic noise environments: numpy recipes, text descriptions, seen/unseen split.
 
 Each environment is built from plausible ingredients (babble from other synthetic talkers,
-clatter, rumble, hum, tonal music...) and carries three descriptions in the style of TG-EAT's
-prompt templates ("This speech is recorded in {}."). Environments marked ``unseen`` are never
+clatter, rumble, hum, tonal music...) and carries three phrases, each written in the three styles of
+TG-EAT's prompt templates ("This speech is recorded in {}."). Environments marked ``unseen`` are never
 used for training: they test generalisation to new conditions, as TG-EAT's held-out categories do.
 Each unseen environment has one seen neighbour close to it both in what its descriptions say and in
 how it sounds (music/radio, wind/seaside, tram/bus, construction/workshop): without one, nothing in
@@ -33,8 +33,11 @@ class Environment:
 
     @property
     def descriptions(self) -> List[str]:
-        """One description per phrase, each in a different template."""
-        return [TEMPLATES[i % len(TEMPLATES)].format(p) for i, p in enumerate(self.phrases)]
+        """Every phrase in every template: the first round puts each phrase in a different template,
+        the next rounds rotate them. Many wordings of few environments keep the SER's text projection
+        from learning the seen descriptions by heart (TG-EAT also trains on several templates)."""
+        n = len(TEMPLATES)
+        return [TEMPLATES[(i + shift) % n].format(p) for shift in range(n) for i, p in enumerate(self.phrases)]
 
 
 def _spectral(n: int, rng: np.random.Generator, exponent: float = 0.0, band: Tuple[float, float] = (0, SR / 2)) -> np.ndarray:

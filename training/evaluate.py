@@ -189,9 +189,9 @@ class Evaluator:
                         logits, avd = self.ser(audio, self._tokens([str(items[i].environment) for i in chunk], text_mode))
                     preds.append(logits.argmax(-1).numpy())
                     avds.append(avd.double())
-                scored[tse_mode, text_mode] = Scored(np.concatenate(preds), torch.cat(avds))
-                scores = classification_scores(truth, scored[tse_mode, text_mode].preds, len(self.labels))
-                concord = ccc(scored[tse_mode, text_mode].avd, avd_true)
+                out = scored[tse_mode, text_mode] = Scored(np.concatenate(preds), torch.cat(avds))
+                scores = classification_scores(truth, out.preds, len(self.labels))
+                concord = ccc(out.avd, avd_true)
                 rows.append(dict(describe_set(name), set=name, tse=tse_mode, text=text_mode, n=len(items), **scores,
                                  **{"ccc_" + k[0]: float(v) for k, v in zip(AVD, concord)}))
         gains = [dict(set=name, **g) for g in text_gains(truth, avd_true, scored, len(self.labels))]

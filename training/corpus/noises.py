@@ -95,6 +95,13 @@ def _harmonics(f0: float, count: int) -> List[float]:
     return [f0 * (k + 1) for k in range(count)]
 
 
+def _engine(n: int, rng: np.random.Generator, hz: float, drift_hz: float, harmonics: int) -> np.ndarray:
+    """An engine hum: ``harmonics`` harmonics (falling as 1/k) of a fundamental near ``hz`` drifting by about ``drift_hz``."""
+    rpm = hz + drift_hz * np.cumsum(rng.standard_normal(n)) / np.sqrt(n)
+    phase = 2 * np.pi * np.cumsum(rpm) / SR
+    return sum(np.sin(k * phase) / k for k in range(1, harmonics + 1))
+
+
 def _song(n: int, rng: np.random.Generator, beat_s: Tuple[float, float], root_hz: Tuple[float, float],
           scale: Sequence[int], voices: int, bass_hz: float) -> np.ndarray:
     """Random chords of ``voices`` notes from ``scale`` (semitones above a random root), one per beat, on a bass."""
@@ -121,9 +128,7 @@ def _make(env: str, n: int, rng: np.random.Generator, pool: Sequence[np.ndarray]
         horns = _events(n, rng, 0.15, lambda: 2 * _tone(0.4, _harmonics(rng.uniform(330, 450), 6)))
         return _spectral(n, rng, 2.0, (20, 4000)) * _envelope(n, rng, 0.5, 0.8) * 2 + horns
     if env == "car_interior":
-        rpm = 30 + 5 * np.cumsum(rng.standard_normal(n)) / np.sqrt(n)
-        phase = 2 * np.pi * np.cumsum(rpm) / SR
-        engine = sum(np.sin(k * phase) / k for k in range(1, 8))
+        engine = _engine(n, rng, 30, 5, 7)
         return 2 * _spectral(n, rng, 2.0, (20, 400)) + 0.5 * engine
     if env == "rain":
         drops = _events(n, rng, 300.0, lambda: _decaying(rng, 2, (1000, 8000), rng.uniform(0.5, 3)))
@@ -144,11 +149,10 @@ def _make(env: str, n: int, rng: np.random.Generator, pool: Sequence[np.ndarray]
     if env == "seaside":
         return _spectral(n, rng, 2.0, (20, 700)) * _envelope(n, rng, 0.25, 1.0) ** 1.5
     if env == "bus":
-        rpm = 20 + 4 * np.cumsum(rng.standard_normal(n)) / np.sqrt(n)
-        phase = 2 * np.pi * np.cumsum(rpm) / SR
+        engine = _engine(n, rng, 20, 4, 5)
         bumps = _events(n, rng, 0.5, lambda: _decaying(rng, 30, (60, 800), 4))
         hiss = _events(n, rng, 0.1, lambda: _decaying(rng, 300, (2000, 6000), 0.8))
-        return 2 * _spectral(n, rng, 2.0, (20, 350)) + 0.4 * sum(np.sin(k * phase) / k for k in range(1, 6)) + bumps + hiss
+        return 2 * _spectral(n, rng, 2.0, (20, 350)) + 0.4 * engine + bumps + hiss
     if env == "workshop":
         hammer = _events(n, rng, 1.5, lambda: _decaying(rng, 25, (80, 3500), 7))
         saw = _tone(seconds, _harmonics(rng.uniform(180, 320), 8)) * (_envelope(n, rng, 0.3, 1.0) > 0.6)

@@ -16,6 +16,7 @@ from typing import Callable, Dict, List, Mapping, Set, Tuple
 
 import onnx
 
+from emotrt.calibration.graph import readers
 from emotrt.calibration.qdq import frontend_nodes
 
 log = logging.getLogger(__name__)
@@ -98,10 +99,7 @@ def _drop_fp16_round_trips(graph: onnx.GraphProto, fp32_nodes: Set[str]) -> None
     went through FP16, rounding it and turning anything above 65504 into inf.
     """
     producer = {out: node for node in graph.node for out in node.output}
-    consumers: Dict[str, List[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    consumers = readers(graph)
     outputs = {o.name for o in graph.output}
     rename: Dict[str, str] = {}
     dropped: Set[str] = set()
@@ -127,12 +125,9 @@ def _unshare_float_initializers(graph: onnx.GraphProto, is_fp32: Callable[[onnx.
     every GELU), and onnxconverter-common converts a shared initializer for one side only,
     leaving a Mul with an FP16 and an FP32 input that ONNX Runtime refuses to load.
     """
-    readers: Dict[str, List[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in set(node.input):
-            readers.setdefault(name, []).append(node)
+    reading = readers(graph)
     for init in list(graph.initializer):
-        users = readers.get(init.name, [])
+        users = reading.get(init.name, [])
         if init.data_type != onnx.TensorProto.FLOAT or all(map(is_fp32, users)) or not any(map(is_fp32, users)):
             continue
         copy = onnx.TensorProto()

@@ -32,6 +32,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from emotrt.calibration.graph import readers
+
 log = logging.getLogger(__name__)
 
 CASTABLE_INPUTS: Dict[str, Collection[int]] = {
@@ -42,10 +44,10 @@ FP32_NODE_PARAMETERS: Dict[str, Collection[int]] = {"LayerNormalization": (1, 2)
 MIN_ELEMENTS = 16  # below this the Cast node costs more bytes than FP16 saves
 
 
-def _castable(init: onnx.TensorProto, readers: List[onnx.NodeProto], fp32_nodes: Collection[str]) -> bool:
-    if init.data_type != onnx.TensorProto.FLOAT or not readers or int(np.prod(init.dims)) < MIN_ELEMENTS:
+def _castable(init: onnx.TensorProto, users: List[onnx.NodeProto], fp32_nodes: Collection[str]) -> bool:
+    if init.data_type != onnx.TensorProto.FLOAT or not users or int(np.prod(init.dims)) < MIN_ELEMENTS:
         return False
-    for node in readers:
+    for node in users:
         slots = [i for i, name in enumerate(node.input) if name == init.name]
         if node.domain not in ("", "ai.onnx"):
             return False
@@ -59,16 +61,13 @@ def _castable(init: onnx.TensorProto, readers: List[onnx.NodeProto], fp32_nodes:
 def store_fp16_weights(model: onnx.ModelProto, fp32_nodes: Collection[str]) -> List[str]:
     """Store castable float32 initializers as FP16 + ``Cast`` (in place); return the tensors changed."""
     graph = model.graph
-    readers: Dict[str, List[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in set(node.input):
-            readers.setdefault(name, []).append(node)
+    reading = readers(graph)
     io = {v.name for v in list(graph.input) + list(graph.output)}
     taken = {i.name for i in graph.initializer} | {o for n in graph.node for o in n.output}
     fp32 = set(fp32_nodes)
     casts, changed = [], []
     for init in graph.initializer:
-        if init.name in io or not _castable(init, readers.get(init.name, []), fp32):
+        if init.name in io or not _castable(init, reading.get(init.name, []), fp32):
             continue
         stored = init.name + "h"
         while stored in taken:

@@ -12,21 +12,20 @@ from typing import Dict, List, Tuple
 import onnx
 from onnx import helper
 
+from emotrt.calibration.graph import readers
+
 _THROUGH = {"DequantizeLinear": "DQ", "Cast": "Cast"}  # counted under the op reading their output
 
 
 def initializer_bytes(model: onnx.ModelProto) -> List[Tuple[str, str, int, int]]:
     """``(element type, reading op, bytes, count)`` per group, largest first."""
-    readers: Dict[str, onnx.NodeProto] = {}
-    for node in model.graph.node:
-        for name in node.input:
-            readers.setdefault(name, node)
+    first = {name: nodes[0] for name, nodes in readers(model.graph).items()}
     groups: Dict[Tuple[str, str], List[int]] = {}
     for init in model.graph.initializer:
-        reader = readers.get(init.name)
+        reader = first.get(init.name)
         op = reader.op_type if reader is not None else "-"
         if reader is not None and op in _THROUGH:
-            nxt = readers.get(reader.output[0])
+            nxt = first.get(reader.output[0])
             op = _THROUGH[op] + "->" + (nxt.op_type if nxt is not None else "-")
         dtype = helper.tensor_dtype_to_np_dtype(init.data_type)
         count = 1

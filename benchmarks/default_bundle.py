@@ -17,7 +17,7 @@ def build(out: Path) -> Path:
     """Export the default TSE and SER (parity, streaming and lint checks included) and bundle them."""
     import torch
 
-    from emotrt.devices.bundle import collect_models, write_bundle
+    from emotrt.devices.bundle_writer import collect_models, write_bundle
     from emotrt.export.exporter import ExportConfig, export_checkpoints
     from emotrt.runtime.backends import load_engine
     from emotrt.runtime.tables import VectorTable

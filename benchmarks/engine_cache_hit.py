@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from emotrt.devices.build import BuildOptions, build_bundle, build_device_engines
+from emotrt.devices.bundle_build import BuildOptions, build_bundle, build_device_engines
 from emotrt.runtime.fingerprint import DeviceFingerprint
 from tests.trt_double import make_tensorrt
 from tests.fixtures.tiny_graphs import write_calibration_dir, write_export_dir

@@ -22,7 +22,7 @@ import onnx
 
 from emotrt.calibration.cache import DEFAULT_ALGORITHM, DEFAULT_TARGETS, CalibrationCache, version_code
 from emotrt.calibration.data import CalibrationSet
-from emotrt.calibration.evaluate import EvalItem, Outputs, run_items, score, shorten
+from emotrt.calibration.accuracy import EvalItem, Outputs, run_items, score, shorten
 from emotrt.calibration.fp16 import Fp16Plan, convert_fp16, plan_fp16
 from emotrt.calibration.plan import precision_plan
 from emotrt.calibration.qdq import QuantConfig, Ranges, collect_ranges, quantisable_nodes, quantise, tensorrt_problems

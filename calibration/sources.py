@@ -22,7 +22,7 @@ import numpy as np
 from emotrt.calibration.data import (
     CalibrationDataError, CalibrationSet, audio_feeds, mix_at, ser_feeds, span_levels, tse_step_feeds,
 )
-from emotrt.calibration.evaluate import EvalItem
+from emotrt.calibration.accuracy import EvalItem
 from emotrt.calibration.pipeline import ModelJob
 from emotrt.runtime.backends import load_engine
 from emotrt.runtime.contract import ModelContract

@@ -24,7 +24,7 @@ import numpy as np
 
 from emotrt.devices.expected import deviation, limits, read_expected, read_vectors
 from emotrt.runtime.backends import BACKENDS, load_engine
-from emotrt.runtime.bundle import Bundle
+from emotrt.runtime.bundle_reader import Bundle
 from emotrt.runtime.errors import BackendError, BundleError, FingerprintMismatchError
 from emotrt.runtime.fingerprint import DeviceFingerprint, probe_device
 

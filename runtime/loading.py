@@ -22,10 +22,10 @@ BACKEND_NAMES = ("auto", "tensorrt", "onnxruntime")
 
 def tensorrt_available() -> Optional[str]:
     """None when TensorRT (8.5+) and pycuda import, else why not."""
-    from emotrt.runtime.backends import trt_compat
+    from emotrt.runtime.backends import trt_inference
 
     try:
-        trt_compat.import_tensorrt()
+        trt_inference.import_tensorrt()
         importlib.import_module("pycuda.driver")
     except (DependencyError, ImportError) as exc:
         return str(getattr(exc, "message", exc))
@@ -85,7 +85,7 @@ def choose_backend(bundle: Any, requested: str, probe: Any = None) -> Tuple[str,
 def load_bundle_parts(cls: Any, path: Any, backend: str, config: Any, verify: Any = True) -> Any:
     """Build a :class:`Pipeline` (``cls``) from the bundle at ``path`` (``verify`` as in :meth:`Bundle.open`)."""
     from emotrt.runtime.backends import load_engine
-    from emotrt.runtime.bundle import Bundle
+    from emotrt.runtime.bundle_reader import Bundle
 
     bundle = Bundle.open(path, verify=verify)
     engines: Dict[str, Any] = {}

@@ -32,7 +32,7 @@ def calibration_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def session_bundle(tmp_path_factory, export_dir, calibration_dir) -> Path:
     """A bundle written from the tiny export and calibration dirs; tests must not modify it."""
-    from emotrt.devices.bundle import collect_models, write_bundle
+    from emotrt.devices.bundle_writer import collect_models, write_bundle
 
     models = collect_models(export_dir, calibration_dir)
     out = tmp_path_factory.mktemp("bundles") / "bundle"

@@ -24,7 +24,7 @@ def build(
     from rich.console import Console
     from rich.progress import Progress
 
-    from emotrt.devices.build import BuildOptions, build_bundle, build_device_engines
+    from emotrt.devices.bundle_build import BuildOptions, build_bundle, build_device_engines
     from emotrt.runtime.errors import ConfigError
 
     console = Console()

@@ -18,7 +18,7 @@ def eval_(
     """SER UA/WA/F1/CCC per SNR x condition x TSE on/off x environment text; TSE SI-SDRi."""
     from rich.progress import Progress
 
-    from emotrt.training.evaluate import EvalConfig, count_items, evaluate_checkpoints, format_table, save_report
+    from emotrt.training.checkpoint_eval import EvalConfig, count_items, evaluate_checkpoints, format_table, save_report
 
     config = EvalConfig(sets=tuple(s for s in sets.split(",") if s), text_modes=tuple(t for t in text.split(",") if t),
                         limit=limit)

@@ -14,7 +14,7 @@ def selftest(
     from rich.table import Table
 
     from emotrt.devices.selftest import run_selftest
-    from emotrt.runtime.bundle import Bundle
+    from emotrt.runtime.bundle_reader import Bundle
 
     with Bundle.open(bundle) as opened:
         report = run_selftest(opened, backends=backend or None)

@@ -10,7 +10,7 @@ inside a graph, hence two graphs (REFERENCE.md "CUDA graphs"; NVIDIA TensorRT de
 "CUDA Graphs": run ``execute_async_v3`` once before capturing).
 
 API used (TensorRT Python API, IExecutionContext / ICudaEngine; pycuda.driver): the name-based
-tensor calls through :mod:`emotrt.runtime.backends.trt_compat`, ``pagelocked_empty``,
+tensor calls through :mod:`emotrt.runtime.backends.trt_inference`, ``pagelocked_empty``,
 ``mem_alloc``, ``Stream``, ``memcpy_htod_async``/``memcpy_dtoh_async``, ``Stream.begin_capture``/
 ``end_capture`` and ``Graph.instantiate().launch`` (pycuda test_graph.py).
 """
@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from emotrt.runtime.backends import trt_compat
+from emotrt.runtime.backends import trt_inference
 from emotrt.runtime.backends.base import Engine, TensorSpec
 from emotrt.runtime.backends.stepper import require_contract
 from emotrt.runtime.contract import ModelContract
@@ -50,7 +50,7 @@ class _Gpu:
     """The CUDA context shared by every engine of a process (the device's primary context)."""
 
     def __init__(self, device: int = 0) -> None:
-        self.cuda = trt_compat.import_pycuda()
+        self.cuda = trt_inference.import_pycuda()
         self.context = self.cuda.Device(device).retain_primary_context()
 
     def __enter__(self) -> Any:
@@ -66,7 +66,7 @@ class TensorRTEngine(Engine):
 
     def __init__(self, path: str, contract: Optional[ModelContract] = None, cuda_graphs: bool = False,
                  device: int = 0) -> None:
-        self.trt = trt_compat.import_tensorrt()
+        self.trt = trt_inference.import_tensorrt()
         self.name = os.path.basename(path)
         self.contract = contract
         self.cuda_graphs = cuda_graphs
@@ -82,7 +82,7 @@ class TensorRTEngine(Engine):
                     "TensorRT cannot deserialise {} (built by another TensorRT version or for another GPU?)".format(path),
                     hint="rebuild the engines on this device: emotrt build BUNDLE",
                 )
-            self.io = trt_compat.io_tensors(self.trt, self.engine)
+            self.io = trt_inference.io_tensors(self.trt, self.engine)
             self.inputs = tuple(TensorSpec(t.name, t.shape, t.dtype) for t in self.io if t.is_input)
             self.outputs = tuple(TensorSpec(t.name, t.shape, t.dtype) for t in self.io if not t.is_input)
             self.stream = cuda.Stream()
@@ -91,7 +91,7 @@ class TensorRTEngine(Engine):
             for name, buf in self.buffers.items():
                 self.context.set_tensor_address(name, buf.address)
 
-    def _alloc_shape(self, tensor: trt_compat.IOTensor) -> Any:
+    def _alloc_shape(self, tensor: trt_inference.IOTensor) -> Any:
         """Inputs: the profile's max shape. Dynamic outputs start at one element and grow in ``_fit``."""
         if tensor.is_input or all(d >= 0 for d in tensor.shape):
             return tensor.max_shape
@@ -124,7 +124,7 @@ class TensorRTEngine(Engine):
                 # With every input shape set, the context knows each output's shape (TensorRT 8.5+).
                 shape = tuple(self.context.get_tensor_shape(spec.name)) if dynamic else spec.shape
                 results[spec.name] = self._fit(cuda, spec.name, shape) if dynamic else self.buffers[spec.name].host
-            trt_compat.enqueue(self.context, self.stream.handle)
+            trt_inference.enqueue(self.context, self.stream.handle)
             for name, host in results.items():
                 cuda.memcpy_dtoh_async(host, self.buffers[name].device, self.stream)
             self.stream.synchronize()
@@ -197,7 +197,7 @@ class TensorRTStepper:
         self._bind_state(parity)
         audio = self.buffers["audio"]
         cuda.memcpy_htod_async(audio.device, audio.host, self.stream)
-        trt_compat.enqueue(self.context, self.stream.handle)
+        trt_inference.enqueue(self.context, self.stream.handle)
         for name in self._outputs:
             cuda.memcpy_dtoh_async(self.buffers[name].host, self.buffers[name].device, self.stream)
 

@@ -8,11 +8,11 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from emotrt.devices.build import BuildOptions, build_bundle
-from emotrt.devices.bundle import update_manifest
+from emotrt.devices.bundle_build import BuildOptions, build_bundle
+from emotrt.devices.bundle_writer import update_manifest
 from emotrt.devices.expected import SNR_CAP_DB, limits, read_expected, snr_db
 from emotrt.devices.selftest import TOLERANCES, check_outputs, run_selftest
-from emotrt.runtime.bundle import Bundle
+from emotrt.runtime.bundle_reader import Bundle
 from emotrt.runtime.errors import BundleError
 from emotrt.runtime.fingerprint import DeviceFingerprint
 

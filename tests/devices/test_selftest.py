@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from emotrt.devices.selftest import check_outputs, load_testvector, run_selftest
-from emotrt.runtime.bundle import Bundle
+from emotrt.runtime.bundle_reader import Bundle
 from emotrt.runtime.errors import BundleError
 from emotrt.runtime.fingerprint import DeviceFingerprint
 
@@ -66,7 +66,7 @@ def test_exports_recorded_fp32_tolerance_widens_the_limit(bundle_copy):
 
 def test_tensorrt_rows_never_run_a_foreign_plan_or_a_misfitting_vector(tmp_path, export_dir, calibration_dir):
     """Plans come from the TensorRT TEST DOUBLE; these rows stop before loading anything."""
-    from emotrt.devices.build import BuildOptions, build_bundle
+    from emotrt.devices.bundle_build import BuildOptions, build_bundle
     from emotrt.devices.selftest import tensorrt_row
     from tests.trt_double import make_tensorrt
 

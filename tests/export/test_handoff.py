@@ -1,7 +1,7 @@
 """The export directory is what the next stages take: a bundle built from it passes the self-test."""
-from emotrt.devices.bundle import collect_models, write_bundle
+from emotrt.devices.bundle_writer import collect_models, write_bundle
 from emotrt.devices.selftest import run_selftest
-from emotrt.runtime.bundle import Bundle
+from emotrt.runtime.bundle_reader import Bundle
 from emotrt.runtime.tables import VectorTable
 
 

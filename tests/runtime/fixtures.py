@@ -63,7 +63,7 @@ def _stage_fake_plans(staging: Path, models: dict) -> dict:
     """Engines for DEVICE: the fp32 ONNX bytes as 'plans' (what the recording TensorRT double runs)."""
     import shutil
 
-    from emotrt.runtime.bundle import sha256_file
+    from emotrt.runtime.bundle_reader import sha256_file
     from emotrt.runtime.fingerprint import EngineFingerprint
 
     engines = []
@@ -83,7 +83,7 @@ def _stage_fake_plans(staging: Path, models: dict) -> dict:
 @pytest.fixture(scope="session")
 def runtime_bundle(tmp_path_factory, runtime_models) -> Path:
     """A verified bundle (devices' writer) of the runtime graphs, with fake-TensorRT plans built for DEVICE."""
-    from emotrt.devices.bundle import collect_models, write_bundle
+    from emotrt.devices.bundle_writer import collect_models, write_bundle
 
     vectors = tmp_path_factory.mktemp("testvectors")
     out = tmp_path_factory.mktemp("runtime-bundles") / "bundle"

@@ -10,7 +10,7 @@ from emotrt.runtime.tables import VectorTable
 @pytest.fixture(scope="module")
 def exported_bundle(toy_export, tmp_path_factory):
     """A bundle of what `emotrt export` wrote for the toy checkpoints, with one speaker enrolled."""
-    from emotrt.devices.bundle import collect_models, write_bundle
+    from emotrt.devices.bundle_writer import collect_models, write_bundle
     from emotrt.runtime.backends import load_engine
 
     out, _ = toy_export

@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from emotrt.runtime import bundle as bundle_module
-from emotrt.runtime.bundle import Bundle
+from emotrt.runtime import bundle_reader as bundle_module
+from emotrt.runtime.bundle_reader import Bundle
 from emotrt.runtime.errors import BundleError
 
 

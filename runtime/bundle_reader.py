@@ -5,7 +5,7 @@
     engine = bundle.engine_for("tse_step", "int8", probe_device())   # raises when none matches
 
 Torch-free and Python 3.8-valid: this runs on the device. Writing bundles is
-``emotrt.devices.bundle``; the JSON Schema file lives there too, and this reader
+``emotrt.devices.bundle_writer``; the JSON Schema file lives there too, and this reader
 checks the same structure by hand so the device needs no ``jsonschema``.
 """
 from __future__ import annotations

@@ -6,9 +6,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from emotrt.devices.build import BuildOptions, build_bundle, build_device_engines
-from emotrt.devices.bundle import SCHEMA_FILE
-from emotrt.runtime.bundle import Bundle
+from emotrt.devices.bundle_build import BuildOptions, build_bundle, build_device_engines
+from emotrt.devices.bundle_writer import SCHEMA_FILE
+from emotrt.runtime.bundle_reader import Bundle
 from emotrt.runtime.errors import ConfigError, DependencyError
 from emotrt.runtime.fingerprint import DeviceFingerprint
 from tests.trt_double import make_tensorrt
@@ -192,7 +192,7 @@ def test_a_real_export_builds_and_selftests(tmp_path, toy_export):
     with pytest.raises(Exception, match="no environment table") as err:
         build_bundle(options(export, None, tmp_path / "b"), device=HOST)
     assert "emotrt env import" in err.value.hint and not (tmp_path / "b").exists()
-    from emotrt.devices.bundle import collect_models
+    from emotrt.devices.bundle_writer import collect_models
 
     d_model = collect_models(export)["ser"].contract.d_model
     VectorTable(export / "env", kind="environment", dim=d_model).add("busy_cafe", np.ones(d_model), descriptions=["a cafe"])

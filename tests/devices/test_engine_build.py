@@ -5,7 +5,7 @@ TensorRT build. The real check is `emotrt selftest` on a Jetson.
 """
 import pytest
 
-from emotrt.devices.builder import BuildConfig, EngineBuildError, EngineJob, build_engine
+from emotrt.devices.engine_build import BuildConfig, EngineBuildError, EngineJob, build_engine
 from emotrt.devices.trt_compat import choose_recipe
 from emotrt.runtime.errors import ConfigError
 from tests.trt_double import DoubleError, make_tensorrt

@@ -1,6 +1,6 @@
 """Write bundles (DESIGN.md §2.4): gather files, hash them, write the manifest, pack/unpack ``.tar``.
 
-Reading and verifying is :mod:`emotrt.runtime.bundle`; the manifest's JSON Schema
+Reading and verifying is :mod:`emotrt.runtime.bundle_reader`; the manifest's JSON Schema
 is ``devices/schema/manifest.schema.json``. A bundle is assembled in a temporary
 sibling directory and renamed into place, so a failed build leaves nothing behind.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from emotrt import __version__, source_commit
-from emotrt.runtime.bundle import MANIFEST, SCHEMA, UNHASHED, read_manifest, sha256_file, unpack_tar
+from emotrt.runtime.bundle_reader import MANIFEST, SCHEMA, UNHASHED, read_manifest, sha256_file, unpack_tar
 from emotrt.runtime.contract import PREFIX, ModelContract
 from emotrt.runtime.errors import BundleError
 from emotrt.runtime.tables import atomic_write

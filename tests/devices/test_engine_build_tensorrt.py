@@ -1,9 +1,9 @@
-"""Real TensorRT builds on a device (skipped here); the same assertions run against the test double in test_build.py."""
+"""Real TensorRT builds on a device (skipped here); the same assertions run against the test double in test_engine_build.py."""
 import pytest
 
-from emotrt.devices.build import build_device_engines
+from emotrt.devices.bundle_build import build_device_engines
 from emotrt.devices.selftest import run_selftest
-from emotrt.runtime.bundle import Bundle
+from emotrt.runtime.bundle_reader import Bundle
 from emotrt.runtime.fingerprint import probe_device
 
 

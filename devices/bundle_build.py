@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from emotrt.devices import trt_compat
-from emotrt.devices.builder import BuildConfig, EngineJob, Progress, build_engine, trtexec_for
-from emotrt.devices.bundle import collect_models, pack_tar, provenance, read_onnx_io, update_manifest, write_bundle
+from emotrt.devices.engine_build import BuildConfig, EngineJob, Progress, build_engine, trtexec_for
+from emotrt.devices.bundle_writer import collect_models, pack_tar, provenance, read_onnx_io, update_manifest, write_bundle
 from emotrt.devices.engine_cache import EngineCache
 from emotrt.devices.expected import write_expected
 from emotrt.devices.profiles import DeviceProfile, get_profile, match_device
-from emotrt.runtime.bundle import Bundle, rebuild_command, unpack_tar
+from emotrt.runtime.bundle_reader import Bundle, rebuild_command, unpack_tar
 from emotrt.runtime.contract import ModelContract
 from emotrt.runtime.errors import ConfigError, DependencyError
 from emotrt.runtime.fingerprint import DeviceFingerprint, EngineFingerprint, probe_device
@@ -111,7 +111,7 @@ class BuildSummary:
 
 
 def _sha256(path: Path) -> str:
-    from emotrt.runtime.bundle import sha256_file
+    from emotrt.runtime.bundle_reader import sha256_file
 
     return sha256_file(path)
 

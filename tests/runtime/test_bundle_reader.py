@@ -5,7 +5,7 @@ import tarfile
 
 import pytest
 
-from emotrt.runtime.bundle import Bundle, unpack_tar
+from emotrt.runtime.bundle_reader import Bundle, unpack_tar
 from emotrt.runtime.errors import BundleError, FingerprintMismatchError
 from emotrt.runtime.fingerprint import DeviceFingerprint, EngineFingerprint
 
@@ -151,7 +151,7 @@ def test_a_tar_with_a_symlink_is_refused(tmp_path):
 
 
 def test_open_a_tar_bundle(tmp_path, session_bundle):
-    from emotrt.devices.bundle import pack_tar
+    from emotrt.devices.bundle_writer import pack_tar
 
     archive = pack_tar(session_bundle, tmp_path / "b.tar")
     with Bundle.open(archive) as bundle:

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from emotrt.runtime.errors import ConfigError, CorpusError
-from emotrt.training.evaluate import EvalConfig, Evaluator, describe_set, fit_window, format_table, list_testsets
+from emotrt.training.checkpoint_eval import EvalConfig, Evaluator, describe_set, fit_window, format_table, list_testsets
 
 
 class PassThroughTSE(nn.Module):

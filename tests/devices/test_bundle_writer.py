@@ -5,8 +5,8 @@ import tarfile
 
 import pytest
 
-from emotrt.devices.bundle import collect_models, pack_tar, provenance, update_manifest
-from emotrt.runtime.bundle import Bundle
+from emotrt.devices.bundle_writer import collect_models, pack_tar, provenance, update_manifest
+from emotrt.runtime.bundle_reader import Bundle
 from emotrt.runtime.errors import BundleError, ModelContractError
 
 

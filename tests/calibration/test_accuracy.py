@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from emotrt.calibration.evaluate import EvalItem, ccc, run_items, score, si_sdr, unweighted_accuracy
+from emotrt.calibration.accuracy import EvalItem, ccc, run_items, score, si_sdr, unweighted_accuracy
 from emotrt.runtime.contract import ModelContract
 
 

@@ -193,7 +193,7 @@ def _write_plan(job: ModelJob, work: Path, config: CalibrateConfig, mixed: Mixed
         sensitivity=[{"block": r.block, "cost_all_but": r.cost_all_but, "cost_alone": r.cost_alone,
                       "all_but": r.all_but, "alone": r.alone} for r in mixed.ranking],
     )
-    (work / (job.name + ".precision.json")).write_text(_json(plan))
+    (work / (job.name + ".precision.json")).write_text(_json(plan.to_json()))
 
 
 def _write_caches(name: str, amax: Dict[str, float], work: Path, config: CalibrateConfig) -> Dict[str, str]:

@@ -13,17 +13,17 @@ figures ``emotrt selftest`` holds the device's engines to.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import json
 import logging
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from emotrt.devices import trt_compat
 from emotrt.devices.engine_build import BuildConfig, EngineJob, Progress, build_engine, trtexec_for
-from emotrt.devices.bundle_writer import collect_models, pack_tar, provenance, read_onnx_io, update_manifest, write_bundle
+from emotrt.devices.bundle_writer import Staged, collect_models, pack_tar, provenance, read_onnx_io, update_manifest, write_bundle
 from emotrt.devices.engine_cache import EngineCache
 from emotrt.devices.expected import write_expected
 from emotrt.devices.profiles import DeviceProfile, get_profile, match_device
@@ -31,7 +31,9 @@ from emotrt.runtime.bundle_reader import Bundle, rebuild_command, unpack_tar
 from emotrt.runtime.contract import ModelContract
 from emotrt.runtime.errors import ConfigError, DependencyError
 from emotrt.runtime.fingerprint import DeviceFingerprint, EngineFingerprint, probe_device
-from emotrt.runtime.tables import atomic_write
+from emotrt.runtime.atomic import atomic_write
+from emotrt.runtime.manifest import BuildPlan, EngineEntry, ModelEntry, ModelIO, sha256_file
+from emotrt.runtime.precision_plan import PrecisionPlan
 
 log = logging.getLogger(__name__)
 
@@ -110,17 +112,11 @@ class BuildSummary:
     archive: Optional[Path] = None
 
 
-def _sha256(path: Path) -> str:
-    from emotrt.runtime.bundle_reader import sha256_file
-
-    return sha256_file(path)
-
-
-def model_shapes(io: Dict[str, Any], contract: ModelContract, enroll_seconds: float) -> Tuple[Dict[str, Tuple[int, ...]], Tuple[str, ...]]:
-    """Fixed input shapes from a manifest ``io`` entry (batch 1; dynamic audio ``enroll_seconds`` long) and the dynamic inputs."""
+def model_shapes(io: ModelIO, contract: ModelContract, enroll_seconds: float) -> Tuple[Dict[str, Tuple[int, ...]], Tuple[str, ...]]:
+    """Fixed input shapes from a model's I/O dims (batch 1; dynamic audio ``enroll_seconds`` long) and the dynamic inputs."""
     fixed: Dict[str, Tuple[int, ...]] = {}
     dynamic = []
-    for name, shape in io["inputs"].items():
+    for name, shape in io.inputs.items():
         dims = [d if d else (1 if axis == 0 else int(round(enroll_seconds * contract.sample_rate))) for axis, d in enumerate(shape)]
         if not all(shape):
             dynamic.append(name)
@@ -128,82 +124,84 @@ def model_shapes(io: Dict[str, Any], contract: ModelContract, enroll_seconds: fl
     return fixed, tuple(dynamic)
 
 
-def _recipe_hash(root: Path, entry: Dict[str, Any], job: EngineJob) -> str:
+def _recipe_hash(root: Path, entry: ModelEntry, job: EngineJob) -> str:
     """The fingerprint's ``precision_recipe``: the build recipe plus the precision plan and the cache it reads."""
     digest = hashlib.sha256(job.recipe.name.encode())
-    if entry.get("precision_plan"):
-        digest.update((root / entry["precision_plan"]).read_bytes())
+    if entry.precision_plan:
+        digest.update((root / entry.precision_plan).read_bytes())
     if job.calib_cache is not None:
         digest.update(Path(job.calib_cache).read_bytes())
     return "{}:{}".format(job.recipe.name, digest.hexdigest()[:12])
 
 
-def ensure_version_caches(root: Path, models: Dict[str, Any], versions: Sequence[str]) -> None:
+Models = Dict[str, ModelEntry]
+
+
+def ensure_version_caches(root: Path, models: Models, versions: Sequence[str]) -> Models:
     """Give each model with a calibration cache one cache per TensorRT version that reads caches.
 
     The header carries the TensorRT version (REFERENCE.md); trtexec ``--calib`` on the
     device needs a matching one. Caches calibration wrote per version are kept as they are.
+    Returns the models section with the added caches listed.
     """
+    out = dict(models)
     for name, entry in sorted(models.items()):
-        if not entry.get("calib_cache"):
+        if not entry.calib_cache:
             continue
-        caches = entry.setdefault("calib_caches", {})
+        caches = dict(entry.calib_caches)
         for version in versions:
             f = trt_compat.features(version)
             code = str(f.calib_cache_code)
             if f.calibrator and code not in caches:
                 rel = "models/{}.trt-{}.calib.cache".format(name, code)
-                atomic_write(root / rel, trt_compat.rewrite_cache_header((root / entry["calib_cache"]).read_bytes(), f))
+                atomic_write(root / rel, trt_compat.rewrite_cache_header((root / entry.calib_cache).read_bytes(), f))
                 caches[code] = rel
+        out[name] = dataclasses.replace(entry, calib_caches=caches)
+    return out
 
 
 Shapes = Dict[str, Tuple[Dict[str, Tuple[int, ...]], Tuple[str, ...]]]
 
 
-def bundle_shapes(root: Path, models: Dict[str, Any], enroll_seconds: float) -> Shapes:
+def bundle_shapes(root: Path, models: Models, enroll_seconds: float) -> Shapes:
     """:func:`model_shapes` of every model, from the manifest's ``io`` (read from the FP32 graph when absent)."""
     return {
-        name: model_shapes(entry.get("io") or read_onnx_io(root / entry["variants"]["fp32"]),
-                           ModelContract.from_metadata(entry["contract"], source=name), enroll_seconds)
+        name: model_shapes(entry.io or read_onnx_io(root / entry.variants["fp32"]),
+                           ModelContract.from_metadata(dict(entry.contract), source=name), enroll_seconds)
         for name, entry in models.items()
     }
-
-
-def _precision_plan(root: Path, entry: Dict[str, Any]) -> Dict[str, Any]:
-    """The calibration stage's precision plan of a model (calibration/plan.py), {} when there is none."""
-    return json.loads((root / entry["precision_plan"]).read_text()) if entry.get("precision_plan") else {}
 
 
 def _rel(root: Path, path: Path) -> str:
     return Path(path).relative_to(root).as_posix()
 
 
-def _jobs(root: Path, models: Dict[str, Any], shapes: Shapes, tensorrt: str, precisions: Sequence[str],
-          skipped: List[Skipped]) -> List[Tuple[EngineJob, Dict[str, Any]]]:
+def _jobs(root: Path, models: Models, shapes: Shapes, tensorrt: str, precisions: Sequence[str],
+          skipped: List[Skipped]) -> List[Tuple[EngineJob, ModelEntry]]:
     """One job per (model, precision) the bundle can build on TensorRT ``tensorrt``."""
     jobs = []
     for name, entry in sorted(models.items()):
         fixed, dynamic = shapes[name]
-        plan = _precision_plan(root, entry)
-        fp32_layers = tuple(plan.get("fp32", {}).get("fp32_nodes", []))
-        kept_layers = tuple(plan.get("fp16", {}).get("nodes", []))  # blocks the mixed-precision search kept out of INT8
+        plan = PrecisionPlan.read(root / entry.precision_plan) if entry.precision_plan else None
+        fp32_layers = plan.fp32_nodes if plan is not None else ()
+        kept_layers = plan.kept_nodes if plan is not None else ()  # blocks the mixed-precision search kept out of INT8
         for precision in precisions:
             try:
-                recipe = trt_compat.choose_recipe(tensorrt, precision, sorted(entry["variants"]), bool(entry.get("calib_cache")))
+                recipe = trt_compat.choose_recipe(tensorrt, precision, sorted(entry.variants), bool(entry.calib_cache))
             except ConfigError as exc:
                 skipped.append(Skipped(name, precision, tensorrt, exc.message))
                 continue
             code = str(trt_compat.features(tensorrt).calib_cache_code)
-            cache_rel = entry.get("calib_caches", {}).get(code) or entry.get("calib_cache")
+            cache_rel = entry.calib_caches.get(code) or entry.calib_cache
             cache = root / cache_rel if recipe.calib_cache else None
-            job = EngineJob(name, precision, root / entry["variants"][recipe.onnx_variant], recipe, fixed, dynamic, cache,
+            job = EngineJob(name, precision, root / entry.variants[recipe.onnx_variant], recipe, fixed, dynamic, cache,
                             fp32_layers if recipe.onnx_variant == "fp32" else (), kept_layers if recipe.calib_cache else ())
             jobs.append((job, entry))
     return jobs
 
 
-def plan_builds(root: Path, models: Dict[str, Any], profiles: Sequence[DeviceProfile], options: BuildOptions,
-                skipped: List[Skipped]) -> List[Dict[str, Any]]:
+def plan_builds(root: Path, models: Models, profiles: Sequence[DeviceProfile], options: BuildOptions,
+                skipped: List[Skipped]) -> List[BuildPlan]:
     """The ``build_plans`` entries: one trtexec line per target, JetPack release, model and precision.
 
     Paths are relative to the bundle root, where the line is meant to run.
@@ -219,46 +217,50 @@ def plan_builds(root: Path, models: Dict[str, Any], profiles: Sequence[DevicePro
                     job, config, folder + "{}.{}.plan".format(job.model, job.precision), folder + "timing.cache",
                     onnx=_rel(root, job.onnx), calib_cache=_rel(root, job.calib_cache) if job.calib_cache else None,
                 )
-                plans.append({"model": job.model, "precision": job.precision, "target": profile.id,
-                              "jetpack": release.jetpack, "tensorrt": release.tensorrt, "trtexec": line})
+                plans.append(BuildPlan(job.model, job.precision, profile.id, line, release.jetpack, release.tensorrt))
     return plans
 
 
-def build_engines_into(root: Path, models: Dict[str, Any], device: DeviceFingerprint, config: BuildConfig,
-                       precisions: Sequence[str], enroll_seconds: float = 3.0, trt: Any = None,
-                       progress: Optional[Progress] = None, summary: Optional[BuildSummary] = None,
-                       hashes: Optional[Dict[str, str]] = None,
-                       entries: Optional[List[Dict[str, Any]]] = None) -> List[Dict[str, Any]]:
-    """Build (or reuse from ``root/engines``) every plan for ``device``; return the manifest entries.
+@dataclass(frozen=True)
+class EngineRun:
+    """How to build a bundle's engines on this device: for which device, with what builder settings."""
+
+    device: DeviceFingerprint
+    config: BuildConfig
+    precisions: Sequence[str] = PRECISIONS
+    enroll_seconds: float = 3.0
+    trt: Any = None  # the ``tensorrt`` module (or the test double); imported when None
+    progress: Optional[Progress] = None
+
+
+def build_engines(root: Path, models: Models, run: EngineRun, summary: BuildSummary,
+                  hashes: Optional[Dict[str, str]] = None) -> Iterator[EngineEntry]:
+    """Build (or reuse from ``root/engines``) every plan for ``run.device``; yield each manifest entry as it finishes.
 
     ``hashes`` (bundle-relative path -> sha256, the manifest's ``files``) saves
-    rehashing graphs a verified bundle already hashed. Entries are appended to
-    ``entries`` as plans finish, so a caller still has the finished ones when a
+    rehashing graphs a verified bundle already hashed. ``summary`` counts built and
+    cached plans. A caller collecting the entries still has the finished ones when a
     later build fails.
     """
-    summary = summary if summary is not None else BuildSummary(root)
     hashes = hashes or {}
     cache = EngineCache(root / "engines", rebuild=rebuild_command(root))
-    shapes = bundle_shapes(root, models, enroll_seconds)
-    entries = entries if entries is not None else []
-    for job, entry in _jobs(root, models, shapes, device.tensorrt, precisions, summary.skipped):
+    shapes = bundle_shapes(root, models, run.enroll_seconds)
+    device, config = run.device, run.config
+    for job, entry in _jobs(root, models, shapes, device.tensorrt, run.precisions, summary.skipped):
         onnx = _rel(root, job.onnx)
         fp = EngineFingerprint(
             tensorrt=device.tensorrt, compute_capability=device.compute_capability, l4t=device.l4t, cuda=device.cuda,
-            onnx_sha256=hashes.get(onnx) or _sha256(job.onnx), precision_recipe=_recipe_hash(root, entry, job),
+            onnx_sha256=hashes.get(onnx) or sha256_file(job.onnx), precision_recipe=_recipe_hash(root, entry, job),
             shapes=job.shapes, dla_core=config.dla_core, opt_level=config.opt_level,
             flags=job.recipe.flags + (("strongly_typed",) if job.recipe.strongly_typed else ()),
         )
         plan, hit = cache.get_or_build(
-            fp, job.model, lambda p, t, job=job: build_engine(job, config, p, timing_cache=t, trt=trt, progress=progress)
+            fp, job.model,
+            lambda p, t, job=job: build_engine(job, config, p, timing_cache=t, trt=run.trt, progress=run.progress),
         )
         (summary.engines_cached if hit else summary.engines_built).append("{}/{}".format(job.model, job.precision))
-        entries.append({
-            "model": job.model, "precision": job.precision, "fingerprint": fp.to_dict(), "fingerprint_id": fp.fingerprint_id,
-            "plan": _rel(root, plan), "onnx": onnx, "trtexec": plan.with_suffix(".trtexec.txt").read_text().strip(),
-            "build_log": _rel(root, plan.with_suffix(".build.log")),
-        })
-    return entries
+        yield EngineEntry(job.model, job.precision, fp, _rel(root, plan), plan.with_suffix(".trtexec.txt").read_text().strip(),
+                          onnx=onnx, build_log=_rel(root, plan.with_suffix(".build.log")))
 
 
 def _workspace(profiles: Sequence[DeviceProfile]) -> int:
@@ -294,20 +296,19 @@ def build_bundle(options: BuildOptions, device: Optional[DeviceFingerprint] = No
     profiles = [get_profile(t) for t in options.targets]
     summary = BuildSummary(Path(options.out), no_engines_reason=reason)
 
-    def stage(root: Path, section: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
+    def stage(root: Path, section: Models) -> Staged:
         versions = [r.tensorrt for p in profiles for r in p.releases] + ([device.tensorrt] if device.tensorrt else [])
-        ensure_version_caches(root, section, versions)
+        section = ensure_version_caches(root, section, versions)
         write_expected(root, section)
         plans = plan_builds(root, section, profiles, options, summary.skipped)
         summary.build_plans = len(plans)
         if reason:
             log.info("no engines built: %s; the bundle carries ONNX and trtexec build plans", reason)
-            return {"build_plans": plans}
+            return Staged(section, build_plans=tuple(plans))
         matched = [p for p in profiles if p.compute_capability == device.compute_capability] or match_device(device)
         config = BuildConfig(device.tensorrt, _workspace(matched), options.opt_level, options.dla_core)
-        engines = build_engines_into(root, section, device, config, options.precisions, options.enroll_seconds,
-                                     trt, progress, summary)
-        return {"build_plans": plans, "engines": engines}
+        run = EngineRun(device, config, options.precisions, options.enroll_seconds, trt, progress)
+        return Staged(section, tuple(build_engines(root, section, run, summary)), tuple(plans))
 
     write_bundle(
         options.out, models, options.env_dir or export_dir / "env", export_dir / "testvectors",
@@ -340,11 +341,12 @@ def build_device_engines(bundle_path: Any, device: Optional[DeviceFingerprint] =
         raise DependencyError("cannot build TensorRT engines here ({})".format(reason),
                               hint="run this on the Jetson the bundle targets (emotrt doctor --role device)")
     config = BuildConfig(device.tensorrt, _workspace(match_device(device)), opt_level, dla_core)
+    run = EngineRun(device, config, precisions, trt=trt, progress=progress)
     summary = BuildSummary(bundle.root)
-    entries: List[Dict[str, Any]] = []
+    entries: List[EngineEntry] = []
     try:
-        build_engines_into(bundle.root, bundle.manifest["models"], device, config, precisions, trt=trt,
-                           progress=progress, summary=summary, hashes=bundle.manifest["files"], entries=entries)
+        for entry in build_engines(bundle.root, dict(bundle.manifest.models), run, summary, hashes=bundle.manifest.files):
+            entries.append(entry)
     finally:
         update_manifest(bundle.root, entries)
     return summary

@@ -1,8 +1,9 @@
 """Write bundles (DESIGN.md §2.4): gather files, hash them, write the manifest, pack/unpack ``.tar``.
 
-Reading and verifying is :mod:`emotrt.runtime.bundle_reader`; the manifest's JSON Schema
-is ``devices/schema/manifest.schema.json``. A bundle is assembled in a temporary
-sibling directory and renamed into place, so a failed build leaves nothing behind.
+Reading and verifying is :mod:`emotrt.runtime.bundle_reader`; both sides share the typed
+manifest and the rule for which files it covers (:mod:`emotrt.runtime.manifest`). The JSON
+Schema is ``devices/schema/manifest.schema.json``. A bundle is assembled in a staged
+directory (:func:`emotrt.runtime.atomic.staged_dir`), so a failed build leaves nothing behind.
 """
 from __future__ import annotations
 
@@ -13,23 +14,26 @@ import logging
 import os
 import shutil
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 from emotrt import __version__, source_commit
-from emotrt.runtime.bundle_reader import MANIFEST, SCHEMA, UNHASHED, read_manifest, sha256_file, unpack_tar
+from emotrt.runtime.atomic import atomic_file, staged_dir
+from emotrt.runtime.bundle_reader import unpack_tar
 from emotrt.runtime.contract import PREFIX, ModelContract
 from emotrt.runtime.errors import BundleError
-from emotrt.runtime.tables import atomic_write
+from emotrt.runtime.manifest import (BuildPlan, EngineEntry, Manifest, ModelEntry, ModelIO, Provenance,
+                                     hash_files)
+from emotrt.runtime.precision_plan import PrecisionPlan
 
 log = logging.getLogger(__name__)
 
 SCHEMA_FILE = Path(__file__).with_name("schema") / "manifest.schema.json"
 _TOOLS = ("onnx", "onnxruntime", "numpy", "tensorrt", "polygraphy")
 
-__all__ = ["ModelFiles", "collect_models", "write_bundle", "update_manifest", "pack_tar", "unpack_tar", "SCHEMA_FILE"]
+__all__ = ["ModelFiles", "Staged", "collect_models", "write_bundle", "update_manifest", "pack_tar", "unpack_tar",
+           "SCHEMA_FILE"]
 
 
 @dataclass(frozen=True)
@@ -57,16 +61,15 @@ def read_onnx_metadata(path: Path) -> Dict[str, str]:
     return {k: v for k, v in props.items() if k.startswith(PREFIX)}
 
 
-def read_onnx_io(path: Path) -> Dict[str, Dict[str, List[Optional[int]]]]:
-    """``{"inputs": {name: dims}, "outputs": {...}}`` of an ONNX file; a dynamic dim is None."""
+def read_onnx_io(path: Path) -> ModelIO:
+    """The I/O dims of an ONNX file; a dynamic dim is None."""
     from emotrt.runtime.backends import load_engine
 
-    def dims(shape: Sequence[Any]) -> List[Optional[int]]:
-        return [d if isinstance(d, int) and d > 0 else None for d in shape]
+    def dims(shape: Sequence[Any]) -> Tuple[Optional[int], ...]:
+        return tuple(d if isinstance(d, int) and d > 0 else None for d in shape)
 
     with load_engine(path, backend="onnxruntime") as engine:
-        return {"inputs": {t.name: dims(t.shape) for t in engine.inputs},
-                "outputs": {t.name: dims(t.shape) for t in engine.outputs}}
+        return ModelIO({t.name: dims(t.shape) for t in engine.inputs}, {t.name: dims(t.shape) for t in engine.outputs})
 
 
 def collect_models(export_dir: Any, calibration_dir: Optional[Any] = None) -> Dict[str, ModelFiles]:
@@ -120,7 +123,7 @@ def _tool_versions() -> Dict[str, str]:
     return found
 
 
-def provenance(models: Dict[str, ModelFiles], extra_checkpoints: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+def provenance(models: Dict[str, ModelFiles], extra_checkpoints: Optional[Dict[str, str]] = None) -> Provenance:
     """Git commit, checkpoint hashes (from the graphs' metadata), calibration-set hash, tool versions."""
     checkpoints = dict(extra_checkpoints or {})
     sets = {}
@@ -129,8 +132,7 @@ def provenance(models: Dict[str, ModelFiles], extra_checkpoints: Optional[Dict[s
         if isinstance(extra.get("checkpoint_sha256"), str):
             checkpoints.setdefault(m.name, extra["checkpoint_sha256"])
         if m.precision_plan is not None:
-            plan = json.loads(m.precision_plan.read_text())
-            found = plan.get("calibration_set") or (plan.get("recipe") or {}).get("calibration_set")
+            found = PrecisionPlan.read(m.precision_plan).calibration_set
             if found:
                 sets[m.name] = found
     # one hash for the bundle: the set itself when every model shares it, else a hash of {model: set}
@@ -139,12 +141,7 @@ def provenance(models: Dict[str, ModelFiles], extra_checkpoints: Optional[Dict[s
     else:
         calibration_set = next(iter(sets.values()), None)
     commit = next((m.contract.extra.get("export_commit") for m in models.values() if m.contract.extra.get("export_commit")), None)
-    return {
-        "git_commit": commit or source_commit(),
-        "checkpoints": checkpoints,
-        "calibration_set": calibration_set,
-        "tools": _tool_versions(),
-    }
+    return Provenance(commit or source_commit(), checkpoints, calibration_set, _tool_versions())
 
 
 def _copy(src: Path, root: Path, rel: str) -> str:
@@ -157,22 +154,7 @@ def _copy(src: Path, root: Path, rel: str) -> str:
     return rel
 
 
-def _hash_tree(root: Path) -> Dict[str, str]:
-    files = {}
-    for dirpath, _, names in os.walk(str(root)):
-        for name in names:
-            path = Path(dirpath, name)
-            rel = path.relative_to(root).as_posix()
-            if rel != MANIFEST and rel.split("/")[0] not in UNHASHED:
-                files[rel] = sha256_file(path)
-    return dict(sorted(files.items()))
-
-
-def _write_json_atomic(path: Path, data: Dict[str, Any]) -> None:
-    atomic_write(path, (json.dumps(data, indent=1) + "\n").encode())
-
-
-def stage_models(root: Path, models: Dict[str, ModelFiles]) -> Dict[str, Any]:
+def stage_models(root: Path, models: Dict[str, ModelFiles]) -> Dict[str, ModelEntry]:
     """Copy every model file under ``models/`` and return the manifest's ``models`` section."""
     section = {}
     for name, m in sorted(models.items()):
@@ -180,22 +162,28 @@ def stage_models(root: Path, models: Dict[str, ModelFiles]) -> Dict[str, Any]:
         for precision, src in sorted(m.variants.items()):
             suffix = ".onnx" if precision == "fp32" else ".{}.onnx".format(precision)
             variants[precision] = _copy(src, root, "models/{}{}".format(name, suffix))
-        entry: Dict[str, Any] = {"contract": dict(sorted(m.metadata.items())), "variants": variants,
-                                 "io": read_onnx_io(m.variants["fp32"])}
-        if m.calib_cache is not None:
-            entry["calib_cache"] = _copy(m.calib_cache, root, "models/{}.calib.cache".format(name))
-        if m.precision_plan is not None:
-            entry["precision_plan"] = _copy(m.precision_plan, root, "models/{}.precision.json".format(name))
-        if m.calib_caches:
-            entry["calib_caches"] = {
-                code: _copy(path, root, "models/{}.trt-{}.calib.cache".format(name, code)) for code, path in m.calib_caches
-            }
-        section[name] = entry
+        section[name] = ModelEntry(
+            contract=dict(sorted(m.metadata.items())), variants=variants, io=read_onnx_io(m.variants["fp32"]),
+            calib_cache=_copy(m.calib_cache, root, "models/{}.calib.cache".format(name)) if m.calib_cache else None,
+            precision_plan=(_copy(m.precision_plan, root, "models/{}.precision.json".format(name))
+                            if m.precision_plan else None),
+            calib_caches={code: _copy(path, root, "models/{}.trt-{}.calib.cache".format(name, code))
+                          for code, path in m.calib_caches},
+        )
     return section
 
 
-#: ``(staging_root, models_section) -> {"engines": [...], "build_plans": [...]}``
-StageStep = Callable[[Path, Dict[str, Any]], Dict[str, List[Dict[str, Any]]]]
+@dataclass(frozen=True)
+class Staged:
+    """What a stage step adds: the models section (with any files it added) and the engine entries and plans."""
+
+    models: Dict[str, ModelEntry]
+    engines: Tuple[EngineEntry, ...] = ()
+    build_plans: Tuple[BuildPlan, ...] = ()
+
+
+#: ``(staging_root, models_section) -> Staged``
+StageStep = Callable[[Path, Dict[str, ModelEntry]], Staged]
 
 
 def write_bundle(
@@ -206,14 +194,13 @@ def write_bundle(
     speakers_dir: Optional[Any] = None,
     targets: Sequence[str] = (),
     stage: Optional[StageStep] = None,
-    prov: Optional[Dict[str, Any]] = None,
+    prov: Optional[Provenance] = None,
     force: bool = False,
 ) -> Path:
     """Assemble a bundle at ``out`` atomically and return its path.
 
     ``stage(staging_root, models_section)`` may add plans under ``engines/`` and
-    returns the manifest's ``engines`` and ``build_plans``; if it raises, nothing
-    is left at ``out``.
+    returns them as :class:`Staged`; if it raises, nothing is left at ``out``.
     """
     out = Path(out)
     if out.exists() and not force:
@@ -225,9 +212,7 @@ def write_bundle(
         )
     if not Path(testvectors_dir).is_dir():
         raise BundleError("no test vectors at {}".format(testvectors_dir), hint="re-export: emotrt export writes testvectors/")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=str(out.parent), prefix="." + out.name + ".building-"))
-    try:
+    with staged_dir(out, "building") as staging:
         section = stage_models(staging, models)
         _copy(Path(env_dir), staging, "env")
         _copy(Path(testvectors_dir), staging, "testvectors")
@@ -235,54 +220,25 @@ def write_bundle(
             _copy(Path(speakers_dir), staging, "speakers")
         else:
             (staging / "speakers").mkdir()
-        extra = stage(staging, section) if stage is not None else {}
-        unknown = set(extra) - {"engines", "build_plans"}
-        if unknown:
-            raise ValueError("stage step returned unknown manifest keys {}".format(sorted(unknown)))
-        manifest = {
-            "schema": SCHEMA,
-            "emotrt_version": __version__,
-            "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "targets": list(targets),
-            "models": section,
-            "engines": list(extra.get("engines", [])),
-            "build_plans": list(extra.get("build_plans", [])),
-            "env": "env",
-            "speakers": "speakers",
-            "testvectors": "testvectors",
-            "files": _hash_tree(staging),
-            "provenance": prov if prov is not None else provenance(models),
-        }
-        _write_json_atomic(staging / MANIFEST, manifest)
-        _replace_dir(staging, out)
-    except BaseException:
-        shutil.rmtree(str(staging), ignore_errors=True)
-        raise
+        staged = stage(staging, section) if stage is not None else Staged(section)
+        Manifest(
+            models=staged.models,
+            files=hash_files(staging),
+            engines=tuple(staged.engines),
+            build_plans=tuple(staged.build_plans),
+            emotrt_version=__version__,
+            created=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            targets=tuple(targets),
+            provenance=prov if prov is not None else provenance(models),
+        ).write(staging)
     log.info("bundle written to %s", out)
     return out
 
 
-def _replace_dir(new: Path, dest: Path) -> None:
-    """Move ``new`` to ``dest``; an existing ``dest`` is swapped out first and removed after."""
-    old = None
-    if dest.exists():
-        old = Path(tempfile.mkdtemp(dir=str(dest.parent), prefix="." + dest.name + ".old-"))
-        os.replace(str(dest), str(old / dest.name))
-    os.replace(str(new), str(dest))
-    if old is not None:
-        shutil.rmtree(str(old), ignore_errors=True)
-
-
-def update_manifest(root: Any, engines: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+def update_manifest(root: Any, engines: Sequence[EngineEntry]) -> Manifest:
     """Add engine entries (files already under ``engines/``) and rehash; the manifest is replaced atomically."""
-    root = Path(root)
-    manifest = read_manifest(root)
-    keep = {(e["model"], e["precision"], e["fingerprint_id"]) for e in engines}
-    manifest["engines"] = [
-        e for e in manifest["engines"] if (e["model"], e["precision"], e.get("fingerprint_id")) not in keep
-    ] + list(engines)
-    manifest["files"] = _hash_tree(root)
-    _write_json_atomic(root / MANIFEST, manifest)
+    manifest = Manifest.read(root).with_engines(engines, hash_files(root))
+    manifest.write(root)
     return manifest
 
 
@@ -297,11 +253,8 @@ def _members(root: Path) -> Iterator[Tuple[Path, str]]:
 def pack_tar(root: Any, archive: Any) -> Path:
     """Pack a bundle directory into one ``.tar`` (plain files, relative paths), written atomically."""
     root, archive = Path(root), Path(archive)
-    read_manifest(root)
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(archive.parent), prefix="." + archive.name)
-    os.close(fd)
-    try:
+    Manifest.read(root)
+    with atomic_file(archive) as tmp:
         with tarfile.open(tmp, "w") as tar:
             for path, rel in _members(root):
                 info = tar.gettarinfo(str(path), arcname=rel)
@@ -309,9 +262,4 @@ def pack_tar(root: Any, archive: Any) -> Path:
                 info.uname = info.gname = ""
                 with open(str(path), "rb") as f:
                     tar.addfile(info, f)
-        os.replace(tmp, str(archive))
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return archive

@@ -23,6 +23,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 import numpy as np
 
 from emotrt.runtime.errors import BundleError
+from emotrt.runtime.manifest import ModelEntry
 from emotrt.runtime.tables import atomic_write
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ def measure_model(testvectors_dir: Path, model: str, variants: Mapping[str, Path
     return measured
 
 
-def write_expected(root: Path, models: Mapping[str, Mapping[str, Any]]) -> Optional[Path]:
+def write_expected(root: Path, models: Mapping[str, ModelEntry]) -> Optional[Path]:
     """Measure every model of a bundle section (manifest ``models``) and write ``testvectors/expected.json``.
 
     Models without test vectors or without FP16/INT8 variants are left out; returns
@@ -114,7 +115,7 @@ def write_expected(root: Path, models: Mapping[str, Mapping[str, Any]]) -> Optio
     vectors = Path(root) / "testvectors"
     figures = {}
     for name, entry in sorted(models.items()):
-        variants = {p: Path(root) / rel for p, rel in entry["variants"].items()}
+        variants = {p: Path(root) / rel for p, rel in entry.variants.items()}
         if len(variants) < 2 or not (vectors / (name + ".npz")).is_file():
             continue
         figures[name] = measure_model(vectors, name, variants)

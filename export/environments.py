@@ -73,7 +73,7 @@ class EnvironmentEmbedder:
     def from_checkpoint(cls, ckpt_dir: Any, loader: Optional[Callable[[Any], Tuple[Any, Any]]] = None) -> "EnvironmentEmbedder":
         """The embedder of the SER checkpoint directory ``ckpt_dir``."""
         from emotrt.export.exporter import default_loader, load_for_export
-        from emotrt.runtime.bundle_reader import sha256_file
+        from emotrt.runtime.manifest import sha256_file
 
         model, config, _ = load_for_export(ckpt_dir, loader or default_loader)
         return cls(model, config, sha256_file(Path(ckpt_dir) / "model.safetensors"))

@@ -24,7 +24,7 @@ from emotrt.export.specs import FAMILY_SPECS, GraphSpec, config_value, speaker_d
 from emotrt.export.streaming import StreamingResult, check_streaming
 from emotrt.export.testvectors import write_testvectors
 from emotrt.export.vad import copy_vad, vad_testvector
-from emotrt.runtime.bundle_reader import sha256_file
+from emotrt.runtime.manifest import sha256_file
 from emotrt.runtime.contract import ModelContract, StateSpec
 from emotrt.runtime.atomic import staged_dir
 from emotrt.runtime.errors import ConfigError

@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from emotrt.runtime.errors import ConfigError, CorpusError
-from emotrt.runtime.bundle_reader import sha256_file
+from emotrt.runtime.manifest import sha256_file
 from emotrt.training.checkpoint import WEIGHTS, save_checkpoint
 from emotrt.training.losses import neg_si_snr
 from emotrt.training.metrics import ccc, classification_scores, si_sdr_improvement

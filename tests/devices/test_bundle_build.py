@@ -120,7 +120,7 @@ def test_tensorrt_11_builds_strongly_typed_from_the_graphs_and_skips_what_it_can
     assert not [c for c in trt.calls if c[0] in ("set_flag", "int8_calibrator")]
     bundle = Bundle.open(tmp_path / "b")
     assert bundle.engine_for("ser", "int8", thor).onnx == "models/ser.int8.onnx"
-    lines = [p["trtexec"] for p in bundle.manifest["build_plans"] if p["tensorrt"] == "11.4.1"]
+    lines = [p.trtexec for p in bundle.manifest.build_plans if p.tensorrt == "11.4.1"]
     assert lines and not [line for line in lines if "--int8" in line or "--fp16" in line or "--stronglyTyped" in line]
 
 
@@ -175,8 +175,8 @@ def test_a_failing_on_device_build_keeps_the_bundle_verifiable(tmp_path, export_
         build_device_engines(tmp_path / "b", device=ORIN_103, trt=trt)
     bundle = Bundle.open(tmp_path / "b")  # verifies: finished plans and the failed log are listed
     assert sorted(e.model for e in bundle.engines) == ["enroll", "enroll"]  # built before ser failed
-    assert any(rel.endswith("ser.build.log") for rel in bundle.manifest["files"])
-    assert not [rel for rel in bundle.manifest["files"] if rel.endswith("ser.plan")]
+    assert any(rel.endswith("ser.build.log") for rel in bundle.manifest.files)
+    assert not [rel for rel in bundle.manifest.files if rel.endswith("ser.plan")]
 
 
 @pytest.mark.slow

@@ -22,8 +22,8 @@ def test_collect_models_takes_calibration_outputs_in_the_calibration_stage_layou
     assert sorted(models["ser"].variants) == ["fp16", "fp32", "int8"] and sorted(models["enroll"].variants) == ["fp32"]
     assert [code for code, _ in models["ser"].calib_caches] == ["8502"]
     prov = provenance(models)
-    assert len(prov["calibration_set"]) == 64 and prov["calibration_set"] not in ("ab" * 32, "0" * 64)  # two sets differ
-    assert prov["tools"]["emotrt"]
+    assert len(prov.calibration_set) == 64 and prov.calibration_set not in ("ab" * 32, "0" * 64)  # two sets differ
+    assert prov.tools["emotrt"]
 
 
 def test_collect_models_refuses_empty_dirs_and_graphs_without_contract(tmp_path):
@@ -55,5 +55,5 @@ def test_update_manifest_keeps_the_bundle_verifiable(bundle_copy):
     with pytest.raises(BundleError, match="engines/abc/tse_step.plan is not listed"):
         Bundle.open(bundle_copy)
     manifest = update_manifest(bundle_copy, [])
-    assert "engines/abc/tse_step.plan" in manifest["files"]
+    assert "engines/abc/tse_step.plan" in manifest.files
     Bundle.open(bundle_copy)

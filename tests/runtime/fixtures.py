@@ -59,25 +59,25 @@ def speech_like() -> np.ndarray:
 DEVICE = {"tensorrt": "10.3.0", "compute_capability": "8.7", "l4t": "36.4.0", "cuda": "12.6"}
 
 
-def _stage_fake_plans(staging: Path, models: dict) -> dict:
+def _stage_fake_plans(staging: Path, models: dict):
     """Engines for DEVICE: the fp32 ONNX bytes as 'plans' (what the recording TensorRT double runs)."""
     import shutil
 
-    from emotrt.runtime.bundle_reader import sha256_file
+    from emotrt.devices.bundle_writer import Staged
     from emotrt.runtime.fingerprint import EngineFingerprint
+    from emotrt.runtime.manifest import EngineEntry, sha256_file
 
     engines = []
     for name in ("tse_step", "ser"):
-        onnx_rel = models[name]["variants"]["fp32"]
+        onnx_rel = models[name].variants["fp32"]
         fp = EngineFingerprint(onnx_sha256=sha256_file(staging / onnx_rel), precision_recipe="fp32", shapes={},
                                **DEVICE)
         plan = Path("engines") / fp.fingerprint_id / (name + ".plan")
         (staging / plan).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(str(staging / onnx_rel), str(staging / plan))
-        engines.append({"model": name, "precision": "fp32", "fingerprint": fp.to_dict(),
-                        "fingerprint_id": fp.fingerprint_id, "plan": plan.as_posix(), "onnx": onnx_rel,
-                        "trtexec": "trtexec --onnx={} --saveEngine={}".format(onnx_rel, plan.as_posix())})
-    return {"engines": engines, "build_plans": []}
+        engines.append(EngineEntry(name, "fp32", fp, plan.as_posix(),
+                                   "trtexec --onnx={} --saveEngine={}".format(onnx_rel, plan.as_posix()), onnx=onnx_rel))
+    return Staged(models, tuple(engines))
 
 
 @pytest.fixture(scope="session")

@@ -157,7 +157,7 @@ def test_open_a_tar_bundle(tmp_path, session_bundle):
     with Bundle.open(archive) as bundle:
         assert bundle.models == ["enroll", "ser", "tse_step"]
         root = unpack_tar(archive, tmp_path / "unpacked")
-        assert Bundle.open(root).manifest["files"] == bundle.manifest["files"]
+        assert Bundle.open(root).manifest.files == bundle.manifest.files
         temporary = bundle.root
     assert not temporary.exists()
 

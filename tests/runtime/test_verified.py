@@ -25,7 +25,7 @@ def hashed(monkeypatch):
 def test_cached_verification_hashes_each_file_once(bundle_copy, hashed):
     Bundle.open(bundle_copy, verify="cached")
     first = len(hashed)
-    assert first == len(Bundle.open(bundle_copy, verify=False).manifest["files"])
+    assert first == len(Bundle.open(bundle_copy, verify=False).manifest.files)
     Bundle.open(bundle_copy, verify="cached")
     assert len(hashed) == first, "an unchanged bundle is not hashed again"
     Bundle.open(bundle_copy)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from emotrt.runtime.bundle_reader import sha256_file
+from emotrt.runtime.manifest import sha256_file
 from emotrt.runtime.errors import ConfigError
 from emotrt.runtime.results import match_level as runtime_match_level
 from emotrt.training.checkpoint import save_checkpoint

@@ -1,24 +1,26 @@
 """TensorRT INT8 calibration caches (implicit quantization, TensorRT 8.5-10.x; REFERENCE.md).
 
 Plain text: a header ``TRT-<version>-<Algo>`` then ``<ONNX tensor name>: <hex>`` per tensor,
-hex being the big-endian IEEE-754 float32 bit pattern of scale = amax / 127. The version is
-``major*1000+minor*100+patch`` up to TensorRT 9 and ``major*10000+minor*100+patch`` from 10.
+hex being the big-endian IEEE-754 float32 bit pattern of scale = amax / 127. The version code
+and the header are :mod:`emotrt.runtime.trt_version`'s (``version_code``, ``cache_header``).
 TensorRT 11 has no implicit INT8: it reads the Q/DQ graph instead, so no cache targets it.
 Writing then reading a cache returns the same float32 bits.
 """
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Mapping, Tuple
+from typing import Dict, Mapping
 
 import numpy as np
 
-from emotrt.runtime.errors import ConfigError
+from emotrt.runtime import trt_version
 from emotrt.runtime.atomic import atomic_write
+from emotrt.runtime.errors import ConfigError
 
-ALGORITHMS = ("EntropyCalibration2", "EntropyCalibration", "MinMaxCalibration", "LegacyCalibration")
+ALGORITHMS = tuple(trt_version.CACHE_CALIBRATORS)
 # trtexec --calib=<cache> reads through its own IInt8EntropyCalibrator2, so that header is the default.
 DEFAULT_ALGORITHM = "EntropyCalibration2"
 # JetPack 5.1 (8.5.2), 6.0 (8.6.2), 6.1/6.2 (10.3.0).
@@ -29,26 +31,17 @@ class CalibrationCacheError(ConfigError):
     """A TensorRT calibration cache or its target version is malformed."""
 
 
-def parse_version(version: str) -> Tuple[int, int, int]:
-    """``"10.3"`` or ``"10.3.0"`` -> (10, 3, 0); TensorRT 8.5 to 10.x only."""
-    parts = version.strip().split(".")
-    try:
-        numbers = [int(p) for p in parts] + [0] * (3 - len(parts))
-    except ValueError:
-        numbers = []
-    if len(parts) not in (2, 3) or not numbers or not (8, 5) <= tuple(numbers[:2]) < (11, 0):
+def version_code(version: str) -> int:
+    """The number in the cache header of a target TensorRT (``major.minor[.patch]``, 8.5 to 10.x):
+    8.5.2 -> 8502, 10.3.0 -> 100300."""
+    written = version.strip()
+    if not re.match(r"^\d+\.\d+(\.\d+)?$", written) or not (
+            trt_version.is_supported(written) and trt_version.has_calibrator(written)):
         raise CalibrationCacheError(
             "TensorRT version {!r}: expected major.minor[.patch] between 8.5 and 10.x".format(version),
             hint="pass e.g. --trt 8.5.2 --trt 10.3.0 (TensorRT 11 reads the Q/DQ graph, not a cache)",
         )
-    return numbers[0], numbers[1], numbers[2]
-
-
-def version_code(version: str) -> int:
-    """The number in the cache header: 8.5.2 -> 8502, 10.3.0 -> 100300."""
-    major, minor, patch = parse_version(version)
-    factor = 1000 if major < 10 else 10000
-    return major * factor + minor * 100 + patch
+    return trt_version.version_code(written)
 
 
 def scale_hex(scale: float) -> str:
@@ -89,7 +82,7 @@ class CalibrationCache:
 
     def to_text(self) -> str:
         """The cache file's contents."""
-        lines = ["TRT-{}-{}".format(self.version_code, self.algorithm)]
+        lines = [trt_version.cache_header(self.version_code, self.algorithm)]
         lines += ["{}: {}".format(name, scale_hex(scale)) for name, scale in self.scales.items()]
         return "\n".join(lines) + "\n"
 
@@ -97,8 +90,8 @@ class CalibrationCache:
     def from_text(cls, text: str, source: str = "cache") -> "CalibrationCache":
         """Parse a cache; any malformed line is an error naming it."""
         lines = [line for line in text.splitlines() if line.strip()]
-        head = lines[0].split("-") if lines else []
-        if len(head) != 3 or head[0] != "TRT" or not head[1].isdigit() or head[2] not in ALGORITHMS:
+        head = trt_version.parse_cache_header(lines[0]) if lines else None
+        if head is None:
             raise CalibrationCacheError(
                 "{}: first line should be TRT-<version>-<algorithm>, found {!r}".format(
                     source, lines[0] if lines else ""
@@ -113,7 +106,7 @@ class CalibrationCache:
                 sep = ""
             if not sep or not name:
                 raise CalibrationCacheError("{} line {}: expected '<tensor>: <hex>', found {!r}".format(source, number, line))
-        return cls(int(head[1]), head[2], scales)
+        return cls(head[0], head[1], scales)
 
     def write(self, path: Path) -> Path:
         """Write atomically (temp file, rename)."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from emotrt.devices import trt_compat
+from emotrt.runtime import trt_version
 from emotrt.devices.engine_build import BuildConfig, EngineJob, Progress, build_engine, trtexec_for
 from emotrt.devices.bundle_writer import Staged, collect_models, pack_tar, provenance, read_onnx_io, update_manifest, write_bundle
 from emotrt.devices.engine_cache import EngineCache
@@ -275,7 +276,7 @@ def _engine_capability(device: DeviceFingerprint, trt: Any) -> Optional[str]:
         return "no {} on this machine".format(" and no ".join("TensorRT" if m == "tensorrt" else "CUDA GPU" for m in missing))
     if trt is None:
         try:
-            trt_compat.import_tensorrt()
+            trt_version.import_tensorrt()
         except DependencyError as exc:
             return exc.message
     return None

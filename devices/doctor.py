@@ -15,6 +15,9 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple
 
+from emotrt.runtime import trt_version
+from emotrt.runtime.errors import DependencyError
+
 ROLES = ("workstation", "device")
 OK, WARN, MISSING = "ok", "warn", "missing"
 
@@ -68,12 +71,11 @@ def check_onnxruntime() -> Check:
 
 
 def check_tensorrt() -> Check:
+    """TensorRT as the runtime sees it: importable and at least the floor (``trt_version.import_tensorrt``)."""
     try:
-        trt = importlib.import_module("tensorrt")
-    except Exception as exc:
-        return Check("tensorrt", MISSING, "not importable ({}); the ONNX Runtime backend is used".format(exc),
-                     "on a Jetson: sudo apt install python3-libnvinfer, and create the venv with "
-                     "--system-site-packages; TensorRT is never a pip requirement")
+        trt = trt_version.import_tensorrt()
+    except DependencyError as exc:
+        return Check("tensorrt", MISSING, "{}; the ONNX Runtime backend is used".format(exc.message), exc.hint)
     return Check("tensorrt", OK, trt.__version__)
 
 

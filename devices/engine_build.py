@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from emotrt.devices import trt_compat
+from emotrt.runtime import trt_version
 from emotrt.devices.trtexec import TrtexecSpec, trtexec_line
 from emotrt.runtime.errors import BackendError, ConfigError
 from emotrt.runtime.tables import atomic_write
@@ -129,7 +130,7 @@ def build_engine(
     progress: Optional[Progress] = None,
 ) -> BuildReport:
     """Build ``job`` into ``plan`` (``<plan>.build.log`` and ``<plan>.trtexec.txt`` beside it)."""
-    trt = trt if trt is not None else trt_compat.import_tensorrt()
+    trt = trt if trt is not None else trt_version.import_tensorrt()
     f = trt_compat.features(config.tensorrt)
     plan = Path(plan)
     plan.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from emotrt.runtime.errors import ConfigError
-from emotrt.runtime.fingerprint import DeviceFingerprint, normalise_version
+from emotrt.runtime.fingerprint import DeviceFingerprint
+from emotrt.runtime.trt_version import normalise_version
 
 PROFILES_FILE = Path(__file__).with_name("profiles.json")
 

@@ -1,7 +1,8 @@
-"""THE one module that knows how TensorRT 8.5/8.6, 10.x and 11.x differ (DESIGN.md §1).
+"""THE one module that knows how the TensorRT builder API of 8.5/8.6, 10.x and 11.x differs (DESIGN.md §1).
 
 Everything else asks :func:`features` or calls the helpers here; nothing else
-branches on the TensorRT version. The helpers take the ``tensorrt`` module as an
+branches on the TensorRT version. Versions themselves (parsing, the 8.5 floor, cache
+version codes, the import) come from :mod:`emotrt.runtime.trt_version`. The helpers take the ``tensorrt`` module as an
 argument so the builder never imports it at module level (and tests can pass the
 recording test double in ``tests/trt_double.py``).
 
@@ -20,28 +21,18 @@ Sources (NVIDIA documentation):
   phase_finish; ``IBuilderConfig.progress_monitor``) exists from TensorRT 10.0;
   ``builder_optimization_level`` from 8.6; ``NetworkDefinitionCreationFlag.STRONGLY_TYPED``
   from 9.x (so on Jetson: 10.x and later).
-- INT8 calibration cache header ``TRT-<code>-<Algo>`` (REFERENCE.md): code is
-  major*1000+minor*100+patch up to 9, major*10000+minor*100+patch from 10.
+- INT8 calibration cache header ``TRT-<code>-<Algo>`` (REFERENCE.md): see ``trt_version.version_code``.
 """
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from emotrt.runtime.errors import ConfigError, DependencyError
-from emotrt.runtime.fingerprint import normalise_version
+from emotrt.runtime import trt_version
+from emotrt.runtime.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-_CACHE_HEADER = re.compile(r"^TRT-(\d+)-(\w+)$")
-_CALIBRATORS = {
-    "EntropyCalibration2": "IInt8EntropyCalibrator2",
-    "EntropyCalibration": "IInt8EntropyCalibrator",
-    "MinMaxCalibration": "IInt8MinMaxCalibrator",
-    "LegacyCalibration": "IInt8LegacyCalibrator",
-}
 
 
 @dataclass(frozen=True)
@@ -64,19 +55,18 @@ class TrtFeatures:
     @property
     def calib_cache_code(self) -> int:
         """The version code written in a calibration cache header for this TensorRT."""
-        major, minor, patch = (int(x) for x in self.version.split("."))
-        return major * (10000 if major >= 10 else 1000) + minor * 100 + patch
+        return trt_version.version_code(self.version)
 
 
 def features(version: str) -> TrtFeatures:
     """The feature set of TensorRT ``version`` (8.5 or newer)."""
-    norm = normalise_version(version)
+    norm = trt_version.normalise_version(version)
     if norm is None:
         raise ConfigError("no TensorRT version given")
-    major, minor, _ = (int(x) for x in norm.split("."))
-    if (major, minor) < (8, 5):
+    major, minor, _ = trt_version.parse_version(norm)
+    if not trt_version.is_supported(norm):
         raise ConfigError(
-            "TensorRT {} is older than 8.5, the oldest emotrt supports (JetPack 5)".format(norm),
+            "TensorRT {} is older than {}.{}, the oldest emotrt supports (JetPack 5)".format(norm, *trt_version.MIN_VERSION),
             hint="flash JetPack 5.1 or newer",
         )
     at_least = lambda a, b: (major, minor) >= (a, b)  # noqa: E731
@@ -84,8 +74,8 @@ def features(version: str) -> TrtFeatures:
         version=norm,
         major=major,
         minor=minor,
-        precision_flags=major < 11,
-        calibrator=major < 11,
+        precision_flags=trt_version.has_calibrator(norm),  # both went in 11
+        calibrator=trt_version.has_calibrator(norm),
         strongly_typed=major >= 10,
         strongly_typed_always=major >= 11,
         explicit_batch_flag=major < 10,
@@ -159,18 +149,6 @@ def choose_recipe(version: str, precision: str, available: Sequence[str], has_ca
 # ----------------------------------------------------------------------------- TensorRT API calls
 
 
-def import_tensorrt() -> Any:
-    """The ``tensorrt`` module, or a :class:`DependencyError` saying how to get it on a Jetson."""
-    try:
-        import tensorrt
-    except Exception as exc:
-        raise DependencyError(
-            "TensorRT is not importable here ({})".format(exc),
-            hint="on a Jetson: sudo apt install python3-libnvinfer and use a venv with --system-site-packages",
-        ) from exc
-    return tensorrt
-
-
 def create_network(trt: Any, builder: Any, f: TrtFeatures, strongly_typed: bool) -> Any:
     """A network definition with the creation flags this version needs."""
     flags = 0
@@ -192,13 +170,13 @@ def set_precision(trt: Any, config: Any, f: TrtFeatures, recipe: BuildRecipe) ->
 def rewrite_cache_header(cache: bytes, f: TrtFeatures) -> bytes:
     """Put this TensorRT's version code in a calibration cache header (the scale lines are unchanged)."""
     lines = cache.decode("ascii").splitlines()
-    match = _CACHE_HEADER.match(lines[0].strip()) if lines else None
-    if not match or match.group(2) not in _CALIBRATORS:
+    header = trt_version.parse_cache_header(lines[0]) if lines else None
+    if header is None:
         raise ConfigError(
             "calibration cache header {!r} is not TRT-<version>-<Algorithm>".format(lines[0] if lines else ""),
             hint="regenerate it with `emotrt calibrate`",
         )
-    lines[0] = "TRT-{}-{}".format(f.calib_cache_code, match.group(2))
+    lines[0] = trt_version.cache_header(f.calib_cache_code, header[1])
     return ("\n".join(lines) + "\n").encode("ascii")
 
 
@@ -212,7 +190,7 @@ def attach_calibration_cache(trt: Any, config: Any, f: TrtFeatures, cache: bytes
         raise ConfigError("TensorRT {} has no calibrators; use the Q/DQ graph".format(f.version))
     cache = rewrite_cache_header(cache, f)
     algo = cache.split(b"\n", 1)[0].decode().rsplit("-", 1)[1]
-    base = getattr(trt, _CALIBRATORS[algo])
+    base = getattr(trt, trt_version.CACHE_CALIBRATORS[algo])
 
     class CacheOnlyCalibrator(base):  # type: ignore[misc, valid-type]
         def __init__(self) -> None:

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from emotrt.runtime.errors import BundleError, FingerprintMismatchError
+from emotrt.runtime.trt_version import decode_version_code, installed_version, normalise_version
 
 log = logging.getLogger(__name__)
 
@@ -47,25 +48,6 @@ _L4T_LINE = re.compile(r"R(\d+)\s*\(release\),\s*REVISION:\s*(\d+)(?:\.(\d+))?")
 # CUDA driver API attribute ids (cuda.h, CUdevice_attribute):
 # CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75, ..._MINOR = 76.
 _CC_MAJOR, _CC_MINOR = 75, 76
-
-
-def normalise_version(version: Optional[str], parts: int = 3) -> Optional[str]:
-    """``"10.3.0.30"`` -> ``"10.3.0"``; ``"12.6"`` -> ``"12.6.0"`` (None stays None)."""
-    if not version:
-        return None
-    numbers = re.findall(r"\d+", str(version))[:parts]
-    numbers += ["0"] * (parts - len(numbers))
-    return ".".join(str(int(n)) for n in numbers)
-
-
-def decode_trt_version(code: int) -> str:
-    """Decode ``getInferLibVersion()``: major*1000+minor*100+patch up to 9, major*10000+... from 10."""
-    if code >= 100000:
-        major, rest = divmod(code, 10000)
-    else:
-        major, rest = divmod(code, 1000)
-    minor, patch = divmod(rest, 100)
-    return "{}.{}.{}".format(major, minor, patch)
 
 
 @dataclass(frozen=True)
@@ -254,14 +236,10 @@ def probe_tensorrt(loader: Loader = load_library) -> Optional[str]:
     if lib is not None:
         try:
             lib.getInferLibVersion.restype = ctypes.c_int32
-            return decode_trt_version(int(lib.getInferLibVersion()))
+            return decode_version_code(int(lib.getInferLibVersion()))
         except AttributeError:
             log.debug("libnvinfer without getInferLibVersion")
-    try:
-        import tensorrt  # noqa: F401  (lazily: only on a device that has it)
-    except Exception:
-        return None
-    return normalise_version(tensorrt.__version__)
+    return installed_version()
 
 
 def probe_cuda(loader: Loader = load_library) -> Optional[str]:

@@ -22,10 +22,10 @@ BACKEND_NAMES = ("auto", "tensorrt", "onnxruntime")
 
 def tensorrt_available() -> Optional[str]:
     """None when TensorRT (8.5+) and pycuda import, else why not."""
-    from emotrt.runtime.backends import trt_inference
+    from emotrt.runtime import trt_version
 
     try:
-        trt_inference.import_tensorrt()
+        trt_version.import_tensorrt()
         importlib.import_module("pycuda.driver")
     except (DependencyError, ImportError) as exc:
         return str(getattr(exc, "message", exc))

@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from emotrt.runtime import trt_version
 from emotrt.runtime.backends import trt_inference
 from emotrt.runtime.backends.base import Engine, TensorSpec
 from emotrt.runtime.backends.stepper import require_contract
@@ -66,7 +67,7 @@ class TensorRTEngine(Engine):
 
     def __init__(self, path: str, contract: Optional[ModelContract] = None, cuda_graphs: bool = False,
                  device: int = 0) -> None:
-        self.trt = trt_inference.import_tensorrt()
+        self.trt = trt_version.import_tensorrt()
         self.name = os.path.basename(path)
         self.contract = contract
         self.cuda_graphs = cuda_graphs

@@ -1,11 +1,11 @@
-"""The runtime's one place for TensorRT version differences (its twin for building is
-``emotrt.devices.trt_compat``; runtime may not import devices, DESIGN.md §1).
+"""The TensorRT inference calls the runtime's backend makes (the build-side calls are
+``emotrt.devices.trt_compat``; versions and the import are :mod:`emotrt.runtime.trt_version`).
 
 Inference uses only the name-based tensor API that TensorRT 8.5 introduced and 10.x/11.x
 kept (``num_io_tensors``, ``get_tensor_name``, ``get_tensor_mode``, ``set_input_shape``,
 ``set_tensor_address``, ``execute_async_v3``), per NVIDIA's "Migrating Python Code from
 TensorRT 8.x to 10.x" guide; the binding-index API removed in 10.0 is never used. So the only
-version branch here is the floor: plans from TensorRT older than 8.5 are refused.
+version branch is the floor, which ``trt_version.import_tensorrt`` enforces.
 """
 from __future__ import annotations
 
@@ -15,23 +15,6 @@ from typing import Any, List, Tuple
 import numpy as np
 
 from emotrt.runtime.errors import BackendError, DependencyError
-
-MIN_VERSION = (8, 5)
-_HINT = "run on a Jetson with JetPack 5.1+ (python3-libnvinfer) or pass --backend onnxruntime"
-
-
-def import_tensorrt() -> Any:
-    """The ``tensorrt`` module, checked to be new enough for the name-based API."""
-    try:
-        import tensorrt
-    except ImportError as exc:
-        raise DependencyError("TensorRT's Python package is not importable ({})".format(exc), hint=_HINT) from exc
-    if version_tuple(tensorrt.__version__) < MIN_VERSION:
-        raise DependencyError(
-            "TensorRT {} is too old: emotrt needs {}.{}+ (execute_async_v3)".format(tensorrt.__version__, *MIN_VERSION),
-            hint=_HINT,
-        )
-    return tensorrt
 
 
 def import_pycuda() -> Any:
@@ -45,15 +28,6 @@ def import_pycuda() -> Any:
     except cuda.Error as exc:
         raise BackendError("CUDA cannot initialise: {}".format(exc), hint="check the GPU driver with `emotrt doctor`") from exc
     return cuda
-
-
-def version_tuple(text: str) -> Tuple[int, ...]:
-    """'10.3.0.30' -> (10, 3, 0, 30)."""
-    parts = []
-    for piece in text.split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """`emotrt doctor`'s Jetson line comes from the device probe and names the matching profiles."""
-from emotrt.devices.doctor import OK, WARN, check_jetson
+import pytest
+
+from emotrt.devices.doctor import OK, WARN, check_jetson, check_tensorrt
 
 
 def test_jetson_line_uses_the_probe(tmp_path):
@@ -13,3 +15,18 @@ def test_jetson_line_uses_the_probe(tmp_path):
 
 def test_not_a_jetson(tmp_path):
     assert check_jetson(str(tmp_path)).verdict == WARN
+
+
+@pytest.mark.parametrize("version,accepted", [("8.4.3.1", False), ("8.5.2.2", True), ("10.3.0", True)])
+def test_doctor_and_the_runtime_agree_on_the_tensorrt_floor(version, accepted, monkeypatch):
+    """One floor: `emotrt doctor` reports ok exactly when the runtime would load TensorRT."""
+    from emotrt.runtime.loading import tensorrt_available
+    from tests.trt_double import install
+
+    install(monkeypatch, version=version)
+    check = check_tensorrt()
+    assert (check.verdict == OK) is accepted
+    assert (tensorrt_available() is None) is accepted
+    if not accepted:
+        assert "TensorRT 8.4.3.1 is too old: emotrt needs 8.5" in check.detail and "JetPack 5.1" in check.fix
+        assert "too old" in tensorrt_available()

@@ -7,8 +7,6 @@ from emotrt.runtime.fingerprint import (
     DeviceFingerprint,
     EngineFingerprint,
     check_match,
-    decode_trt_version,
-    normalise_version,
     probe_device,
     read_board,
     read_l4t,
@@ -53,18 +51,6 @@ def test_this_machine_probes_as_no_tensorrt_no_gpu_no_jetson(tmp_path):
     # this host has a CUDA runtime library but no driver/GPU, so cuda may or may not be found
     assert [m for m in found.missing() if m != "cuda"] == ["tensorrt", "compute_capability", "l4t", "board"]
     assert found.python.count(".") == 2
-
-
-@pytest.mark.parametrize("code,version", [(8502, "8.5.2"), (8602, "8.6.2"), (100300, "10.3.0"), (101300, "10.13.0"), (110401, "11.4.1")])
-def test_getinferlibversion_codes_decode_for_every_major(code, version):
-    assert decode_trt_version(code) == version
-
-
-def test_versions_normalise():
-    assert normalise_version("10.3.0.30") == "10.3.0"
-    assert normalise_version("12.6", 2) == "12.6"
-    assert normalise_version("8.5") == "8.5.0"
-    assert normalise_version(None) is None
 
 
 def test_fingerprint_id_is_stable_and_covers_every_field():

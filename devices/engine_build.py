@@ -23,7 +23,7 @@ from emotrt.devices import trt_compat
 from emotrt.runtime import trt_version
 from emotrt.devices.trtexec import TrtexecSpec, trtexec_line
 from emotrt.runtime.errors import BackendError, ConfigError
-from emotrt.runtime.tables import atomic_write
+from emotrt.runtime.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 

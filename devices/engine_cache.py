@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional, Tuple
 
 from emotrt.runtime.errors import FingerprintMismatchError
 from emotrt.runtime.fingerprint import ENGINE_FIELDS, DeviceFingerprint, EngineFingerprint, check_match
-from emotrt.runtime.tables import atomic_write
+from emotrt.runtime.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 

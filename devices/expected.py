@@ -24,7 +24,7 @@ import numpy as np
 
 from emotrt.runtime.errors import BundleError
 from emotrt.runtime.manifest import ModelEntry
-from emotrt.runtime.tables import atomic_write
+from emotrt.runtime.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any, Optional, Tuple
 
 import numpy as np
 
+from emotrt.runtime.atomic import atomic_file
 from emotrt.runtime.audio import DeviceSpec, MicSource
 from emotrt.runtime.errors import AudioError
 from emotrt.runtime.ringbuffer import RingBuffer
@@ -51,8 +51,7 @@ def record_wav(path: Any, seconds: float, target_rate: int, device: DeviceSpec =
     resampler = Resampler(target_rate)
     audio = np.concatenate((resampler(rate, samples), resampler.flush()))
     path = Path(path)
-    tmp = path.with_name("." + path.name + ".part")
-    soundfile.write(str(tmp), np.clip(audio, -1.0, 1.0), target_rate, subtype="PCM_16", format="WAV")
-    os.replace(str(tmp), str(path))
+    with atomic_file(path, suffix=".wav") as tmp:
+        soundfile.write(tmp, np.clip(audio, -1.0, 1.0), target_rate, subtype="PCM_16", format="WAV")
     log.info("wrote %.1f s at %d Hz to %s", audio.shape[0] / float(target_rate), target_rate, path)
     return path

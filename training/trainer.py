@@ -24,10 +24,11 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import torch
 
+from emotrt.runtime.atomic import atomic_file
 from emotrt.runtime.errors import ConfigError
 from emotrt.training.checkpoint import load_checkpoint, read_config, save_checkpoint
 from emotrt.training.recipe import Recipe, TrainConfig
@@ -147,35 +148,47 @@ class _Metrics:
             self.board.close()
 
 
-def _save(out: Path, task: Task, model: torch.nn.Module, optimizer, scheduler, recipe: Recipe, step: int,
-          best: Optional[float], name: str = LAST) -> None:
-    config = dict(task.checkpoint_config(model))
-    config["training"] = {
-        "task": recipe.task,
-        "step": step,
-        "best_score": best,
-        "seed": recipe.train.seed,
-        "recipe": dict(recipe.raw),
-        "recipe_file": recipe.source,
-        "torch": torch.__version__,
-        "saved": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    save_checkpoint(out / name, model.state_dict(), config)
-    export = getattr(task, "export_checkpoints", None)
-    if export is not None:
-        export(model, out / name, config["training"])
-    if name != LAST:
-        return
-    state = {
-        "step": step,
-        "best_score": best,
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "torch_rng": torch.get_rng_state(),
-    }
-    tmp = out / (STATE + ".tmp")
-    torch.save(state, str(tmp))
-    os.replace(str(tmp), str(out / STATE))
+@dataclass
+class _Checkpoints:
+    """The run's checkpoint writer: ``last/`` (with the resume state beside it) and ``best/``; main rank only."""
+
+    out: Path
+    task: Task
+    model: torch.nn.Module
+    optimizer: Any
+    scheduler: Any
+    recipe: Recipe
+    enabled: bool = True
+
+    def save(self, step: int, best: Optional[float], name: str = LAST) -> None:
+        if not self.enabled:
+            return
+        config = dict(self.task.checkpoint_config(self.model))
+        config["training"] = {
+            "task": self.recipe.task,
+            "step": step,
+            "best_score": best,
+            "seed": self.recipe.train.seed,
+            "recipe": dict(self.recipe.raw),
+            "recipe_file": self.recipe.source,
+            "torch": torch.__version__,
+            "saved": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        save_checkpoint(self.out / name, self.model.state_dict(), config)
+        export = getattr(self.task, "export_checkpoints", None)
+        if export is not None:
+            export(self.model, self.out / name, config["training"])
+        if name != LAST:
+            return
+        state = {
+            "step": step,
+            "best_score": best,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        with atomic_file(self.out / STATE) as tmp:
+            torch.save(state, tmp)
 
 
 def _resume(out: Path, task: Task, model: torch.nn.Module, optimizer, scheduler, recipe: Recipe):
@@ -209,10 +222,49 @@ def _batches(task: Task, seed: int, device: torch.device) -> Iterator[Dict[str, 
         yield _to_device(batch, device)
 
 
-def train(task: Task, recipe: Recipe, progress: bool = True) -> TrainResult:
-    """Train ``task`` as ``recipe.train`` says, resuming from ``out/last`` when it exists."""
+class _Interval:
+    """Running means of the step values between two train log lines, and the step rate."""
+
+    def __init__(self) -> None:
+        self.sums: Dict[str, float] = {}
+        self.steps = 0
+        self.start = time.monotonic()
+
+    def add(self, values: Dict[str, float]) -> None:
+        self.steps += 1
+        for key, value in values.items():
+            self.sums[key] = self.sums.get(key, 0.0) + float(value)
+
+    def summary(self) -> Tuple[Dict[str, float], float]:
+        rate = self.steps / max(1e-9, time.monotonic() - self.start)
+        return {k: v / self.steps for k, v in self.sums.items()}, rate
+
+
+def _step(task: Task, model: torch.nn.Module, optimizer: Any, scheduler: Any, batch: Dict[str, Any],
+          cfg: TrainConfig, dist: _Dist) -> Dict[str, float]:
+    """One optimisation step; the loss parts (and ``loss``, ``grad_norm``) it logs."""
+    model.train()
+    loss, parts = task.loss(model, batch)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if dist.world > 1:
+        _average_gradients(model, dist.world)
+    if cfg.grad_clip:
+        parts = dict(parts, grad_norm=float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)))
+    optimizer.step()
+    scheduler.step()
+    return dict(parts, loss=loss.item())
+
+
+def _progress_bar(show: bool) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[info]}"), TimeRemainingColumn(), disable=not show)
+
+
+def train(task: Task, recipe: Recipe, progress: bool = True) -> TrainResult:
+    """Train ``task`` as ``recipe.train`` says, resuming from ``out/last`` when it exists."""
     cfg = recipe.train
     dist = _init_distributed()
     torch.set_num_threads(cfg.threads)
@@ -232,39 +284,25 @@ def train(task: Task, recipe: Recipe, progress: bool = True) -> TrainResult:
         log.warning("%s is at step %d, at or past stop_step %d: nothing trained; rerun without stop_step to go on",
                     out, start, cfg.stop_step)
         return TrainResult(out=out, step=start, best_score=best, resumed_from=start, stopped_early=True, model=model)
+    checkpoints = _Checkpoints(out, task, model, optimizer, scheduler, recipe, enabled=dist.main)
     metrics = _Metrics(out, dist.main)
     result = TrainResult(out=out, step=start, best_score=best, resumed_from=start)
     began = last_save = time.monotonic()
-    running: Dict[str, float] = {}
-    interval_start, interval_steps = time.monotonic(), 0
+    interval = _Interval()
     step = start
     data = _batches(task, cfg.seed + step + 1000003 * dist.rank, dist.device)
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[info]}"), TimeRemainingColumn(), disable=not (progress and dist.main))
+    bar = _progress_bar(progress and dist.main)
     try:
         with bar:
             bar_id = bar.add_task("train " + recipe.task, total=cfg.steps, completed=step, info="")
             while step < cfg.steps:
-                model.train()
-                loss, parts = task.loss(model, next(data))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if dist.world > 1:
-                    _average_gradients(model, dist.world)
-                if cfg.grad_clip:
-                    parts = dict(parts, grad_norm=float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)))
-                optimizer.step()
-                scheduler.step()
+                interval.add(_step(task, model, optimizer, scheduler, next(data), cfg, dist))
                 step += 1
-                interval_steps += 1
-                for key, value in dict(parts, loss=loss.item()).items():
-                    running[key] = running.get(key, 0.0) + float(value)
                 if step % cfg.log_every == 0 or step == cfg.steps:
-                    rate = interval_steps / max(1e-9, time.monotonic() - interval_start)
-                    values = {k: v / interval_steps for k, v in running.items()}
+                    values, rate = interval.summary()
                     metrics.write("train", step, dict(values, lr=scheduler.get_last_lr()[0], steps_per_s=rate))
                     bar.update(bar_id, info="loss {:.3f} {:.2f} it/s".format(values["loss"], rate))
-                    running, interval_start, interval_steps = {}, time.monotonic(), 0
+                    interval = _Interval()
                 bar.update(bar_id, completed=step)
                 if step % cfg.epoch_steps == 0 or step == cfg.steps:
                     result.valid = _validate(task, model, dist)
@@ -273,24 +311,21 @@ def train(task: Task, recipe: Recipe, progress: bool = True) -> TrainResult:
                     score = result.valid.get("score")
                     if dist.main and score is not None and (best is None or score > best):
                         best = score
-                        _save(out, task, model, optimizer, scheduler, recipe, step, best, name=BEST)
-                    if dist.main:
-                        _save(out, task, model, optimizer, scheduler, recipe, step, best)
+                        checkpoints.save(step, best, name=BEST)
+                    checkpoints.save(step, best)
                     last_save = time.monotonic()
                 elif dist.main and time.monotonic() - last_save > 60 * cfg.checkpoint_minutes:
-                    _save(out, task, model, optimizer, scheduler, recipe, step, best)
+                    checkpoints.save(step, best)
                     last_save = time.monotonic()
                 out_of_time = cfg.max_minutes and time.monotonic() - began > 60 * cfg.max_minutes
                 if (out_of_time or step == cfg.stop_step) and step < cfg.steps:
-                    if dist.main:
-                        _save(out, task, model, optimizer, scheduler, recipe, step, best)
+                    checkpoints.save(step, best)
                     log.info("stopping at step %d (%s); rerun to resume", step,
                              "stop_step" if step == cfg.stop_step else "max_minutes")
                     result.stopped_early = True
                     break
     except KeyboardInterrupt:
-        if dist.main:
-            _save(out, task, model, optimizer, scheduler, recipe, step, best)
+        checkpoints.save(step, best)
         log.warning("interrupted at step %d; saved %s, rerun the same command to resume", step, out / LAST)
         raise
     finally:

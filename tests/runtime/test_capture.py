@@ -24,3 +24,17 @@ def test_records_what_the_microphone_hears(pulse_mic, steady_wav):
     loud = np.abs(samples) > 0.05
     assert loud.sum() > 0.8 * (np.abs(played) > 0.05).sum()
     assert np.abs(samples).max() == pytest.approx(np.abs(played).max(), abs=0.02)
+
+
+def test_a_failed_write_leaves_no_part_file(tmp_path, monkeypatch):
+    from emotrt.runtime import capture
+
+    monkeypatch.setattr(capture, "record", lambda seconds, device=None, channel=None: (np.zeros(1600, np.float32), 16000))
+    monkeypatch.setattr(sf, "write", lambda path, *a, **k: (open(path, "wb").write(b"RIFF"), 1 / 0))
+    with pytest.raises(ZeroDivisionError):
+        capture.record_wav(tmp_path / "alice.wav", 0.1, 16000)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    monkeypatch.setattr(capture, "record", lambda seconds, device=None, channel=None: (np.zeros(1600, np.float32), 16000))
+    assert capture.record_wav(tmp_path / "alice.wav", 0.1, 16000).is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["alice.wav"]

@@ -22,7 +22,7 @@ from .labels import AVD_SCALE, EMOTIONS, FOUR_CLASS, keep_label
 from .loaders import LOADERS, Source
 from .manifest import CORPUS_FILE, SPLITS, Utterance, write_manifest
 from .noises import ENVIRONMENTS, TEMPLATES
-from .output import Progress, abandon_output, collect, finish_output, start_output
+from .output import Progress, collect, corpus_output
 from .stats import corpus_stats
 
 log = logging.getLogger(__name__)
@@ -80,8 +80,7 @@ def prepare_corpus(
         raise CorpusError("no {} utterance has a label in the {} class set".format(name, classes),
                           hint="pass --classes all, or drop --drop-neutral")
     out = Path(out)
-    tmp = start_output(out, force)
-    try:
+    with corpus_output(out, force) as tmp:
         with ProcessPoolExecutor(workers or os.cpu_count() or 1) as pool:
             jobs = [(s, str(tmp / _rel_path(s))) for s in sources]
             durations = collect(pool.map(_convert, jobs, chunksize=8), len(jobs), progress)
@@ -106,8 +105,4 @@ def prepare_corpus(
         stats.update(corpus=name, source=str(Path(path).resolve()), classes=classes, drop_neutral=drop_neutral,
                      skipped_empty=len(empty), generation_seconds=round(time.monotonic() - started, 2))
         (tmp / CORPUS_FILE).write_text(json.dumps(stats, indent=2))
-        finish_output(tmp, out)
-    except BaseException:
-        abandon_output(tmp)
-        raise
     return stats

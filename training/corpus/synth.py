@@ -23,7 +23,7 @@ from .audio import SAMPLE_RATE, write_wav
 from .espeak import find_espeak, speak
 from .manifest import CORPUS_FILE, Utterance, write_manifest
 from .noises import ENVIRONMENTS, make_noise
-from .output import Progress, abandon_output, collect, finish_output, start_output
+from .output import Progress, collect, corpus_output
 from .sentences import make_sentences
 from .speakers import draw_speakers
 from .stats import corpus_stats
@@ -165,10 +165,9 @@ def synthesise_corpus(
         log.info("%s already holds this corpus (same config and seed); pass force=True to remake it", out)
         return existing
     exe = find_espeak(espeak_path)
-    tmp = start_output(out, force)
-    started = time.monotonic()
-    workers = workers or os.cpu_count() or 1
-    try:
+    with corpus_output(out, force) as tmp:
+        started = time.monotonic()
+        workers = workers or os.cpu_count() or 1
         rng = np.random.default_rng(seed)
         jobs = _plan_speech(config, rng)
         log.info("synthesising %d utterances with %d workers", len(jobs), workers)
@@ -195,8 +194,4 @@ def synthesise_corpus(
                      generation_seconds=round(time.monotonic() - started, 2))
         text = json.dumps(stats, indent=2)
         (tmp / CORPUS_FILE).write_text(text)
-        finish_output(tmp, out)
-    except BaseException:
-        abandon_output(tmp)
-        raise
     return json.loads(text)

@@ -13,7 +13,7 @@ the seen environments' text tells the SER what an unseen environment sounds like
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from .audio import SAMPLE_RATE
 
 SR = SAMPLE_RATE
 TEMPLATES = ("This speech is recorded in {}.", "The recording was made in {}.", "Someone is speaking in {}.")
+Clip = Callable[[int, np.random.Generator, Sequence[np.ndarray]], np.ndarray]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Environment:
     id: str
     split: str
     phrases: Tuple[str, ...]
+    clip: Optional[Clip] = None  # the generator of its clips; None for ``quiet``
 
     @property
     def descriptions(self) -> List[str]:
@@ -116,98 +118,138 @@ def _song(n: int, rng: np.random.Generator, beat_s: Tuple[float, float], root_hz
     return out
 
 
-def _make(env: str, n: int, rng: np.random.Generator, pool: Sequence[np.ndarray]) -> np.ndarray:
-    """One clip of ``env``; see ENVIRONMENTS for what each is meant to sound like."""
+# One clip generator per environment with clips, ``(samples, rng, babble pool) -> clip``, held by its
+# ENVIRONMENTS entry (whose phrases say what it is meant to sound like). The order of the rng draws
+# inside each is part of the corpus: reordering them changes every clip.
+
+
+def _clip_babble(n: int, rng: np.random.Generator, pool: Sequence[np.ndarray]) -> np.ndarray:
+    return _babble(n, rng, pool, int(rng.integers(5, 9)))
+
+
+def _clip_cafe(n: int, rng: np.random.Generator, pool: Sequence[np.ndarray]) -> np.ndarray:
+    clatter = _events(n, rng, 3.0, lambda: _decaying(rng, 15, (2000, 7000), rng.uniform(1, 4)))
+    return _babble(n, rng, pool, 8) + clatter + 0.3 * _spectral(n, rng, 2.0)
+
+
+def _clip_street(n: int, rng: np.random.Generator, pool: Sequence[np.ndarray]) -> np.ndarray:
+    horns = _events(n, rng, 0.15, lambda: 2 * _tone(0.4, _harmonics(rng.uniform(330, 450), 6)))
+    return _spectral(n, rng, 2.0, (20, 4000)) * _envelope(n, rng, 0.5, 0.8) * 2 + horns
+
+
+def _clip_car_interior(n: int, rng: np.random.Generator, pool: Sequence[np.ndarray]) -> np.ndarray:
+    engine = _engine(n, rng, 30, 5, 7)
+    return 2 * _spectral(n, rng, 2.0, (20, 400)) + 0.5 * engine
+
+
+def _clip_rain(n: int, rng: np.random.Generator, pool: Sequence[np.ndarray]) -> np.ndarray:
+    drops = _events(n, rng, 300.0, lambda: _decaying(rng, 2, (1000, 8000), rng.uniform(0.5, 3)))
+    return _spectral(n, rng, 0.5, (800, 8000)) * _envelope(n, rng, 1.0, 0.3) + drops
+
+
+def _clip_office(n: int, rng: np.random.Generator, pool: Sequence[np.ndarray]) -> np.ndarray:
+    keys = _events(n, rng, 1.0, lambda: np.concatenate(
+        [np.concatenate([_decaying(rng, 3, (1500, 6000), 3), np.zeros(int(SR * rng.uniform(0.06, 0.2)))])
+         for _ in range(int(rng.integers(3, 12)))]))
+    return _spectral(n, rng, 1.0, (30, 2000)) + keys
+
+
+def _clip_kitchen(n: int, rng: np.random.Generator, pool: Sequence[np.ndarray]) -> np.ndarray:
     seconds = n / SR
-    if env == "babble":
-        return _babble(n, rng, pool, int(rng.integers(5, 9)))
-    if env == "cafe":
-        clatter = _events(n, rng, 3.0, lambda: _decaying(rng, 15, (2000, 7000), rng.uniform(1, 4)))
-        return _babble(n, rng, pool, 8) + clatter + 0.3 * _spectral(n, rng, 2.0)
-    if env == "street":
-        horns = _events(n, rng, 0.15, lambda: 2 * _tone(0.4, _harmonics(rng.uniform(330, 450), 6)))
-        return _spectral(n, rng, 2.0, (20, 4000)) * _envelope(n, rng, 0.5, 0.8) * 2 + horns
-    if env == "car_interior":
-        engine = _engine(n, rng, 30, 5, 7)
-        return 2 * _spectral(n, rng, 2.0, (20, 400)) + 0.5 * engine
-    if env == "rain":
-        drops = _events(n, rng, 300.0, lambda: _decaying(rng, 2, (1000, 8000), rng.uniform(0.5, 3)))
-        return _spectral(n, rng, 0.5, (800, 8000)) * _envelope(n, rng, 1.0, 0.3) + drops
-    if env == "office":
-        keys = _events(n, rng, 1.0, lambda: np.concatenate(
-            [np.concatenate([_decaying(rng, 3, (1500, 6000), 3), np.zeros(int(SR * rng.uniform(0.06, 0.2)))])
-             for _ in range(int(rng.integers(3, 12)))]))
-        return _spectral(n, rng, 1.0, (30, 2000)) + keys
-    if env == "kitchen":
-        water = _spectral(n, rng, 0.0, (500, 4000)) * (_envelope(n, rng, 0.3, 1.0) > 0.5)
-        clatter = _events(n, rng, 1.5, lambda: _decaying(rng, 40, (1500, 6000), rng.uniform(2, 6)))
-        return water + clatter + 0.5 * _tone(seconds, _harmonics(50, 4))
-    if env == "fan":
-        return _spectral(n, rng, 1.0) + 0.3 * _tone(seconds, _harmonics(rng.uniform(90, 150), 5))
-    if env == "radio":
-        return _song(n, rng, (0.3, 0.45), (130, 260), (0, 2, 4, 7, 9, 12), 2, 65.0)
-    if env == "seaside":
-        return _spectral(n, rng, 2.0, (20, 700)) * _envelope(n, rng, 0.25, 1.0) ** 1.5
-    if env == "bus":
-        engine = _engine(n, rng, 20, 4, 5)
-        bumps = _events(n, rng, 0.5, lambda: _decaying(rng, 30, (60, 800), 4))
-        hiss = _events(n, rng, 0.1, lambda: _decaying(rng, 300, (2000, 6000), 0.8))
-        return 2 * _spectral(n, rng, 2.0, (20, 350)) + 0.4 * engine + bumps + hiss
-    if env == "workshop":
-        hammer = _events(n, rng, 1.5, lambda: _decaying(rng, 25, (80, 3500), 7))
-        saw = _tone(seconds, _harmonics(rng.uniform(180, 320), 8)) * (_envelope(n, rng, 0.3, 1.0) > 0.6)
-        return hammer + saw + 0.4 * _spectral(n, rng, 1.5)
-    if env == "music":
-        return _song(n, rng, (0.4, 0.6), (110, 220), (0, 3, 4, 5, 7, 9, 12), 3, 55.0)
-    if env == "wind":
-        return _spectral(n, rng, 2.0, (20, 600)) * _envelope(n, rng, 0.7, 1.0) ** 2
-    if env == "tram":
-        clacks = _events(n, rng, 1.0, lambda: _decaying(rng, 20, (100, 1500), 6))
-        squeal = _events(n, rng, 0.2, lambda: 0.5 * _tone(1.0, [rng.uniform(3000, 5000)]))
-        return 2 * _spectral(n, rng, 2.0, (20, 300)) + clacks + squeal
-    if env == "construction":
-        hammer = _events(n, rng, 2.0, lambda: _decaying(rng, 30, (60, 3000), 8))
-        drill = _tone(seconds, _harmonics(rng.uniform(150, 250), 8)) * (_envelope(n, rng, 0.4, 1.0) > 0.6)
-        return hammer + drill + 0.5 * _spectral(n, rng, 1.5)
-    raise KeyError(env)
+    water = _spectral(n, rng, 0.0, (500, 4000)) * (_envelope(n, rng, 0.3, 1.0) > 0.5)
+    clatter = _events(n, rng, 1.5, lambda: _decaying(rng, 40, (1500, 6000), rng.uniform(2, 6)))
+    return water + clatter + 0.5 * _tone(seconds, _harmonics(50, 4))
+
+
+def _clip_fan(n: int, rng: np.random.Generator, pool: Sequence[np.ndarray]) -> np.ndarray:
+    seconds = n / SR
+    return _spectral(n, rng, 1.0) + 0.3 * _tone(seconds, _harmonics(rng.uniform(90, 150), 5))
+
+
+def _clip_radio(n: int, rng: np.random.Generator, pool: Sequence[np.ndarray]) -> np.ndarray:
+    return _song(n, rng, (0.3, 0.45), (130, 260), (0, 2, 4, 7, 9, 12), 2, 65.0)
+
+
+def _clip_seaside(n: int, rng: np.random.Generator, pool: Sequence[np.ndarray]) -> np.ndarray:
+    return _spectral(n, rng, 2.0, (20, 700)) * _envelope(n, rng, 0.25, 1.0) ** 1.5
+
+
+def _clip_bus(n: int, rng: np.random.Generator, pool: Sequence[np.ndarray]) -> np.ndarray:
+    engine = _engine(n, rng, 20, 4, 5)
+    bumps = _events(n, rng, 0.5, lambda: _decaying(rng, 30, (60, 800), 4))
+    hiss = _events(n, rng, 0.1, lambda: _decaying(rng, 300, (2000, 6000), 0.8))
+    return 2 * _spectral(n, rng, 2.0, (20, 350)) + 0.4 * engine + bumps + hiss
+
+
+def _clip_workshop(n: int, rng: np.random.Generator, pool: Sequence[np.ndarray]) -> np.ndarray:
+    seconds = n / SR
+    hammer = _events(n, rng, 1.5, lambda: _decaying(rng, 25, (80, 3500), 7))
+    saw = _tone(seconds, _harmonics(rng.uniform(180, 320), 8)) * (_envelope(n, rng, 0.3, 1.0) > 0.6)
+    return hammer + saw + 0.4 * _spectral(n, rng, 1.5)
+
+
+def _clip_music(n: int, rng: np.random.Generator, pool: Sequence[np.ndarray]) -> np.ndarray:
+    return _song(n, rng, (0.4, 0.6), (110, 220), (0, 3, 4, 5, 7, 9, 12), 3, 55.0)
+
+
+def _clip_wind(n: int, rng: np.random.Generator, pool: Sequence[np.ndarray]) -> np.ndarray:
+    return _spectral(n, rng, 2.0, (20, 600)) * _envelope(n, rng, 0.7, 1.0) ** 2
+
+
+def _clip_tram(n: int, rng: np.random.Generator, pool: Sequence[np.ndarray]) -> np.ndarray:
+    clacks = _events(n, rng, 1.0, lambda: _decaying(rng, 20, (100, 1500), 6))
+    squeal = _events(n, rng, 0.2, lambda: 0.5 * _tone(1.0, [rng.uniform(3000, 5000)]))
+    return 2 * _spectral(n, rng, 2.0, (20, 300)) + clacks + squeal
+
+
+def _clip_construction(n: int, rng: np.random.Generator, pool: Sequence[np.ndarray]) -> np.ndarray:
+    seconds = n / SR
+    hammer = _events(n, rng, 2.0, lambda: _decaying(rng, 30, (60, 3000), 8))
+    drill = _tone(seconds, _harmonics(rng.uniform(150, 250), 8)) * (_envelope(n, rng, 0.4, 1.0) > 0.6)
+    return hammer + drill + 0.5 * _spectral(n, rng, 1.5)
 
 
 ENVIRONMENTS: Dict[str, Environment] = {
     e.id: e
     for e in (
         Environment("quiet", "seen", ("a quiet room", "a silent studio", "a calm place with no background noise")),
-        Environment("babble", "seen", ("a crowd of people talking", "a room full of chatter", "a noisy gathering")),
+        Environment("babble", "seen", ("a crowd of people talking", "a room full of chatter", "a noisy gathering"),
+                    _clip_babble),
         Environment("cafe", "seen", ("a busy cafe", "a coffee shop with chatter and clinking dishes",
-                                     "a crowded restaurant")),
-        Environment("street", "seen", ("a busy street", "traffic on a city road", "a street with passing cars")),
+                                     "a crowded restaurant"), _clip_cafe),
+        Environment("street", "seen", ("a busy street", "traffic on a city road", "a street with passing cars"),
+                    _clip_street),
         Environment("car_interior", "seen", ("a moving car", "the inside of a car on the highway",
-                                             "a vehicle with engine noise")),
-        Environment("rain", "seen", ("heavy rain", "a rainstorm", "rain falling on the roof")),
+                                             "a vehicle with engine noise"), _clip_car_interior),
+        Environment("rain", "seen", ("heavy rain", "a rainstorm", "rain falling on the roof"), _clip_rain),
         Environment("office", "seen", ("an office with air conditioning", "an office with people typing",
-                                       "a workplace with humming ventilation")),
+                                       "a workplace with humming ventilation"), _clip_office),
         Environment("kitchen", "seen", ("a kitchen", "a kitchen with running water and dishes",
-                                        "a home kitchen while cooking")),
+                                        "a home kitchen while cooking"), _clip_kitchen),
         Environment("fan", "seen", ("a room with a fan running", "a room with a noisy fan",
-                                    "a place with steady machine hum")),
+                                    "a place with steady machine hum"), _clip_fan),
         Environment("radio", "seen", ("a radio playing pop songs", "a living room with the radio on",
-                                      "a shop with a tune on the speakers")),
+                                      "a shop with a tune on the speakers"), _clip_radio),
         Environment("seaside", "seen", ("the seaside", "waves breaking on a windy beach",
-                                        "an exposed coast with surf and a breeze")),
-        Environment("bus", "seen", ("a city bus", "passengers riding a bus", "a bus driving through town")),
+                                        "an exposed coast with surf and a breeze"), _clip_seaside),
+        Environment("bus", "seen", ("a city bus", "passengers riding a bus", "a bus driving through town"), _clip_bus),
         Environment("workshop", "seen", ("a workshop with power tools", "a garage where someone is hammering",
-                                         "a carpenter's workshop with a saw")),
+                                         "a carpenter's workshop with a saw"), _clip_workshop),
         Environment("music", "unseen", ("a room with music playing", "a bar with background music",
-                                        "a place where a song is playing")),
-        Environment("wind", "unseen", ("strong wind", "a windy field", "gusts of wind outdoors")),
-        Environment("tram", "unseen", ("a tram", "a rattling train carriage", "a tram on its rails")),
+                                        "a place where a song is playing"), _clip_music),
+        Environment("wind", "unseen", ("strong wind", "a windy field", "gusts of wind outdoors"), _clip_wind),
+        Environment("tram", "unseen", ("a tram", "a rattling train carriage", "a tram on its rails"), _clip_tram),
         Environment("construction", "unseen", ("a construction site", "a building site with hammering and drills",
-                                               "a street under construction")),
+                                               "a street under construction"), _clip_construction),
     )
 }
 
 
 def make_noise(env: str, seconds: float, seed: Sequence[int], pool: Sequence[np.ndarray]) -> np.ndarray:
     """A float32 clip of ``env`` of ``seconds``, peak 0.5, deterministic in ``seed``."""
+    clip = ENVIRONMENTS[env].clip if env in ENVIRONMENTS else None
+    if clip is None:
+        raise KeyError(env)
     rng = np.random.default_rng(list(seed))
-    x = _make(env, int(SR * seconds), rng, pool)
+    x = clip(int(SR * seconds), rng, pool)
     return (0.5 * x / (np.max(np.abs(x)) + 1e-12)).astype(np.float32)

@@ -60,3 +60,10 @@ def test_each_unseen_environment_is_nearest_to_one_seen_environment_in_meaning_a
         by_text = max(seen, key=lambda s: np.dot(text[unseen], text[s]) / np.linalg.norm(text[s]))
         by_sound = sorted(seen, key=lambda s: np.linalg.norm(sound[unseen] - sound[s]))
         assert by_text in by_sound[:2], (unseen, by_text, by_sound[:3])
+
+
+def test_the_table_holds_each_environments_generator():
+    assert [e for e, env in ENVIRONMENTS.items() if env.clip is None] == ["quiet"]
+    for name in ("quiet", "no_such_place"):
+        with pytest.raises(KeyError):
+            make_noise(name, 0.5, (0, 0), [])

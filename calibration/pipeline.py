@@ -31,7 +31,7 @@ from emotrt.calibration.sizes import float_summary
 from emotrt.calibration.sensitivity import Budget, MixedPlan, choose_mixed, node_blocks, rank_blocks
 from emotrt.runtime.contract import ModelContract
 from emotrt.runtime.atomic import staged_dir
-from emotrt.runtime.errors import ConfigError
+from emotrt.runtime.errors import ConfigError, TensorRTLintError
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -122,7 +122,9 @@ def _calibrate_one(job: ModelJob, work: Path, config: CalibrateConfig, say: Prog
         written = onnx.load(str(int8_path))
         problems = tensorrt_problems(written)
         if problems:
-            raise RuntimeError("Q/DQ graph TensorRT would reject: " + "; ".join(problems))
+            raise TensorRTLintError("{}: Q/DQ graph TensorRT would reject: {}".format(name, "; ".join(problems)),
+                                    hint="try another `emotrt calibrate --method` (minmax, entropy, percentile), "
+                                         "or report this message: the quantiser wrote a pattern TensorRT rejects")
         paths = {
             "fp32": job.path, "fp16": fp16_path, "mixed": int8_path,
             "int8": quantise(job.path, Path(scratch) / "int8_all.onnx", ranges, config.quant, nodes,

@@ -255,7 +255,3 @@ def tensorrt_problems(model: onnx.ModelProto) -> List[str]:
                 problems.append("{}: zero point {} {} (expected int8 0)".format(node.name, values.dtype, values.ravel()[:4]))
     return problems
 
-
-def model_nodes(model_path: Path) -> Iterable[onnx.NodeProto]:
-    """The graph's nodes (structure only, no weights)."""
-    return onnx.load(str(model_path), load_external_data=False).graph.node

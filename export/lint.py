@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Set, Tuple
 
-from emotrt.runtime.errors import ConfigError, ModelContractError
+from emotrt.runtime.errors import ConfigError, TensorRTLintError
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +24,6 @@ TABLES = Path(__file__).with_name("trt_ops")
 TRT_TARGETS = ("8.5", "10.3", "11")
 _ONNX_DOMAINS = ("", "ai.onnx")
 _INT32_MAX = 2 ** 31 - 1
-
-
-class TensorRTLintError(ModelContractError):
-    """A graph uses something the target TensorRT's ONNX parser (or emotrt's policy) refuses."""
 
 
 @dataclass(frozen=True)

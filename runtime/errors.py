@@ -47,6 +47,10 @@ class ModelContractError(EmotrtError):
     """An ONNX graph lacks or violates the emotrt contract in its metadata."""
 
 
+class TensorRTLintError(ModelContractError):
+    """A graph uses something the target TensorRT's ONNX parser (or emotrt's policy) refuses."""
+
+
 class BundleError(EmotrtError):
     """A bundle is incomplete, tampered with, or from an unsupported schema."""
 

@@ -8,6 +8,7 @@ from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 
+from emotrt.runtime.backends.base import Engine
 from emotrt.runtime.errors import ConfigError, ModelContractError
 from emotrt.runtime.tables import VectorTable
 from emotrt.runtime.vad import VadConfig, make_vad
@@ -68,7 +69,7 @@ def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
-def make_layout(tse: Any, ser: Any, config: PipelineConfig) -> Layout:
+def make_layout(tse: Engine, ser: Engine, config: PipelineConfig) -> Layout:
     """Check the two contracts agree and derive the stream geometry from them."""
     for engine, kind in ((tse, "tse_step"), (ser, "ser")):
         if engine.contract is None or engine.contract.model != kind:
@@ -116,8 +117,8 @@ class Pipeline:
 
     def __init__(
         self,
-        tse: Any,
-        ser: Any,
+        tse: Engine,
+        ser: Engine,
         environments: VectorTable,
         speakers: VectorTable,
         vad: Any = None,

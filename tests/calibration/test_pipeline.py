@@ -8,7 +8,7 @@ from emotrt.calibration.cache import CalibrationCache, amax_to_scale
 from emotrt.calibration.pipeline import CalibrateConfig, ModelJob, calibrate
 from emotrt.calibration.qdq import QuantConfig, collect_ranges, tensorrt_problems
 from emotrt.calibration.sensitivity import Budget, BudgetError
-from emotrt.runtime.errors import ConfigError
+from emotrt.runtime.errors import ConfigError, TensorRTLintError
 
 
 def test_every_artefact_is_written(calibrated, toy_jobs):
@@ -104,6 +104,16 @@ def test_a_failure_in_a_later_model_leaves_nothing(toy_jobs, tmp_path):
     with pytest.raises(Exception):
         calibrate(jobs, tmp_path / "out", CalibrateConfig(leave_one_out=False))
     assert _no_leftovers(tmp_path) == ["broken.onnx"]
+
+
+def test_a_qdq_graph_tensorrt_would_reject_is_a_user_error(toy_jobs, tmp_path, monkeypatch):
+    from emotrt.calibration import pipeline
+
+    monkeypatch.setattr(pipeline, "tensorrt_problems", lambda model: ["/enc/QuantizeLinear: zero point uint8 [128]"])
+    enroll = [j for j in toy_jobs if j.name == "enroll"]
+    with pytest.raises(TensorRTLintError, match="enroll: Q/DQ graph TensorRT would reject: /enc/QuantizeLinear") as err:
+        calibrate(enroll, tmp_path / "out", CalibrateConfig(leave_one_out=False, latency_repeats=2))
+    assert "--method" in err.value.hint and _no_leftovers(tmp_path) == []
 
 
 def test_existing_output_needs_force(toy_jobs, tmp_path):

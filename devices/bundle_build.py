@@ -22,17 +22,18 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from emotrt.devices import trt_compat
-from emotrt.runtime import trt_version
+from emotrt.devices.bundle_writer import (Staged, collect_models, pack_tar, provenance, read_onnx_io, update_manifest,
+                                          write_bundle)
 from emotrt.devices.engine_build import BuildConfig, EngineJob, Progress, build_engine, trtexec_for
-from emotrt.devices.bundle_writer import Staged, collect_models, pack_tar, provenance, read_onnx_io, update_manifest, write_bundle
 from emotrt.devices.engine_cache import EngineCache
 from emotrt.devices.expected import write_expected
 from emotrt.devices.profiles import DeviceProfile, get_profile, match_device
+from emotrt.runtime import trt_version
+from emotrt.runtime.atomic import atomic_write
 from emotrt.runtime.bundle_reader import Bundle, rebuild_command, unpack_tar
 from emotrt.runtime.contract import ModelContract
 from emotrt.runtime.errors import ConfigError, DependencyError
 from emotrt.runtime.fingerprint import DeviceFingerprint, EngineFingerprint, probe_device
-from emotrt.runtime.atomic import atomic_write
 from emotrt.runtime.manifest import BuildPlan, EngineEntry, ModelEntry, ModelIO, sha256_file
 from emotrt.runtime.precision_plan import PrecisionPlan
 

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from emotrt.devices import trt_compat
-from emotrt.runtime import trt_version
 from emotrt.devices.trtexec import TrtexecSpec, trtexec_line
-from emotrt.runtime.errors import BackendError, ConfigError
+from emotrt.runtime import trt_version
 from emotrt.runtime.atomic import atomic_write
+from emotrt.runtime.errors import BackendError, ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -190,6 +190,12 @@ class Pipeline:
             )
         return self.environments.get(name)
 
+    def make_resampler(self) -> Any:
+        """A fresh per-stream resampler to the model rate (a hook: the profiler times it)."""
+        from emotrt.runtime.resample import Resampler
+
+        return Resampler(self.sample_rate)
+
     def make_vad(self) -> Any:
         """A fresh per-stream VAD: silero when the bundle ships it, else the energy gate."""
         return make_vad(self.sample_rate, self.config.vad, self.vad)

@@ -14,7 +14,7 @@ from typing import Any, Deque, Dict, Iterator
 
 import numpy as np
 
-from emotrt.runtime.resample import Resampler, to_mono
+from emotrt.runtime.resample import to_mono
 from emotrt.runtime.results import Result, Smoother, make_result, match_level
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class Stream:
         self._hop = layout.ser_hop
         self._next_end = layout.first_end
         self._labels = layout.labels
-        self._resampler = Resampler(self.sample_rate)
+        self._resampler = pipeline.make_resampler()
         self._native_rate = -1  # the model rate once the resampler has seen it (then rates may not change)
         self._pending = np.zeros(0, dtype=np.float32)
         # Extracted speech, appended in place; the last ``window`` samples are moved to the front only

@@ -45,6 +45,7 @@ from __future__ import annotations
 import enum
 import itertools
 import sys
+import time
 import types
 from typing import Any, Dict, List, Optional, Set, Tuple
 
@@ -215,6 +216,31 @@ def _add_inference_api(trt: types.ModuleType, calls: List[Tuple], cuda: FakeCuda
     trt.TensorIOMode = types.SimpleNamespace(INPUT="INPUT", OUTPUT="OUTPUT")
     trt.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level: None})
     trt.nptype = lambda dtype: np.float32
+    trt.LayerInformationFormat = enum.Enum("LayerInformationFormat", ["ONELINE", "JSON"])
+
+    class IProfiler:
+        """Python API reference, IProfiler: a subclass must call ``IProfiler.__init__(self)`` and override
+        ``report_layer_time(layer_name, ms)``, called once per layer for each execution. The double reports
+        every ONNX node of the "plan" with the run's wall time split evenly: a stand-in, never a TensorRT timing."""
+
+        def __init__(self) -> None:
+            self._base_initialised = True
+
+        def report_layer_time(self, layer_name: str, ms: float) -> None:
+            raise DoubleError("IProfiler.report_layer_time must be overridden")
+
+    trt.IProfiler = IProfiler
+
+    class EngineInspector:
+        def __init__(self, engine: "Engine") -> None:
+            self.engine = engine
+
+        def get_engine_information(self, fmt: Any) -> str:
+            if fmt not in trt.LayerInformationFormat:
+                raise DoubleError("get_engine_information needs a LayerInformationFormat")
+            import json
+
+            return json.dumps({"Layers": self.engine.layers, "Bindings": [t[0] for t in self.engine.tensors]})
 
     class Engine:
         def __init__(self, plan: bytes) -> None:
@@ -222,6 +248,12 @@ def _add_inference_api(trt: types.ModuleType, calls: List[Tuple], cuda: FakeCuda
             self.tensors = [(a.name, "INPUT", a.shape) for a in self.session.get_inputs()]
             self.tensors += [(a.name, "OUTPUT", a.shape) for a in self.session.get_outputs()]
             self.num_io_tensors = len(self.tensors)
+            graph = onnx.load_from_string(plan).graph
+            self.layers = [node.name or str(i) for i, node in enumerate(graph.node)]
+
+        def create_engine_inspector(self) -> "EngineInspector":
+            calls.append(("create_engine_inspector",))
+            return EngineInspector(self)
 
         def get_tensor_name(self, i: int) -> str:
             return self.tensors[i][0]
@@ -251,6 +283,18 @@ def _add_inference_api(trt: types.ModuleType, calls: List[Tuple], cuda: FakeCuda
             self.engine, self.addresses, self.shapes = engine, {}, {}
             self.outputs_shapes: Dict[str, Tuple[int, ...]] = {}
             self.ran_uncaptured = False
+            self._profiler: Optional[IProfiler] = None
+
+        @property
+        def profiler(self) -> Optional["IProfiler"]:
+            return self._profiler
+
+        @profiler.setter
+        def profiler(self, value: Optional["IProfiler"]) -> None:
+            if value is not None and not (isinstance(value, IProfiler) and getattr(value, "_base_initialised", False)):
+                raise DoubleError("context.profiler needs an IProfiler subclass that called IProfiler.__init__")
+            calls.append(("set_profiler", value is not None))
+            self._profiler = value
 
         def set_tensor_address(self, name: str, address: int) -> None:
             calls.append(("set_tensor_address", name, address))
@@ -285,7 +329,12 @@ def _add_inference_api(trt: types.ModuleType, calls: List[Tuple], cuda: FakeCuda
                 if mode == "INPUT":
                     feed[name] = cuda.read(addresses[name], self.shapes.get(name) or self.engine.get_tensor_shape(name))
             names = [t[0] for t in self.engine.tensors if t[1] == "OUTPUT"]
+            started = time.perf_counter()
             outs = self.engine.session.run(names, feed)
+            if self._profiler is not None:
+                share = 1000.0 * (time.perf_counter() - started) / max(1, len(self.engine.layers))
+                for layer in self.engine.layers:
+                    self._profiler.report_layer_time(layer, share)
             self.outputs_shapes = {n: o.shape for n, o in zip(names, outs)}
             for name, value in zip(names, outs):
                 cuda.write(addresses[name], value)

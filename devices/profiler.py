@@ -1,0 +1,593 @@
+"""``emotrt profile``: the streaming pipeline per stage on this device, trtexec-grade statistics.
+
+Every precision asked for gets its own pipeline and stream over the same engines' backend;
+hops are fed to them round-robin (order rotated every hop), so all see the same machine load.
+Stages are timed by thin proxies around what the stream calls (resampler, TSE stepper, VAD,
+SER engine): the runtime's code is untouched and only a ``perf_counter`` pair per stage is
+added. At ``--pace max`` one more, uninstrumented stream of the first precision runs in the
+same rotation, which gives the profiler's own cost (real-time factor with and without timing).
+
+    from emotrt.devices.profiler import ProfileConfig, profile_bundle
+    doc = profile_bundle("bundle/", ProfileConfig(duration_s=10, precisions=("fp32",)))
+    doc["runs"][0]["stages"]["tse_step"]["p99_ms"]
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from emotrt.devices.latency import stability, summarize, warnings_for
+from emotrt.devices.power import ResourceSampler, power_mode
+from emotrt.runtime.errors import BackendError, BundleError, ConfigError, EmotrtError
+from emotrt.runtime.pipeline import Pipeline, PipelineConfig
+from emotrt.runtime.vad import VadConfig
+
+log = logging.getLogger(__name__)
+
+SCHEMA = 1
+PRECISIONS = ("fp32", "fp16", "int8")
+PACES = ("max", "realtime")
+TIMED_STAGES = ("resample", "tse_step", "vad", "ser")
+STAGES = TIMED_STAGES + ("host", "end_to_end")
+ENGINE_STAGES = ("tse_step", "ser")
+
+
+class ProfileError(EmotrtError):
+    """A profile cannot run as asked (precision, backend, source)."""
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """What to profile and how. ``inject_slowdown`` ((stage, factor), ...) is a test hook: it spins
+    inside that stage's timer until the stage took ``factor`` times as long (a real slowdown)."""
+
+    source: str = "synth"
+    speaker: Optional[str] = None
+    environment: Optional[str] = None
+    pace: str = "max"
+    duration_s: float = 10.0
+    warmup_s: float = 1.0
+    precisions: Tuple[str, ...] = ("fp32",)
+    backend: str = "auto"
+    ser_every_window: bool = True
+    layers: bool = True
+    layer_runs: int = 30
+    top: int = 10
+    measure_overhead: bool = True
+    interval_s: float = 0.2
+    buffer_s: float = 1.0
+    mic_device: Optional[str] = None
+    inject_slowdown: Tuple[Tuple[str, float], ...] = ()
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.pace not in PACES:
+            problems.append("pace={!r} must be one of {}".format(self.pace, ", ".join(PACES)))
+        if self.duration_s <= 0:
+            problems.append("duration_s={} must be positive".format(self.duration_s))
+        if self.warmup_s < 0:
+            problems.append("warmup_s={} must be >= 0".format(self.warmup_s))
+        bad = [p for p in self.precisions if p not in PRECISIONS]
+        if not self.precisions or bad or len(set(self.precisions)) != len(self.precisions):
+            problems.append("precisions={} must be distinct values of {}".format(",".join(self.precisions), ",".join(PRECISIONS)))
+        if self.backend not in ("auto", "tensorrt", "onnxruntime"):
+            problems.append("backend={!r} must be auto, tensorrt or onnxruntime".format(self.backend))
+        for stage, factor in self.inject_slowdown:
+            if stage not in TIMED_STAGES or factor < 1.0:
+                problems.append("inject_slowdown {}={} needs a stage of {} and a factor >= 1".format(
+                    stage, factor, ", ".join(TIMED_STAGES)))
+        if self.layer_runs < 1 or self.top < 1:
+            problems.append("layer_runs and top must be >= 1")
+        if problems:
+            raise ConfigError("invalid profile settings: " + "; ".join(problems))
+
+
+# ----------------------------------------------------------------------------- timing hooks
+
+
+class StageClock:
+    """Per-stage seconds of the current call and every measured call; ``add`` is the only per-hop cost."""
+
+    def __init__(self, slowdown: Optional[Dict[str, float]] = None) -> None:
+        self.slowdown = dict(slowdown or {})
+        self.samples: Dict[str, List[float]] = {s: [] for s in STAGES}
+        self._in_call = 0.0
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.samples[stage].append(seconds)
+        self._in_call += seconds
+
+    def end_call(self, seconds: float, latency: float) -> None:
+        self.samples["host"].append(seconds - self._in_call)
+        self.samples["end_to_end"].append(latency)
+        self._in_call = 0.0
+
+    def reset(self) -> None:
+        for values in self.samples.values():
+            del values[:]
+        self._in_call = 0.0
+
+
+def _spin(t0: float, elapsed: float, factor: float) -> None:
+    until = t0 + elapsed * factor
+    while time.perf_counter() < until:
+        pass
+
+
+class _Timed:
+    """Forward everything to ``inner``; time the one method the stream calls per hop."""
+
+    def __init__(self, inner: Any, stage: str, clock: StageClock) -> None:
+        self._inner, self._stage, self._clock = inner, stage, clock
+        self._factor = clock.slowdown.get(stage, 1.0)
+
+    def _time(self, method: Any, *args: Any) -> Any:
+        t0 = time.perf_counter()
+        out = method(*args)
+        elapsed = time.perf_counter() - t0
+        if self._factor > 1.0:
+            _spin(t0, elapsed, self._factor)
+            elapsed = time.perf_counter() - t0
+        self._clock.add(self._stage, elapsed)
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class TimedResampler(_Timed):
+    def __call__(self, sample_rate: int, samples: np.ndarray) -> np.ndarray:
+        return self._time(self._inner, sample_rate, samples)
+
+
+class TimedStepper(_Timed):
+    def step(self, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        return self._time(self._inner.step, inputs)
+
+
+class TimedVad(_Timed):
+    """Times the VAD; with ``always`` the stream scores every window (worst case) while the VAD still runs."""
+
+    def __init__(self, inner: Any, stage: str, clock: Optional[StageClock], always: bool) -> None:
+        self._inner, self._clock, self._always = inner, clock, always
+        if clock is not None:
+            super().__init__(inner, stage, clock)
+
+    def update(self, audio: np.ndarray) -> bool:
+        speech = self._inner.update(audio) if self._clock is None else self._time(self._inner.update, audio)
+        return True if self._always else speech
+
+
+class TimedEngine(_Timed):
+    """An engine whose ``_run`` (SER windows) is timed and whose steppers (TSE hops) are timed."""
+
+    def _run(self, feed: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        return self._time(self._inner._run, feed)
+
+    def create_stepper(self) -> TimedStepper:
+        return TimedStepper(self._inner.create_stepper(), "tse_step", self._clock)
+
+
+class ProfiledPipeline(Pipeline):
+    """A :class:`Pipeline` whose streams report per-stage times to ``clock`` (None: untimed baseline)."""
+
+    def __init__(self, *args: Any, clock: Optional[StageClock] = None, ser_every_window: bool = True,
+                 **kwargs: Any) -> None:
+        self.clock = clock
+        self.ser_every_window = ser_every_window
+        if clock is not None:
+            args = (TimedEngine(args[0], "tse_step", clock), TimedEngine(args[1], "ser", clock)) + tuple(args[2:])
+        super().__init__(*args, **kwargs)
+
+    def make_resampler(self) -> Any:
+        inner = super().make_resampler()
+        return inner if self.clock is None else TimedResampler(inner, "resample", self.clock)
+
+    def make_vad(self) -> Any:
+        inner = super().make_vad()
+        if self.clock is None and not self.ser_every_window:
+            return inner
+        return TimedVad(inner, "vad", self.clock, self.ser_every_window)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+@dataclass
+class Variant:
+    """One measured stream: a precision on a backend, timed or not."""
+
+    label: str
+    precision: str
+    pipeline: Any
+    clock: Optional[StageClock]
+    stream: Any = None
+    processing: List[float] = field(default_factory=list)
+    t_s: List[float] = field(default_factory=list)
+    overruns: List[float] = field(default_factory=list)
+    results: int = 0
+    dropped: int = 0
+
+    def reset(self) -> None:
+        del self.processing[:], self.t_s[:], self.overruns[:]
+        self.results = 0
+        if self.clock is not None:
+            self.clock.reset()
+
+
+def load_engines(bundle: Any, precision: str, backend: str) -> Tuple[Dict[str, Any], str, str]:
+    """(tse_step/ser/vad engines, backend, reason) for ``precision``; TensorRT needs this device's plans."""
+    from emotrt.runtime.backends import load_engine
+    from emotrt.runtime.loading import STREAMING_MODELS, choose_backend, tensorrt_available
+
+    engines: Dict[str, Any] = {}
+    if backend in ("auto", "tensorrt") and tensorrt_available() is None:
+        from emotrt.runtime.fingerprint import probe_device
+
+        device = probe_device()
+        try:
+            plans = {name: bundle.engine_path(name, precision, device) for name in STREAMING_MODELS}
+        except BundleError as exc:
+            if backend == "tensorrt":
+                raise ProfileError(
+                    "bundle {} has no TensorRT engines for {} on this device ({})".format(bundle.root, precision, exc.message),
+                    hint="build them on the device with `emotrt build {}`, or profile --precision {} / --backend onnxruntime".format(
+                        bundle.root, ",".join(sorted({e.precision for e in bundle.engines}) or ["fp32"])),
+                ) from exc
+        else:
+            for name in STREAMING_MODELS:
+                engines[name] = load_engine(plans[name], backend="tensorrt", contract=bundle.contract(name))
+            chosen, reason = "tensorrt", "TensorRT engines for {} match this device".format(precision)
+    if not engines:
+        chosen, reason, _ = choose_backend(bundle, "onnxruntime" if backend == "auto" else backend)
+        if backend == "auto":
+            reason = "TensorRT not usable here ({}), using ONNX Runtime".format(tensorrt_available() or "no fitting plans")
+        for name in STREAMING_MODELS:
+            engines[name] = load_engine(bundle.model_path(name, precision), threads=1)
+    if "vad" in bundle.models:
+        engines["vad"] = load_engine(bundle.model_path("vad", "fp32"), threads=1)
+    return engines, chosen, reason
+
+
+def _speaker_table(bundle: Any, spk_dim: int, wanted: Optional[str], scratch: Path) -> Tuple[Any, str, Optional[str]]:
+    from emotrt.runtime.tables import VectorTable
+
+    table = bundle.speakers(dim=spk_dim)
+    if wanted is not None or table.names():
+        return table, wanted or table.names()[0], None
+    table = VectorTable(scratch / "speakers", kind="speaker", dim=spk_dim)
+    vector = np.random.default_rng(0).normal(size=spk_dim)
+    table.add("profile", vector / np.linalg.norm(vector))
+    return table, "profile", "the bundle has no enrolled speaker: a random embedding stands in (timing is unaffected)"
+
+
+# ----------------------------------------------------------------------------- audio
+
+
+def synth_speech(seconds: float, rate: int = 16000, seed: int = 0) -> np.ndarray:
+    """A voiced, syllable-paced harmonic signal with noise (deterministic): stands in for speech."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / float(rate)
+    envelope = (np.sin(2 * np.pi * 3.0 * t) > -0.2).astype(np.float32) * (0.6 + 0.4 * np.sin(2 * np.pi * 0.25 * t))
+    f0 = 140 * (1 + 0.08 * np.sin(2 * np.pi * 0.7 * t))
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    voice = sum(0.15 / k * np.sin(k * phase) for k in range(1, 6))
+    return (envelope * voice + 0.01 * rng.normal(size=t.shape)).astype(np.float32)
+
+
+def load_source(config: ProfileConfig, model_rate: int, seconds: float) -> Tuple[int, np.ndarray, str]:
+    """(rate, samples, description) for synth or a file, looped to ``seconds``."""
+    if config.source == "synth":
+        return model_rate, synth_speech(seconds, model_rate, config.seed), "synthetic speech-like signal"
+    from emotrt.runtime.audio import FileSource, _soundfile
+
+    source = FileSource(config.source)  # checks the file and reports unreadable ones clearly
+    data, rate = _soundfile().read(source.path, dtype="float32", always_2d=True)
+    mono = data.mean(axis=1).astype(np.float32)
+    if mono.size == 0:
+        raise ProfileError("audio file {} is empty".format(config.source), hint="give a WAV/FLAC with speech")
+    need = int(seconds * rate)
+    return int(rate), np.resize(mono, need), source.description
+
+
+# ----------------------------------------------------------------------------- driving
+
+
+def _feed(variant: Variant, rate: int, block: np.ndarray) -> float:
+    t0 = time.perf_counter()
+    variant.stream.accept_waveform(rate, block)
+    for _ in variant.stream.results():
+        variant.results += 1
+    return t0
+
+
+def drive(variants: Sequence[Variant], blocks: Iterator[np.ndarray], rate: int, block_s: float, pace: str,
+          warmup_blocks: int, buffer_s: float) -> None:
+    """Feed every block to every variant in rotated order; at real-time pace, wait for each block's arrival."""
+    start = time.perf_counter()
+    n = len(variants)
+    for k, block in enumerate(blocks):
+        if k == warmup_blocks:
+            for v in variants:
+                v.reset()
+        arrival = start + (k + 1) * block_s
+        if pace == "realtime":
+            lag = time.perf_counter() - arrival
+            if lag < 0:
+                time.sleep(-lag)
+            elif lag > buffer_s:  # the capture buffer is full: this block is lost, as on a device
+                for v in variants:
+                    v.dropped += int(k >= warmup_blocks)
+                continue
+        for v in list(variants[k % n:]) + list(variants[:k % n]):
+            t0 = _feed(v, rate, block)
+            t1 = time.perf_counter()
+            latency = t1 - arrival if pace == "realtime" else t1 - t0
+            v.processing.append(t1 - t0)
+            v.t_s.append(k * block_s)
+            if pace == "realtime" and latency > block_s:
+                v.overruns.append(k * block_s)
+            if v.clock is not None:
+                v.clock.end_call(t1 - t0, latency)
+
+
+def _blocks(samples: np.ndarray, size: int) -> Iterator[np.ndarray]:
+    for i in range(0, samples.shape[0] - size + 1, size):
+        yield samples[i:i + size]
+
+
+def mic_blocks(config: ProfileConfig, seconds: float) -> Tuple[int, Iterator[np.ndarray], str]:
+    """Hop-sized blocks from a microphone for ``seconds`` (real time by nature)."""
+    from emotrt.runtime.audio import MicSource
+    from emotrt.runtime.ringbuffer import RingBuffer
+
+    source = MicSource(config.mic_device)
+    ring = RingBuffer(int(source.sample_rate * 10))
+
+    def blocks() -> Iterator[np.ndarray]:
+        size = int(source.sample_rate * 0.02)
+        source.start(ring)
+        try:
+            for _ in range(int(seconds / 0.02)):
+                block = ring.read(size, timeout=5.0)
+                if block is None:
+                    raise ProfileError("no audio from {} for 5 s".format(source.description),
+                                       hint="check the microphone with `emotrt audio-devices`")
+                yield block
+        finally:
+            source.stop()
+
+    return source.sample_rate, blocks(), source.description
+
+
+# ----------------------------------------------------------------------------- the document
+
+
+def device_info() -> Dict[str, Any]:
+    """This machine: the runtime probe (L4T, TensorRT, CUDA, GPU) plus CPU and host; ``fingerprint_id`` omits the host name."""
+    from emotrt.runtime.fingerprint import probe_device
+
+    info: Dict[str, Any] = {k: v for k, v in probe_device().to_dict().items()}
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.lower().startswith(("model name", "hardware"))]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    info.update(cpu=cpu, cpu_count=os.cpu_count(), machine=platform.machine(), python=platform.python_version())
+    key = json.dumps({k: v for k, v in info.items() if k != "python"}, sort_keys=True, default=str)
+    info["fingerprint_id"] = hashlib.sha256(key.encode()).hexdigest()[:16]
+    info["hostname"] = socket.gethostname()
+    return info
+
+
+def emotrt_commit() -> str:
+    """The git commit of this emotrt checkout (``-dirty`` when modified), else the package version."""
+    from emotrt import __version__
+
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, universal_newlines=True, timeout=5)
+        if head.returncode == 0 and head.stdout.strip():
+            dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True, timeout=5)
+            return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return "v" + __version__
+
+
+def bundle_id(bundle: Any) -> str:
+    """sha256 of the bundle's manifest (it hashes every file), first 16 hex digits."""
+    return hashlib.sha256((Path(bundle.root) / "manifest.json").read_bytes()).hexdigest()[:16]
+
+
+def _run_doc(v: Variant, backend: str, reason: str, block_s: float) -> Dict[str, Any]:
+    assert v.clock is not None
+    audio_s = len(v.processing) * block_s
+    stages = {name: summarize(v.clock.samples[name]) for name in STAGES}
+    stable = stability(v.clock.samples["end_to_end"])
+    return {
+        "precision": v.precision, "backend": backend, "backend_reason": reason,
+        "audio_s": audio_s, "processing_s": float(sum(v.processing)),
+        "real_time_factor": float(sum(v.processing)) / audio_s if audio_s else None,
+        "hops": len(v.processing), "results": v.results, "dropped_hops": v.dropped,
+        "overruns": len(v.overruns),
+        "stages": stages, "stability": stable,
+        "timeline": {"t_s": [round(t, 4) for t in v.t_s], "overrun_t_s": [round(t, 4) for t in v.overruns]},
+        "warnings": warnings_for(stages, stable["stable"], ENGINE_STAGES),
+    }
+
+
+def profile_bundle(path: Any, config: ProfileConfig = ProfileConfig()) -> Dict[str, Any]:
+    """Profile the bundle at ``path``; returns the profile document (``profile.schema.json``)."""
+    from emotrt.runtime.bundle import Bundle
+
+    with Bundle.open(path, verify="cached") as bundle, tempfile.TemporaryDirectory(prefix="emotrt-profile-") as scratch:
+        bundle.require("tse_step", "ser")
+        missing = [p for p in config.precisions if p not in bundle.precisions("tse_step") or p not in bundle.precisions("ser")]
+        if missing and config.backend == "onnxruntime":
+            raise ProfileError("bundle {} has no {} graphs (it has: {})".format(
+                bundle.root, ",".join(missing), ",".join(bundle.precisions("tse_step"))),
+                hint="calibrate (emotrt calibrate) and rebuild the bundle, or pick --precision among those")
+        return _profile(bundle, config, Path(scratch))
+
+
+def _profile(bundle: Any, config: ProfileConfig, scratch: Path) -> Dict[str, Any]:
+    variants: List[Variant] = []
+    loaded: List[Tuple[str, Dict[str, Any], str, str]] = []
+    pipe_config = PipelineConfig(threads=1, vad=VadConfig(), ser_async=False)
+    notes: List[str] = []
+    try:
+        for precision in config.precisions:
+            engines, backend, reason = load_engines(bundle, precision, config.backend)
+            loaded.append((precision, engines, backend, reason))
+        spk_dim = bundle.contract("tse_step").spk_dim
+        speakers, speaker, note = _speaker_table(bundle, spk_dim, config.speaker, scratch)
+        if note:
+            notes.append(note)
+        environments = bundle.environments()
+        environment = config.environment or environments.names()[0]
+        slowdown = dict(config.inject_slowdown)
+        for precision, engines, backend, reason in loaded:
+            clock = StageClock(slowdown)
+            pipeline = ProfiledPipeline(engines["tse_step"], engines["ser"], environments, speakers,
+                                        vad=engines.get("vad"), config=pipe_config, backend=backend,
+                                        clock=clock, ser_every_window=config.ser_every_window)
+            variants.append(Variant(precision, precision, pipeline, clock))
+        baseline = None
+        if config.measure_overhead and config.pace == "max":
+            _, engines, backend, _ = loaded[0]
+            plain = ProfiledPipeline(engines["tse_step"], engines["ser"], environments, speakers,
+                                     vad=engines.get("vad"), config=pipe_config, backend=backend,
+                                     ser_every_window=config.ser_every_window)
+            baseline = Variant(loaded[0][0] + "-untimed", loaded[0][0], plain, None)
+            variants.append(baseline)
+        for v in variants:
+            v.stream = v.pipeline.create_stream(speaker, environment)
+        layout = variants[0].pipeline.layout
+        total_s = config.duration_s + config.warmup_s
+        if config.source == "mic":
+            rate, blocks, description = mic_blocks(config, total_s)
+            pace = "realtime"
+        else:
+            rate, samples, description = load_source(config, layout.sample_rate, total_s)
+            pace = config.pace
+        block = max(1, rate * layout.chunk // layout.sample_rate)
+        block_s = block / float(rate)
+        warmup_blocks = int(round(config.warmup_s / block_s))
+        if config.source != "mic":
+            blocks = _blocks(samples, block)
+        mode = power_mode()
+        with ResourceSampler(config.interval_s) as sampler:
+            t0 = time.perf_counter()
+            drive(variants, blocks, rate, block_s, pace, warmup_blocks, config.buffer_s)
+            wall = time.perf_counter() - t0
+        measured = [v for v in variants if v.clock is not None]
+        runs = [_run_doc(v, loaded[i][2], loaded[i][3], block_s) for i, v in enumerate(measured)]
+        audio_total = sum(len(v.processing) for v in variants) * block_s
+        inferences = sum(len(v.clock.samples["tse_step"]) + len(v.clock.samples["ser"]) for v in measured)
+        power = sampler.summary(audio_total, inferences, wall)
+        if power["note"]:
+            notes.append(power["note"])
+        overhead = None
+        if baseline is not None and baseline.processing:
+            plain_rtf = float(sum(baseline.processing)) / (len(baseline.processing) * block_s)
+            timed_rtf = runs[0]["real_time_factor"]
+            overhead = {"precision": baseline.precision, "rtf_untimed": plain_rtf, "rtf_timed": timed_rtf,
+                        "overhead": timed_rtf / plain_rtf - 1.0}
+        layers = None
+        if config.layers:
+            from emotrt.devices.layer_times import layer_times
+
+            layers = {precision: layer_times(engines, backend, bundle, precision, variants[i].pipeline, speaker,
+                                             environment, runs=config.layer_runs, top=config.top, scratch=scratch)
+                      for i, (precision, engines, backend, _) in enumerate(loaded)}
+        for v in variants:
+            v.stream.close()
+        return {
+            "schema": SCHEMA,
+            "kind": "emotrt-profile",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "emotrt_commit": emotrt_commit(),
+            "bundle": {"path": str(bundle.root), "id": bundle_id(bundle), "targets": bundle.manifest.get("targets", [])},
+            "device": device_info(),
+            "power_mode": mode,
+            "config": dict(asdict(config), inject_slowdown=[list(p) for p in config.inject_slowdown],
+                           precisions=list(config.precisions), speaker=speaker, environment=environment,
+                           source_description=description, pace=pace, source_rate=rate,
+                           sample_rate=layout.sample_rate, hop_ms=1000.0 * layout.chunk / layout.sample_rate,
+                           ser_window_s=layout.window / float(layout.sample_rate),
+                           ser_hop_s=layout.ser_hop / float(layout.sample_rate)),
+            "wall_s": wall,
+            "runs": runs,
+            "overhead": overhead,
+            "resources": power,
+            "layers": layers,
+            "notes": notes,
+        }
+    finally:
+        for _, engines, _, _ in loaded:
+            for engine in engines.values():
+                engine.close()
+
+
+def write_profile(doc: Dict[str, Any], out: Any) -> Path:
+    """Write ``DIR/profile.json``; returns its path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "profile.json"
+    tmp = out / ".profile.json.tmp"
+    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
+    os.replace(str(tmp), str(path))
+    return path
+
+
+def read_profile(path: Any) -> Dict[str, Any]:
+    """A profile document from ``DIR`` or ``DIR/profile.json``, checked to be one."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "profile.json"
+    try:
+        doc = json.loads(path.read_text())
+    except OSError as exc:
+        raise ProfileError("cannot read profile {}: {}".format(path, exc.strerror or exc),
+                           hint="give a directory written by `emotrt profile BUNDLE -o DIR`")
+    except ValueError as exc:
+        raise ProfileError("{} is not valid JSON ({})".format(path, exc), hint="re-run the profile")
+    if not isinstance(doc, dict) or doc.get("kind") != "emotrt-profile":
+        raise ProfileError("{} is not an emotrt profile".format(path), hint="give DIR/profile.json from `emotrt profile`")
+    if doc.get("schema", 0) > SCHEMA:
+        raise ProfileError("{} has profile schema {}, newer than this emotrt's {}".format(path, doc.get("schema"), SCHEMA),
+                           hint="upgrade emotrt")
+    return doc
+
+
+def schema_path() -> Path:
+    return Path(__file__).resolve().parent / "schema" / "profile.schema.json"
+
+
+def validate_profile(doc: Dict[str, Any]) -> None:
+    """Check ``doc`` against the shipped JSON Schema (needs ``jsonschema``; a workstation/CI check)."""
+    import jsonschema
+
+    jsonschema.validate(doc, json.loads(schema_path().read_text()))
+
+
+__all__ = ["ProfileConfig", "ProfileError", "StageClock", "ProfiledPipeline", "profile_bundle", "write_profile",
+           "read_profile", "validate_profile", "BackendError"]

@@ -30,6 +30,7 @@ COMMANDS = [
     ("env", "emotrt.commands.env:app"),
     ("enroll", "emotrt.commands.enroll:enroll"),
     ("calibrate", "emotrt.commands.calibrate:calibrate"),
+    ("profile", "emotrt.commands.profile:app"),
 ]
 
 app = typer.Typer(

@@ -70,18 +70,26 @@ def _failed(result: Any) -> Optional[str]:
     return err[-1] if err else "exit code {}".format(code)
 
 
+def _flash_layer(module: str, name: str) -> Any:
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        raise ProfileError("--device needs the SSH layer of `emotrt flash` ({} is missing: {})".format(module, exc),
+                           hint="install an emotrt with `emotrt flash`, or run `emotrt profile` on the device itself") from exc
+
+
 def profile_remote(name: str, bundle: str, out: Any, options: Sequence[str], inventory_path: Any,
                    history: Optional[Any] = None, html: bool = True, accept_new_host_key: bool = False,
                    connect: Optional[Callable[..., Any]] = None, load_inventory: Optional[Callable[[Any], Any]] = None
                    ) -> SavedProfile:
     """Run ``emotrt profile BUNDLE`` (``bundle`` is a path on the device) with ``options`` on device ``name``."""
     if load_inventory is None:
-        from emotrt.devices.inventory import Inventory
-
-        load_inventory = Inventory.load
-    if connect is None:
-        from emotrt.devices.remote import connect
+        load_inventory = _flash_layer("emotrt.devices.inventory", "Inventory").load
     entry = find_entry(load_inventory(inventory_path), name)
+    if connect is None:
+        connect = _flash_layer("emotrt.devices.remote", "connect")
     remote = connect_device(entry, name, connect, accept_new_host_key)
     folder = "/tmp/emotrt-profile-" + uuid.uuid4().hex[:12]
     try:

@@ -216,13 +216,14 @@ class Variant:
     clock: Optional[StageClock]
     stream: Any = None
     processing: List[float] = field(default_factory=list)
+    cpu: List[float] = field(default_factory=list)
     t_s: List[float] = field(default_factory=list)
     overruns: List[float] = field(default_factory=list)
     results: int = 0
     dropped: int = 0
 
     def reset(self) -> None:
-        del self.processing[:], self.t_s[:], self.overruns[:]
+        del self.processing[:], self.cpu[:], self.t_s[:], self.overruns[:]
         self.results = 0
         if self.clock is not None:
             self.clock.reset()
@@ -306,12 +307,12 @@ def load_source(config: ProfileConfig, model_rate: int, seconds: float) -> Tuple
 # ----------------------------------------------------------------------------- driving
 
 
-def _feed(variant: Variant, rate: int, block: np.ndarray) -> float:
-    t0 = time.perf_counter()
+def _feed(variant: Variant, rate: int, block: np.ndarray) -> Tuple[float, float]:
+    c0, t0 = time.thread_time(), time.perf_counter()
     variant.stream.accept_waveform(rate, block)
     for _ in variant.stream.results():
         variant.results += 1
-    return t0
+    return t0, c0
 
 
 def drive(variants: Sequence[Variant], blocks: Iterator[np.ndarray], rate: int, block_s: float, pace: str,
@@ -333,8 +334,9 @@ def drive(variants: Sequence[Variant], blocks: Iterator[np.ndarray], rate: int, 
                     v.dropped += int(k >= warmup_blocks)
                 continue
         for v in list(variants[k % n:]) + list(variants[:k % n]):
-            t0 = _feed(v, rate, block)
+            t0, c0 = _feed(v, rate, block)
             t1 = time.perf_counter()
+            v.cpu.append(time.thread_time() - c0)
             latency = t1 - arrival if pace == "realtime" else t1 - t0
             v.processing.append(t1 - t0)
             v.t_s.append(k * block_s)
@@ -417,6 +419,19 @@ def bundle_id(bundle: Any) -> str:
     return hashlib.sha256((Path(bundle.root) / "manifest.json").read_bytes()).hexdigest()[:16]
 
 
+def profiler_cost(untimed: Variant, timed: Variant, block_s: float) -> Dict[str, Any]:
+    """The timed stream against the untimed one of the same precision, same hops, same run: wall and thread-CPU
+    real-time factors, and the median per-hop ratio (robust to hops hit by other processes)."""
+    audio = len(untimed.processing) * block_s
+    out: Dict[str, Any] = {"precision": untimed.precision, "hops": len(untimed.processing)}
+    for key, a, b in (("", untimed.processing, timed.processing), ("_cpu", untimed.cpu, timed.cpu)):
+        out["rtf" + key + "_untimed"] = float(sum(a)) / audio
+        out["rtf" + key + "_timed"] = float(sum(b)) / audio
+        out["overhead" + key] = float(sum(b)) / float(sum(a)) - 1.0 if sum(a) > 0 else 0.0
+    out["overhead_median_hop"] = float(np.median(timed.processing) / np.median(untimed.processing)) - 1.0
+    return out
+
+
 def _run_doc(v: Variant, backend: str, reason: str, block_s: float) -> Dict[str, Any]:
     assert v.clock is not None
     audio_s = len(v.processing) * block_s
@@ -426,6 +441,7 @@ def _run_doc(v: Variant, backend: str, reason: str, block_s: float) -> Dict[str,
         "precision": v.precision, "backend": backend, "backend_reason": reason,
         "audio_s": audio_s, "processing_s": float(sum(v.processing)),
         "real_time_factor": float(sum(v.processing)) / audio_s if audio_s else None,
+        "real_time_factor_cpu": float(sum(v.cpu)) / audio_s if audio_s else None,
         "hops": len(v.processing), "results": v.results, "dropped_hops": v.dropped,
         "overruns": len(v.overruns),
         "stages": stages, "stability": stable,
@@ -507,10 +523,7 @@ def _profile(bundle: Any, config: ProfileConfig, scratch: Path) -> Dict[str, Any
             notes.append(power["note"])
         overhead = None
         if baseline is not None and baseline.processing:
-            plain_rtf = float(sum(baseline.processing)) / (len(baseline.processing) * block_s)
-            timed_rtf = runs[0]["real_time_factor"]
-            overhead = {"precision": baseline.precision, "rtf_untimed": plain_rtf, "rtf_timed": timed_rtf,
-                        "overhead": timed_rtf / plain_rtf - 1.0}
+            overhead = profiler_cost(baseline, measured[0], block_s)
         layers = None
         if config.layers:
             from emotrt.devices.layer_times import layer_times

@@ -45,8 +45,11 @@ def run_lines(doc: Dict[str, Any]) -> List[str]:
             run["overruns"], run["dropped_hops"], {True: "stable", False: "UNSTABLE", None: "too few samples"}[stable]))
     overhead = doc.get("overhead")
     if overhead:
-        lines.append("profiler cost: real-time factor {:.4f} timed vs {:.4f} untimed ({:+.1%}), same run".format(
-            overhead["rtf_timed"], overhead["rtf_untimed"], overhead["overhead"]))
+        lines.append("profiler cost (same run, {} hops): real-time factor {:.4f} timed vs {:.4f} untimed ({:+.1%}); "
+                     "thread CPU {:.4f} vs {:.4f} ({:+.1%}); median hop {:+.1%}".format(
+                         overhead["hops"], overhead["rtf_timed"], overhead["rtf_untimed"], overhead["overhead"],
+                         overhead["rtf_cpu_timed"], overhead["rtf_cpu_untimed"], overhead["overhead_cpu"],
+                         overhead["overhead_median_hop"]))
     res = doc["resources"]
     if res.get("average_power_mw") is not None:
         lines.append("power: {:.0f} mW average, {:.1f} mJ per audio second, {:.2f} mJ per inference".format(

@@ -97,6 +97,14 @@ def run(
     _print_summary(saved)
 
 
+def _console() -> Any:
+    """A rich console; 160 columns when the output is not a terminal (files, CI logs)."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
 def _print_summary(saved: Any) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -110,7 +118,7 @@ def _print_summary(saved: Any) -> None:
         table.add_column(column, justify="left" if column in ("precision", "stage") else "right")
     for row in summary_rows(doc):
         table.add_row(*row)
-    console = Console()
+    console = _console()
     console.print(table)
     for line in run_lines(doc):
         console.print(line, highlight=False)
@@ -151,7 +159,7 @@ def history_(
         table.add_row(str(r["id"]), r["created"], r["bundle_id"], r["device_name"], r["precision"], r["backend"],
                       r["emotrt_commit"], r["pace"], fmt(r["real_time_factor"], "{:.4f}"), fmt(r["end_to_end_p50_ms"], "{:.3f}"),
                       fmt(r["end_to_end_p99_ms"], "{:.3f}"), fmt(r["average_power_mw"], "{:.0f}"))
-    Console().print(table)
+    _console().print(table)
 
 
 def _load(ref: str, history: Path, precision: Optional[str]) -> Any:
@@ -191,7 +199,7 @@ def compare(
     for d in result.deltas:
         table.add_row(d.stage, "{:.3f}".format(d.median_a_ms), "{:.3f}".format(d.median_b_ms), "{:.2f}x".format(d.ratio),
                       "{:.2f}-{:.2f}".format(d.low, d.high), "[{}]{}[/]".format(colour[d.verdict], d.verdict))
-    console = Console()
+    console = _console()
     console.print(table)
     if result.regressed:
         console.print("[red]REGRESSION[/] in {}".format(", ".join(result.regressions)), highlight=False)

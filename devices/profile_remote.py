@@ -1,18 +1,20 @@
 """``emotrt profile --device NAME``: profile on a flashed device over SSH and bring the results home.
 
-Built on the flash layer's interface (issue 13): ``emotrt.devices.inventory.Inventory.load(path)``
-gives the device entry and ``emotrt.devices.remote.connect(entry, accept_new_host_key=...)`` an
-object with ``run(argv, timeout=None, check=True)``, ``get(remote, local)`` and ``emotrt(argv)``.
+Built on the flash layer (issue 13): ``emotrt.devices.inventory.Inventory.load(path)`` gives the
+device entry and ``with emotrt.devices.remote.connect(entry, accept_new_host_key=...) as remote`` a
+session with ``run(argv, timeout=None, check=True)``, ``get(remote, local)`` and ``emotrt(argv)``
+(the device's own ``ROOT/venv/bin/emotrt``); its errors are already one line each.
 The device runs ``emotrt profile BUNDLE -o TMP --no-history --no-html`` (its own emotrt, its own
 TensorRT); the workstation fetches ``profile.json``, renders ``report.html`` and appends the
 profile to its local history under the device's name.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, Iterator, List, Optional, Sequence
 
 from emotrt.devices.profile_output import SavedProfile, save_profile
 from emotrt.devices.profiler import ProfileError, read_profile
@@ -22,20 +24,15 @@ log = logging.getLogger(__name__)
 
 
 def find_entry(inventory: Any, name: str) -> Any:
-    """The inventory entry called ``name``; the error lists the names it has."""
-    entries = list(getattr(inventory, "devices", None) or getattr(inventory, "entries", None) or [])
-    if isinstance(entries, dict):
-        entries = list(entries.values())
+    """The inventory entry called ``name`` (``Inventory[name]``); the error lists the names it has."""
+    devices = getattr(inventory, "devices", {})
+    entries = list(devices.values()) if isinstance(devices, dict) else list(devices)
     for entry in entries:
         if getattr(entry, "name", None) == name:
             return entry
-    getter = getattr(inventory, "get", None)
-    found = getter(name) if callable(getter) else None
-    if found is not None:
-        return found
     names = ", ".join(sorted(str(getattr(e, "name", e)) for e in entries)) or "none"
     raise ProfileError("no device {!r} in the inventory (it has: {})".format(name, names),
-                       hint="add it to the inventory file or pick one of those")
+                       hint="add it with `emotrt devices add {} --host HOST` or pick one of those".format(name))
 
 
 def _describe(entry: Any) -> str:
@@ -48,10 +45,14 @@ def _unreachable(exc: BaseException) -> bool:
     return isinstance(exc, (OSError, EOFError)) or type(exc).__module__.split(".")[0] in ("paramiko", "fabric", "asyncssh")
 
 
-def connect_device(entry: Any, name: str, connect: Callable[..., Any], accept_new_host_key: bool = False) -> Any:
-    """``connect(entry)``, turning network failures into one line naming the device and address."""
+@contextlib.contextmanager
+def connect_device(entry: Any, name: str, connect: Callable[..., Any], accept_new_host_key: bool = False,
+                   known_hosts: Optional[Any] = None) -> Iterator[Any]:
+    """``with connect(entry) as remote``; network failures the SSH layer did not word become one line naming the device."""
+    extra = {"known_hosts": known_hosts} if known_hosts is not None else {}
     try:
-        return connect(entry, accept_new_host_key=accept_new_host_key)
+        session = connect(entry, accept_new_host_key=accept_new_host_key, **extra)
+        remote = session.__enter__() if hasattr(session, "__enter__") else session
     except EmotrtError:
         raise
     except Exception as exc:  # noqa: BLE001 - only network/SSH failures are converted, others re-raised
@@ -60,6 +61,13 @@ def connect_device(entry: Any, name: str, connect: Callable[..., Any], accept_ne
         raise ProfileError("cannot reach device {} ({}): {}".format(name, _describe(entry), exc or type(exc).__name__),
                            hint="check that it is on and reachable (ssh {}), or fix its inventory entry".format(
                                _describe(entry).split(":")[0])) from exc
+    try:
+        yield remote
+    finally:
+        if hasattr(session, "__exit__"):
+            session.__exit__(None, None, None)
+        elif callable(getattr(remote, "close", None)):
+            remote.close()
 
 
 def _failed(result: Any) -> Optional[str]:
@@ -82,7 +90,7 @@ def _flash_layer(module: str, name: str) -> Any:
 
 def profile_remote(name: str, bundle: str, out: Any, options: Sequence[str], inventory_path: Any,
                    history: Optional[Any] = None, html: bool = True, accept_new_host_key: bool = False,
-                   connect: Optional[Callable[..., Any]] = None, load_inventory: Optional[Callable[[Any], Any]] = None
+                   known_hosts: Optional[Any] = None, connect: Optional[Callable[..., Any]] = None, load_inventory: Optional[Callable[[Any], Any]] = None
                    ) -> SavedProfile:
     """Run ``emotrt profile BUNDLE`` (``bundle`` is a path on the device) with ``options`` on device ``name``."""
     if load_inventory is None:
@@ -90,35 +98,31 @@ def profile_remote(name: str, bundle: str, out: Any, options: Sequence[str], inv
     entry = find_entry(load_inventory(inventory_path), name)
     if connect is None:
         connect = _flash_layer("emotrt.devices.remote", "connect")
-    remote = connect_device(entry, name, connect, accept_new_host_key)
     folder = "/tmp/emotrt-profile-" + uuid.uuid4().hex[:12]
-    try:
-        argv: List[str] = ["profile", bundle, "-o", folder, "--no-history", "--no-html"] + list(options)
-        log.info("on %s: emotrt %s", name, " ".join(argv))
+    local = Path(out) / "profile.json"
+    with connect_device(entry, name, connect, accept_new_host_key, known_hosts) as remote:
         try:
-            result = remote.emotrt(argv)
-        except EmotrtError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a failing remote command, reported in one line
-            if not _unreachable(exc) and not hasattr(exc, "returncode"):
+            argv: List[str] = ["profile", bundle, "-o", folder, "--no-history", "--no-html"] + list(options)
+            log.info("on %s: emotrt %s", name, " ".join(argv))
+            try:
+                result = remote.emotrt(argv)
+            except EmotrtError:  # the SSH layer's one-line errors (lost connection, failed command)
                 raise
-            raise ProfileError("`emotrt profile` failed on {}: {}".format(name, str(exc).strip().splitlines()[-1:] or exc),
-                               hint="run it there by hand: ssh {} emotrt profile {} -o /tmp/p".format(
-                                   _describe(entry).split(":")[0], bundle)) from exc
-        problem = _failed(result)
-        if problem:
-            raise ProfileError("`emotrt profile` failed on {}: {}".format(name, problem),
-                               hint="run it there by hand: ssh {} emotrt profile {} -o /tmp/p".format(
-                                   _describe(entry).split(":")[0], bundle))
-        Path(out).mkdir(parents=True, exist_ok=True)
-        local = Path(out) / "profile.json"
-        remote.get(folder + "/profile.json", str(local))
-    finally:
-        try:
-            remote.run(["rm", "-rf", folder], check=False)
-        except Exception as exc:  # noqa: BLE001 - cleanup only
-            log.warning("could not remove %s on %s: %s", folder, name, exc)
-        close = getattr(remote, "close", None)
-        if callable(close):
-            close()
+            except Exception as exc:  # noqa: BLE001 - network failures in one line, bugs re-raised
+                if not _unreachable(exc):
+                    raise
+                raise ProfileError("connection to {} lost while profiling: {}".format(name, exc),
+                                   hint="check the device and run the same command again") from exc
+            problem = _failed(result)
+            if problem:
+                raise ProfileError("`emotrt profile` failed on {}: {}".format(name, problem),
+                                   hint="run it there by hand: ssh {} emotrt profile {} -o /tmp/p".format(
+                                       _describe(entry).split(":")[0], bundle))
+            Path(out).mkdir(parents=True, exist_ok=True)
+            remote.get(folder + "/profile.json", str(local))
+        finally:
+            try:
+                remote.run(["rm", "-rf", folder], check=False)
+            except Exception as exc:  # noqa: BLE001 - cleanup only
+                log.warning("could not remove %s on %s: %s", folder, name, exc)
     return save_profile(read_profile(local), out, history=history, html=html, device_name=name)

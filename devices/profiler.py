@@ -382,7 +382,8 @@ def device_info() -> Dict[str, Any]:
     """This machine: the runtime probe (L4T, TensorRT, CUDA, GPU) plus CPU and host; ``fingerprint_id`` omits the host name."""
     from emotrt.runtime.fingerprint import probe_device
 
-    info: Dict[str, Any] = {k: v for k, v in probe_device().to_dict().items()}
+    # EMOTRT_PROBE_ROOT: the flash layer's convention for a test bed's fake /etc and /proc (unset on a device)
+    info: Dict[str, Any] = dict(probe_device(root=os.environ.get("EMOTRT_PROBE_ROOT") or "/").to_dict())
     cpu = platform.processor() or ""
     try:
         with open("/proc/cpuinfo") as f:

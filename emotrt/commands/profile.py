@@ -45,9 +45,10 @@ def run(
     bundle: str = typer.Argument(..., help="Bundle directory or .tar (with --device: its path on the device)."),
     out: Path = typer.Option(..., "--out", "-o", help="Directory for profile.json and report.html."),
     device: Optional[str] = typer.Option(None, "--device", help="Profile on this inventory device over SSH."),
-    inventory: Path = typer.Option(Path("inventory.toml"), "--inventory", envvar="EMOTRT_INVENTORY",
-                                   help="Device inventory (with --device)."),
+    inventory: Path = typer.Option(Path("devices.toml"), "--inventory", envvar="EMOTRT_INVENTORY",
+                                   help="Device inventory (with --device; see emotrt devices add)."),
     accept_new_host_key: bool = typer.Option(False, "--accept-new-host-key", help="Trust a device's first host key."),
+    known_hosts: Optional[Path] = typer.Option(None, "--known-hosts", help="known_hosts file (default ~/.ssh/known_hosts)."),
     source: str = typer.Option("synth", "--source", help="synth, mic, or an audio file (looped to --duration)."),
     speaker: Optional[str] = typer.Option(None, "--speaker", "-s", help="Enrolled speaker (default: the first)."),
     environment: Optional[str] = typer.Option(None, "--environment", "-e", help="Environment (default: the first)."),
@@ -83,7 +84,7 @@ def run(
         for value in inject_slowdown:
             forwarded += ["--inject-slowdown", value]
         saved = profile_remote(device, bundle, out, forwarded, inventory, history=None if no_history else history,
-                               html=html, accept_new_host_key=accept_new_host_key)
+                               html=html, accept_new_host_key=accept_new_host_key, known_hosts=known_hosts)
     else:
         from emotrt.devices.profile_output import save_profile
         from emotrt.devices.profiler import ProfileConfig, profile_bundle

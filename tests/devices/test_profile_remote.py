@@ -1,9 +1,9 @@
 """``emotrt profile --device NAME``: the profile runs on the device and comes back into the local history.
 
-The SSH layer is issue 13's (``emotrt.devices.inventory``, ``emotrt.devices.remote.connect``). Until it
-is on this branch, the orchestration is tested against ``Loopback``, a stand-in for its documented
-interface that runs the device's commands on this machine; the test over a real OpenSSH server on
-127.0.0.1 (marked ``ssh``) skips with the reason until both land.
+The SSH layer is issue 13's (``emotrt.devices.inventory``, ``emotrt.devices.remote.connect``). The
+orchestration's corner cases run against ``Loopback``, a stand-in for that interface running the
+device's commands here; the ``ssh`` test goes through the real layer and a real OpenSSH server on
+127.0.0.1 (issue 13's test bed, tests/devices/sshbed.py).
 """
 import shutil
 import subprocess
@@ -95,16 +95,40 @@ def test_a_failing_remote_profile_is_one_line(tmp_path):
 
 
 @pytest.mark.ssh
-def test_remote_profile_over_loopback_ssh(runtime_bundle, tmp_path):
-    """Over a real OpenSSH server on 127.0.0.1 with issue 13's inventory and SSH layer (REFERENCE.md test bed)."""
-    pytest.importorskip("emotrt.devices.remote", reason="issue 13's SSH layer (emotrt.devices.remote) is not on this branch yet")
-    inventory = pytest.importorskip("emotrt.devices.inventory", reason="issue 13's inventory is not on this branch yet")
-    testbed = pytest.importorskip("tests.devices.sshd", reason="issue 13's loopback sshd fixture module is not here yet")
-    with testbed.loopback_device(tmp_path) as (inventory_path, name):
-        inventory.Inventory.load(inventory_path)
-        db = tmp_path / "profiles.db"
-        saved = profile_remote(name, str(runtime_bundle), tmp_path / "out", OPTIONS, inventory_path, history=db,
-                               accept_new_host_key=True)
+def test_remote_profile_of_a_loopback_device_comes_back_into_the_local_history(runtime_bundle, tmp_path):
+    """Over a real OpenSSH server on 127.0.0.1 (issue 13's test bed), through `emotrt profile --device`."""
+    from tests.devices.flashbed import link_venv
+    from tests.devices.sshbed import SSHD, SSHBed
+
+    if not Path(SSHD).is_file():
+        pytest.skip("OpenSSH server is not installed (scripts/setup-system.sh installs openssh-server)")
+    bed = SSHBed(tmp_path / "bed", env={"XDG_CACHE_HOME": str(tmp_path / "device-cache")})
+    try:
+        device = bed.add("loop-1")
+        link_venv(device.root, Path(sys.prefix))  # the device's emotrt is this checkout, in ROOT/venv
+        inventory = tmp_path / "devices.toml"
+        inventory.write_text(bed.entry_toml(device, python=sys.executable))
+        db, out = tmp_path / "profiles.db", tmp_path / "from-device"
+        proc = subprocess.run([sys.executable, "-m", "emotrt", "profile", str(runtime_bundle), "-o", str(out),
+                               "--device", "loop-1", "--inventory", str(inventory), "--known-hosts", str(bed.known_hosts),
+                               "--history", str(db)] + OPTIONS, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "on loop-1" in proc.stdout and "history rows #1" in proc.stdout
         with History(db) as history:
-            assert [r["device_name"] for r in history.rows()] == [name]
-        assert saved.html_path.is_file()
+            rows = history.rows()
+        assert [r["device_name"] for r in rows] == ["loop-1"]
+        doc = __import__("json").loads((out / "profile.json").read_text())
+        validate_profile(doc)
+        assert "Orin Nano" in doc["device"]["board"]  # probed on the device (the bed's Jetson facts), not here
+        assert (out / "report.html").is_file()
+
+        device.proc.terminate()  # the device goes away: one line naming it
+        device.proc.wait(10)
+        down = subprocess.run([sys.executable, "-m", "emotrt", "profile", str(runtime_bundle), "-o", str(out),
+                               "--device", "loop-1", "--inventory", str(inventory), "--known-hosts", str(bed.known_hosts),
+                               "--history", str(db)] + OPTIONS, capture_output=True, text=True, timeout=120)
+        assert down.returncode == 2
+        lines = down.stderr.strip().splitlines()
+        assert len(lines) == 1 and "loop-1" in lines[0] and "cannot reach" in lines[0], down.stderr
+    finally:
+        bed.stop()

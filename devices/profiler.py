@@ -325,7 +325,9 @@ def drive(variants: Sequence[Variant], blocks: Iterator[np.ndarray], rate: int, 
             for v in variants:
                 v.reset()
         arrival = start + (k + 1) * block_s
-        if pace == "realtime":
+        if pace == "live":  # a microphone: the block has just arrived; the capture ring counts what was lost
+            arrival = time.perf_counter()
+        elif pace == "realtime":
             lag = time.perf_counter() - arrival
             if lag < 0:
                 time.sleep(-lag)
@@ -337,10 +339,10 @@ def drive(variants: Sequence[Variant], blocks: Iterator[np.ndarray], rate: int, 
             t0, c0 = _feed(v, rate, block)
             t1 = time.perf_counter()
             v.cpu.append(time.thread_time() - c0)
-            latency = t1 - arrival if pace == "realtime" else t1 - t0
+            latency = t1 - t0 if pace == "max" else t1 - arrival
             v.processing.append(t1 - t0)
             v.t_s.append(k * block_s)
-            if pace == "realtime" and latency > block_s:
+            if pace != "max" and latency > block_s:
                 v.overruns.append(k * block_s)
             if v.clock is not None:
                 v.clock.end_call(t1 - t0, latency)
@@ -351,28 +353,34 @@ def _blocks(samples: np.ndarray, size: int) -> Iterator[np.ndarray]:
         yield samples[i:i + size]
 
 
-def mic_blocks(config: ProfileConfig, seconds: float) -> Tuple[int, Iterator[np.ndarray], str]:
-    """Hop-sized blocks from a microphone for ``seconds`` (real time by nature)."""
-    from emotrt.runtime.audio import MicSource
-    from emotrt.runtime.ringbuffer import RingBuffer
+class MicBlocks:
+    """Hop-sized blocks from a microphone for ``seconds`` (real time by nature); ``dropped`` counts lost blocks."""
 
-    source = MicSource(config.mic_device)
-    ring = RingBuffer(int(source.sample_rate * 10))
+    def __init__(self, config: ProfileConfig, seconds: float) -> None:
+        from emotrt.runtime.audio import MicSource
+        from emotrt.runtime.ringbuffer import RingBuffer
 
-    def blocks() -> Iterator[np.ndarray]:
-        size = int(source.sample_rate * 0.02)
-        source.start(ring)
+        self.source = MicSource(config.mic_device)
+        self.sample_rate = self.source.sample_rate
+        self.ring = RingBuffer(int(self.sample_rate * max(config.buffer_s, 0.1)))
+        self.block = max(1, int(self.sample_rate * 0.02))
+        self.count = int(seconds / 0.02)
+
+    @property
+    def dropped(self) -> int:
+        return self.ring.dropped_samples // self.block
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        self.source.start(self.ring)
         try:
-            for _ in range(int(seconds / 0.02)):
-                block = ring.read(size, timeout=5.0)
+            for _ in range(self.count):
+                block = self.ring.read(self.block, timeout=5.0)
                 if block is None:
-                    raise ProfileError("no audio from {} for 5 s".format(source.description),
+                    raise ProfileError("no audio from {} for 5 s".format(self.source.description),
                                        hint="check the microphone with `emotrt audio-devices`")
                 yield block
         finally:
-            source.stop()
-
-    return source.sample_rate, blocks(), source.description
+            self.source.stop()
 
 
 # ----------------------------------------------------------------------------- the document
@@ -418,6 +426,20 @@ def emotrt_commit() -> str:
 def bundle_id(bundle: Any) -> str:
     """sha256 of the bundle's manifest (it hashes every file), first 16 hex digits."""
     return hashlib.sha256((Path(bundle.root) / "manifest.json").read_bytes()).hexdigest()[:16]
+
+
+def gpu_memory_mb(engine: Any) -> Optional[Dict[str, float]]:
+    """Device memory in use / total (pycuda ``mem_get_info``) where the engine runs on CUDA, else None."""
+    gpu = getattr(engine, "gpu", None)
+    if gpu is None:
+        return None
+    try:
+        with gpu as cuda:
+            free, total = cuda.mem_get_info()
+    except Exception as exc:  # noqa: BLE001 - pycuda.driver.Error is a plain Exception; an optional figure never fails a profile
+        log.info("no GPU memory figure: %s", exc)
+        return None
+    return {"used_mb": (total - free) / 2.0 ** 20, "total_mb": total / 2.0 ** 20}
 
 
 def profiler_cost(untimed: Variant, timed: Variant, block_s: float) -> Dict[str, Any]:
@@ -488,7 +510,7 @@ def _profile(bundle: Any, config: ProfileConfig, scratch: Path) -> Dict[str, Any
                                         clock=clock, ser_every_window=config.ser_every_window)
             variants.append(Variant(precision, precision, pipeline, clock))
         baseline = None
-        if config.measure_overhead and config.pace == "max":
+        if config.measure_overhead and config.pace == "max" and config.source != "mic":
             _, engines, backend, _ = loaded[0]
             plain = ProfiledPipeline(engines["tse_step"], engines["ser"], environments, speakers,
                                      vad=engines.get("vad"), config=pipe_config, backend=backend,
@@ -499,13 +521,14 @@ def _profile(bundle: Any, config: ProfileConfig, scratch: Path) -> Dict[str, Any
             v.stream = v.pipeline.create_stream(speaker, environment)
         layout = variants[0].pipeline.layout
         total_s = config.duration_s + config.warmup_s
+        mic = None
         if config.source == "mic":
-            rate, blocks, description = mic_blocks(config, total_s)
-            pace = "realtime"
+            mic = MicBlocks(config, total_s)
+            rate, blocks, description, pace = mic.sample_rate, iter(mic), mic.source.description, "live"
         else:
             rate, samples, description = load_source(config, layout.sample_rate, total_s)
             pace = config.pace
-        block = max(1, rate * layout.chunk // layout.sample_rate)
+        block = mic.block if mic is not None else max(1, rate * layout.chunk // layout.sample_rate)
         block_s = block / float(rate)
         warmup_blocks = int(round(config.warmup_s / block_s))
         if config.source != "mic":
@@ -515,8 +538,14 @@ def _profile(bundle: Any, config: ProfileConfig, scratch: Path) -> Dict[str, Any
             t0 = time.perf_counter()
             drive(variants, blocks, rate, block_s, pace, warmup_blocks, config.buffer_s)
             wall = time.perf_counter() - t0
+        if mic is not None:
+            for v in variants:
+                v.dropped = mic.dropped
+            pace = "realtime"
         measured = [v for v in variants if v.clock is not None]
         runs = [_run_doc(v, loaded[i][2], loaded[i][3], block_s) for i, v in enumerate(measured)]
+        for run, (_, engines, _, _) in zip(runs, loaded):
+            run["gpu_memory"] = gpu_memory_mb(engines["tse_step"])
         audio_total = sum(len(v.processing) for v in variants) * block_s
         inferences = sum(len(v.clock.samples["tse_step"]) + len(v.clock.samples["ser"]) for v in measured)
         power = sampler.summary(audio_total, inferences, wall)

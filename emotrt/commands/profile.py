@@ -50,6 +50,7 @@ def run(
     accept_new_host_key: bool = typer.Option(False, "--accept-new-host-key", help="Trust a device's first host key."),
     known_hosts: Optional[Path] = typer.Option(None, "--known-hosts", help="known_hosts file (default ~/.ssh/known_hosts)."),
     source: str = typer.Option("synth", "--source", help="synth, mic, or an audio file (looped to --duration)."),
+    mic: Optional[str] = typer.Option(None, "--mic", help="With --source mic: the input device (name part or index)."),
     speaker: Optional[str] = typer.Option(None, "--speaker", "-s", help="Enrolled speaker (default: the first)."),
     environment: Optional[str] = typer.Option(None, "--environment", "-e", help="Environment (default: the first)."),
     pace: str = typer.Option("max", "--pace", help="max (as fast as possible) or realtime (overruns, dropped hops)."),
@@ -80,6 +81,7 @@ def run(
                      "--precision", precision, "--backend", backend, "--ser", ser, "--top", str(top),
                      "--layers" if layers else "--no-layers", "--overhead" if overhead else "--no-overhead"]
         forwarded += ["--speaker", speaker] if speaker else []
+        forwarded += ["--mic", mic] if mic else []
         forwarded += ["--environment", environment] if environment else []
         for value in inject_slowdown:
             forwarded += ["--inject-slowdown", value]
@@ -91,7 +93,7 @@ def run(
 
         config = ProfileConfig(source=source, speaker=speaker, environment=environment, pace=pace, duration_s=duration,
                                warmup_s=warmup, precisions=precisions, backend=backend, ser_every_window=ser == "every",
-                               layers=layers, top=top, measure_overhead=overhead,
+                               layers=layers, top=top, measure_overhead=overhead, mic_device=mic,
                                inject_slowdown=_slowdowns(inject_slowdown))
         doc = profile_bundle(bundle, config)
         saved = save_profile(doc, out, history=None if no_history else history, html=html)

@@ -146,15 +146,38 @@ def test_tegrastats_on_path_gives_power_and_energy(runtime_bundle, tmp_path, mon
     script.parent.mkdir()
     script.write_text("#!/bin/sh\nwhile true; do\n  echo '{}'\n  echo '{}'\n  sleep 0.05\ndone\n".format(ORIN_NANO, AGX_ORIN))
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    for tool, text in (("nvpmodel", "NV Power Mode: 15W\\n0"), ("jetson_clocks", "SOC family:tegra234  Machine:Orin Nano")):
+        (script.parent / tool).write_text("#!/bin/sh\nprintf '{}\\n'\n".format(text))
+        (script.parent / tool).chmod(0o755)
     monkeypatch.setenv("PATH", "{}{}{}".format(script.parent, os.pathsep, os.environ["PATH"]))
     doc = profile_bundle(runtime_bundle, ProfileConfig(backend="onnxruntime", layers=False, duration_s=1.0,
                                                        warmup_s=0.1, interval_s=0.05))
+    assert doc["power_mode"] == {"nvpmodel": "NV Power Mode: 15W\n0", "jetson_clocks": "SOC family:tegra234  Machine:Orin Nano"}
     resources = doc["resources"]
     assert resources["source"] == "tegrastats" and resources["note"] is None
     assert resources["power_samples"] and {p["total_mw"] for p in resources["power_samples"]} == {5120, 13907}
     assert 5120 <= resources["average_power_mw"] <= 13907
     audio = sum(r["audio_s"] for r in doc["runs"]) * 2  # timed and untimed streams both ran
     assert resources["energy_mj_per_audio_s"] == pytest.approx(resources["average_power_mw"] * doc["wall_s"] / audio)
+    validate_profile(doc)
+
+
+@pytest.mark.audio
+def test_profile_from_a_microphone(runtime_bundle, pulse_mic, steady_wav):
+    """A real PulseAudio null-sink microphone (tests/runtime/pulse.py) at its own rate: resampling is a timed stage."""
+    import threading
+
+    player = threading.Timer(0.2, lambda: pulse_mic.play(steady_wav).wait())
+    player.start()
+    doc = profile_bundle(runtime_bundle, ProfileConfig(source="mic", mic_device="pulse", backend="onnxruntime",
+                                                       duration_s=1.5, warmup_s=0.2, layers=False))
+    player.join()
+    run = doc["runs"][0]
+    assert doc["config"]["pace"] == "realtime" and doc["overhead"] is None
+    assert run["hops"] == pytest.approx(1500 / 20, abs=2) and run["dropped_hops"] == 0
+    if doc["config"]["source_rate"] != doc["config"]["sample_rate"]:
+        assert run["stages"]["resample"]["count"] == run["hops"]
+    assert run["stages"]["end_to_end"]["count"] == run["hops"]
     validate_profile(doc)
 
 
@@ -252,7 +275,7 @@ def test_tensorrt_without_engines_for_the_precision_is_one_line(runtime_bundle, 
     from tests.runtime.fixtures import DEVICE
 
     trt_double.install(monkeypatch)
-    monkeypatch.setattr(emotrt.runtime.fingerprint, "probe_device", lambda: DeviceFingerprint(**DEVICE))
+    monkeypatch.setattr(emotrt.runtime.fingerprint, "probe_device", lambda root="/": DeviceFingerprint(**DEVICE))
     with pytest.raises(ProfileError) as err:
         profile_bundle(runtime_bundle, ProfileConfig(backend="tensorrt", precisions=("fp16",), **QUICK))
     text = str(err.value)
@@ -283,7 +306,7 @@ def test_tensorrt_profile_and_iprofiler_layers_through_the_recording_double(runt
 
     calls = []
     trt_double.install(monkeypatch, calls)
-    monkeypatch.setattr(emotrt.runtime.fingerprint, "probe_device", lambda: DeviceFingerprint(**DEVICE))
+    monkeypatch.setattr(emotrt.runtime.fingerprint, "probe_device", lambda root="/": DeviceFingerprint(**DEVICE))
     doc = profile_bundle(runtime_bundle, ProfileConfig(backend="tensorrt", measure_overhead=False, **QUICK))
     run = doc["runs"][0]
     assert run["backend"] == "tensorrt" and run["stages"]["tse_step"]["count"] == run["hops"]

@@ -1,11 +1,12 @@
 """``emotrt profile``: the streaming pipeline per stage on this device, trtexec-grade statistics.
 
 Every precision asked for gets its own pipeline and stream over the same engines' backend;
-hops are fed to them round-robin (order rotated every hop), so all see the same machine load.
+every hop is fed to all of them in a fresh seeded random order, so they share the machine's load and
+no stream always runs right after the same other one (which would hand it warm caches).
 Stages are timed by thin proxies around what the stream calls (resampler, TSE stepper, VAD,
 SER engine): the runtime's code is untouched and only a ``perf_counter`` pair per stage is
 added. At ``--pace max`` one more, uninstrumented stream of the first precision runs in the
-same rotation, which gives the profiler's own cost (real-time factor with and without timing).
+same shuffle, which gives the profiler's own cost (real-time factor with and without timing).
 
     from emotrt.devices.profiler import ProfileConfig, profile_bundle
     doc = profile_bundle("bundle/", ProfileConfig(duration_s=10, precisions=("fp32",)))
@@ -316,9 +317,10 @@ def _feed(variant: Variant, rate: int, block: np.ndarray) -> Tuple[float, float]
 
 
 def drive(variants: Sequence[Variant], blocks: Iterator[np.ndarray], rate: int, block_s: float, pace: str,
-          warmup_blocks: int, buffer_s: float) -> None:
-    """Feed every block to every variant in rotated order; at real-time pace, wait for each block's arrival."""
+          warmup_blocks: int, buffer_s: float, seed: int = 0) -> None:
+    """Feed every block to every variant in a shuffled order; at real-time pace, wait for each block's arrival."""
     start = time.perf_counter()
+    rng = np.random.default_rng(seed)
     n = len(variants)
     for k, block in enumerate(blocks):
         if k == warmup_blocks:
@@ -335,7 +337,8 @@ def drive(variants: Sequence[Variant], blocks: Iterator[np.ndarray], rate: int, 
                 for v in variants:
                     v.dropped += int(k >= warmup_blocks)
                 continue
-        for v in list(variants[k % n:]) + list(variants[:k % n]):
+        for i in (rng.permutation(n) if n > 1 else (0,)):
+            v = variants[i]
             t0, c0 = _feed(v, rate, block)
             t1 = time.perf_counter()
             v.cpu.append(time.thread_time() - c0)
@@ -536,7 +539,7 @@ def _profile(bundle: Any, config: ProfileConfig, scratch: Path) -> Dict[str, Any
         mode = power_mode()
         with ResourceSampler(config.interval_s) as sampler:
             t0 = time.perf_counter()
-            drive(variants, blocks, rate, block_s, pace, warmup_blocks, config.buffer_s)
+            drive(variants, blocks, rate, block_s, pace, warmup_blocks, config.buffer_s, config.seed)
             wall = time.perf_counter() - t0
         if mic is not None:
             for v in variants:

@@ -50,9 +50,11 @@ class Comparison:
 def compare_runs(a: Dict[str, Any], b: Dict[str, Any], tolerance: float = DEFAULT_TOLERANCE,
                  label_a: str = "A", label_b: str = "B", confidence: float = 0.95) -> Comparison:
     """Compare two runs (``doc["runs"][i]``) stage by stage from their per-hop samples."""
+    from emotrt.devices.profiler import STAGES
+
     deltas = []
-    for stage, sa in a["stages"].items():
-        sb = b["stages"].get(stage, {})
+    for stage in sorted(a["stages"], key=lambda name: STAGES.index(name) if name in STAGES else len(STAGES)):
+        sa, sb = a["stages"][stage], b["stages"].get(stage, {})
         xa, xb = sa.get("samples_ms") or [], sb.get("samples_ms") or []
         if len(xa) < MIN_SAMPLES or len(xb) < MIN_SAMPLES:
             if xa or xb:

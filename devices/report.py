@@ -139,15 +139,15 @@ def figures(doc: Dict[str, Any]) -> List[Any]:
     return [cdf, breakdown, timeline, power, side]
 
 
-def _table(columns: Tuple[str, ...], rows: List[Tuple[Any, ...]]) -> str:
+def _table(columns: Tuple[str, ...], rows: List[Tuple[Any, ...]], css: str = "") -> str:
     head = "".join("<th>{}</th>".format(html.escape(c)) for c in columns)
     body = "".join("<tr>{}</tr>".format("".join("<td>{}</td>".format(html.escape(str(v))) for v in row)) for row in rows)
-    return "<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>".format(head, body)
+    return "<table class='{}'><thead><tr>{}</tr></thead><tbody>{}</tbody></table>".format(css, head, body)
 
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0 20px}
 td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}th{background:#f3f3f3}
-td:first-child,td:nth-child(2){text-align:left}.warn{color:#a40}.plot{margin-bottom:12px}code{background:#f5f5f5}"""
+td:first-child,td:nth-child(2),table.layers td:nth-child(4),table.layers td:nth-child(5){text-align:left}.warn{color:#a40}.plot{margin-bottom:12px}code{background:#f5f5f5}"""
 
 _RENDERED = """<script>
 window.addEventListener("load", function () {
@@ -170,7 +170,7 @@ def render_html(doc: Dict[str, Any]) -> str:
     warnings = [(run["precision"], w) for run in doc["runs"] for w in run["warnings"]]
     layer_table = _table(("precision", "model", "rank", "layer", "op", "mean ms", "share"),
                          [(r["precision"], r["model"], r["rank"], r["name"], r["op"], "{:.4f}".format(r["mean_ms"]),
-                           "{:.1f} %".format(r["percent"])) for r in layer_rows(doc.get("layers"))])
+                           "{:.1f} %".format(r["percent"])) for r in layer_rows(doc.get("layers"))], css="layers")
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>{}</title><style>{}</style>".format(html.escape(title), _STYLE),
         "<script>{}</script></head><body>".format(offline.get_plotlyjs()),

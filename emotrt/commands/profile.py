@@ -194,8 +194,7 @@ def compare(
     label_a, run_a = _load(a, history, precision)
     label_b, run_b = _load(b, history, precision)
     result = compare_runs(run_a, run_b, tolerance=tolerance, label_a=label_a, label_b=label_b)
-    table = Table(title="{} -> {} ({}; regression: 95 % interval of the median ratio above {:.2f})".format(
-        label_a, label_b, run_a["precision"], 1 + tolerance))
+    table = Table()
     for column in ("stage", "A p50 ms", "B p50 ms", "B/A", "95 % interval", "verdict"):
         table.add_column(column)
     colour = {"regression": "red", "faster": "green", "same": "white", "too few samples": "yellow"}
@@ -203,6 +202,8 @@ def compare(
         table.add_row(d.stage, "{:.3f}".format(d.median_a_ms), "{:.3f}".format(d.median_b_ms), "{:.2f}x".format(d.ratio),
                       "{:.2f}-{:.2f}".format(d.low, d.high), "[{}]{}[/]".format(colour[d.verdict], d.verdict))
     console = _console()
+    console.print("{} -> {} ({}): a stage regressed when the 95 % interval of its median ratio lies above {:.2f}".format(
+        label_a, label_b, run_a["precision"], 1 + tolerance), highlight=False)
     console.print(table)
     if result.regressed:
         console.print("[red]REGRESSION[/] in {}".format(", ".join(result.regressions)), highlight=False)

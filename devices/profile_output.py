@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from emotrt.devices.profiler import write_profile
+from emotrt.devices.profile_document import write_profile
 from emotrt.runtime.errors import DependencyError
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, List, Optional, Sequence
 
 from emotrt.devices.profile_output import SavedProfile, save_profile
-from emotrt.devices.profiler import ProfileError, read_profile
+from emotrt.devices.profile_document import ProfileError, read_profile
 from emotrt.runtime.errors import EmotrtError
 
 log = logging.getLogger(__name__)

@@ -14,13 +14,7 @@ same shuffle, which gives the profiler's own cost (real-time factor with and wit
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
-import platform
-import socket
-import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -31,22 +25,18 @@ import numpy as np
 
 from emotrt.devices.latency import stability, summarize, warnings_for
 from emotrt.devices.power import ResourceSampler, power_mode
-from emotrt.runtime.errors import BackendError, BundleError, ConfigError, EmotrtError
-from emotrt.runtime.pipeline import Pipeline, PipelineConfig
+from emotrt.devices.profile_audio import MicBlocks, load_source
+from emotrt.devices.profile_document import SCHEMA, ProfileError, bundle_id, device_info, emotrt_commit
+from emotrt.devices.stage_timing import STAGES, TIMED_STAGES, ProfiledPipeline, StageClock
+from emotrt.runtime.errors import BundleError, ConfigError
+from emotrt.runtime.pipeline import PipelineConfig
 from emotrt.runtime.vad import VadConfig
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 1
 PRECISIONS = ("fp32", "fp16", "int8")
 PACES = ("max", "realtime")
-TIMED_STAGES = ("resample", "tse_step", "vad", "ser")
-STAGES = TIMED_STAGES + ("host", "end_to_end")
 ENGINE_STAGES = ("tse_step", "ser")
-
-
-class ProfileError(EmotrtError):
-    """A profile cannot run as asked (precision, backend, source)."""
 
 
 @dataclass(frozen=True)
@@ -94,114 +84,6 @@ class ProfileConfig:
             problems.append("layer_runs and top must be >= 1")
         if problems:
             raise ConfigError("invalid profile settings: " + "; ".join(problems))
-
-
-# ----------------------------------------------------------------------------- timing hooks
-
-
-class StageClock:
-    """Per-stage seconds of the current call and every measured call; ``add`` is the only per-hop cost."""
-
-    def __init__(self, slowdown: Optional[Dict[str, float]] = None) -> None:
-        self.slowdown = dict(slowdown or {})
-        self.samples: Dict[str, List[float]] = {s: [] for s in STAGES}
-        self._in_call = 0.0
-
-    def add(self, stage: str, seconds: float) -> None:
-        self.samples[stage].append(seconds)
-        self._in_call += seconds
-
-    def end_call(self, seconds: float, latency: float) -> None:
-        self.samples["host"].append(seconds - self._in_call)
-        self.samples["end_to_end"].append(latency)
-        self._in_call = 0.0
-
-    def reset(self) -> None:
-        for values in self.samples.values():
-            del values[:]
-        self._in_call = 0.0
-
-
-def _spin(t0: float, elapsed: float, factor: float) -> None:
-    until = t0 + elapsed * factor
-    while time.perf_counter() < until:
-        pass
-
-
-class _Timed:
-    """Forward everything to ``inner``; time the one method the stream calls per hop."""
-
-    def __init__(self, inner: Any, stage: str, clock: StageClock) -> None:
-        self._inner, self._stage, self._clock = inner, stage, clock
-        self._factor = clock.slowdown.get(stage, 1.0)
-
-    def _time(self, method: Any, *args: Any) -> Any:
-        t0 = time.perf_counter()
-        out = method(*args)
-        elapsed = time.perf_counter() - t0
-        if self._factor > 1.0:
-            _spin(t0, elapsed, self._factor)
-            elapsed = time.perf_counter() - t0
-        self._clock.add(self._stage, elapsed)
-        return out
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-class TimedResampler(_Timed):
-    def __call__(self, sample_rate: int, samples: np.ndarray) -> np.ndarray:
-        return self._time(self._inner, sample_rate, samples)
-
-
-class TimedStepper(_Timed):
-    def step(self, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        return self._time(self._inner.step, inputs)
-
-
-class TimedVad(_Timed):
-    """Times the VAD; with ``always`` the stream scores every window (worst case) while the VAD still runs."""
-
-    def __init__(self, inner: Any, stage: str, clock: Optional[StageClock], always: bool) -> None:
-        self._inner, self._clock, self._always = inner, clock, always
-        if clock is not None:
-            super().__init__(inner, stage, clock)
-
-    def update(self, audio: np.ndarray) -> bool:
-        speech = self._inner.update(audio) if self._clock is None else self._time(self._inner.update, audio)
-        return True if self._always else speech
-
-
-class TimedEngine(_Timed):
-    """An engine whose ``_run`` (SER windows) is timed and whose steppers (TSE hops) are timed."""
-
-    def _run(self, feed: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        return self._time(self._inner._run, feed)
-
-    def create_stepper(self) -> TimedStepper:
-        return TimedStepper(self._inner.create_stepper(), "tse_step", self._clock)
-
-
-class ProfiledPipeline(Pipeline):
-    """A :class:`Pipeline` whose streams report per-stage times to ``clock`` (None: untimed baseline)."""
-
-    def __init__(self, *args: Any, clock: Optional[StageClock] = None, ser_every_window: bool = True,
-                 **kwargs: Any) -> None:
-        self.clock = clock
-        self.ser_every_window = ser_every_window
-        if clock is not None:
-            args = (TimedEngine(args[0], "tse_step", clock), TimedEngine(args[1], "ser", clock)) + tuple(args[2:])
-        super().__init__(*args, **kwargs)
-
-    def make_resampler(self) -> Any:
-        inner = super().make_resampler()
-        return inner if self.clock is None else TimedResampler(inner, "resample", self.clock)
-
-    def make_vad(self) -> Any:
-        inner = super().make_vad()
-        if self.clock is None and not self.ser_every_window:
-            return inner
-        return TimedVad(inner, "vad", self.clock, self.ser_every_window)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -276,35 +158,6 @@ def _speaker_table(bundle: Any, spk_dim: int, wanted: Optional[str], scratch: Pa
     return table, "profile", "the bundle has no enrolled speaker: a random embedding stands in (timing is unaffected)"
 
 
-# ----------------------------------------------------------------------------- audio
-
-
-def synth_speech(seconds: float, rate: int = 16000, seed: int = 0) -> np.ndarray:
-    """A voiced, syllable-paced harmonic signal with noise (deterministic): stands in for speech."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / float(rate)
-    envelope = (np.sin(2 * np.pi * 3.0 * t) > -0.2).astype(np.float32) * (0.6 + 0.4 * np.sin(2 * np.pi * 0.25 * t))
-    f0 = 140 * (1 + 0.08 * np.sin(2 * np.pi * 0.7 * t))
-    phase = 2 * np.pi * np.cumsum(f0) / rate
-    voice = sum(0.15 / k * np.sin(k * phase) for k in range(1, 6))
-    return (envelope * voice + 0.01 * rng.normal(size=t.shape)).astype(np.float32)
-
-
-def load_source(config: ProfileConfig, model_rate: int, seconds: float) -> Tuple[int, np.ndarray, str]:
-    """(rate, samples, description) for synth or a file, looped to ``seconds``."""
-    if config.source == "synth":
-        return model_rate, synth_speech(seconds, model_rate, config.seed), "synthetic speech-like signal"
-    from emotrt.runtime.audio import FileSource, _soundfile
-
-    source = FileSource(config.source)  # checks the file and reports unreadable ones clearly
-    data, rate = _soundfile().read(source.path, dtype="float32", always_2d=True)
-    mono = data.mean(axis=1).astype(np.float32)
-    if mono.size == 0:
-        raise ProfileError("audio file {} is empty".format(config.source), hint="give a WAV/FLAC with speech")
-    need = int(seconds * rate)
-    return int(rate), np.resize(mono, need), source.description
-
-
 # ----------------------------------------------------------------------------- driving
 
 
@@ -354,81 +207,6 @@ def drive(variants: Sequence[Variant], blocks: Iterator[np.ndarray], rate: int, 
 def _blocks(samples: np.ndarray, size: int) -> Iterator[np.ndarray]:
     for i in range(0, samples.shape[0] - size + 1, size):
         yield samples[i:i + size]
-
-
-class MicBlocks:
-    """Hop-sized blocks from a microphone for ``seconds`` (real time by nature); ``dropped`` counts lost blocks."""
-
-    def __init__(self, config: ProfileConfig, seconds: float) -> None:
-        from emotrt.runtime.audio import MicSource
-        from emotrt.runtime.ringbuffer import RingBuffer
-
-        self.source = MicSource(config.mic_device)
-        self.sample_rate = self.source.sample_rate
-        self.ring = RingBuffer(int(self.sample_rate * max(config.buffer_s, 0.1)))
-        self.block = max(1, int(self.sample_rate * 0.02))
-        self.count = int(seconds / 0.02)
-
-    @property
-    def dropped(self) -> int:
-        return self.ring.dropped_samples // self.block
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        self.source.start(self.ring)
-        try:
-            for _ in range(self.count):
-                block = self.ring.read(self.block, timeout=5.0)
-                if block is None:
-                    raise ProfileError("no audio from {} for 5 s".format(self.source.description),
-                                       hint="check the microphone with `emotrt audio-devices`")
-                yield block
-        finally:
-            self.source.stop()
-
-
-# ----------------------------------------------------------------------------- the document
-
-
-def device_info() -> Dict[str, Any]:
-    """This machine: the runtime probe (L4T, TensorRT, CUDA, GPU) plus CPU and host; ``fingerprint_id`` omits the host name."""
-    from emotrt.runtime.fingerprint import probe_device
-
-    # EMOTRT_PROBE_ROOT: the flash layer's convention for a test bed's fake /etc and /proc (unset on a device)
-    info: Dict[str, Any] = dict(probe_device(root=os.environ.get("EMOTRT_PROBE_ROOT") or "/").to_dict())
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.lower().startswith(("model name", "hardware"))]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    info.update(cpu=cpu, cpu_count=os.cpu_count(), machine=platform.machine(), python=platform.python_version())
-    key = json.dumps({k: v for k, v in info.items() if k != "python"}, sort_keys=True, default=str)
-    info["fingerprint_id"] = hashlib.sha256(key.encode()).hexdigest()[:16]
-    info["hostname"] = socket.gethostname()
-    return info
-
-
-def emotrt_commit() -> str:
-    """The git commit of this emotrt checkout (``-dirty`` when modified), else the package version."""
-    from emotrt import __version__
-
-    here = Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, universal_newlines=True, timeout=5)
-        if head.returncode == 0 and head.stdout.strip():
-            dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True, timeout=5)
-            return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return "v" + __version__
-
-
-def bundle_id(bundle: Any) -> str:
-    """sha256 of the bundle's manifest (it hashes every file), first 16 hex digits."""
-    return hashlib.sha256((Path(bundle.root) / "manifest.json").read_bytes()).hexdigest()[:16]
 
 
 def gpu_memory_mb(engine: Any) -> Optional[Dict[str, float]]:
@@ -526,10 +304,10 @@ def _profile(bundle: Any, config: ProfileConfig, scratch: Path) -> Dict[str, Any
         total_s = config.duration_s + config.warmup_s
         mic = None
         if config.source == "mic":
-            mic = MicBlocks(config, total_s)
+            mic = MicBlocks(config.mic_device, total_s, config.buffer_s)
             rate, blocks, description, pace = mic.sample_rate, iter(mic), mic.source.description, "live"
         else:
-            rate, samples, description = load_source(config, layout.sample_rate, total_s)
+            rate, samples, description = load_source(config.source, layout.sample_rate, total_s, config.seed)
             pace = config.pace
         block = mic.block if mic is not None else max(1, rate * layout.chunk // layout.sample_rate)
         block_s = block / float(rate)
@@ -593,47 +371,4 @@ def _profile(bundle: Any, config: ProfileConfig, scratch: Path) -> Dict[str, Any
                 engine.close()
 
 
-def write_profile(doc: Dict[str, Any], out: Any) -> Path:
-    """Write ``DIR/profile.json``; returns its path."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "profile.json"
-    tmp = out / ".profile.json.tmp"
-    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
-    os.replace(str(tmp), str(path))
-    return path
-
-
-def read_profile(path: Any) -> Dict[str, Any]:
-    """A profile document from ``DIR`` or ``DIR/profile.json``, checked to be one."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "profile.json"
-    try:
-        doc = json.loads(path.read_text())
-    except OSError as exc:
-        raise ProfileError("cannot read profile {}: {}".format(path, exc.strerror or exc),
-                           hint="give a directory written by `emotrt profile BUNDLE -o DIR`")
-    except ValueError as exc:
-        raise ProfileError("{} is not valid JSON ({})".format(path, exc), hint="re-run the profile")
-    if not isinstance(doc, dict) or doc.get("kind") != "emotrt-profile":
-        raise ProfileError("{} is not an emotrt profile".format(path), hint="give DIR/profile.json from `emotrt profile`")
-    if doc.get("schema", 0) > SCHEMA:
-        raise ProfileError("{} has profile schema {}, newer than this emotrt's {}".format(path, doc.get("schema"), SCHEMA),
-                           hint="upgrade emotrt")
-    return doc
-
-
-def schema_path() -> Path:
-    return Path(__file__).resolve().parent / "schema" / "profile.schema.json"
-
-
-def validate_profile(doc: Dict[str, Any]) -> None:
-    """Check ``doc`` against the shipped JSON Schema (needs ``jsonschema``; a workstation/CI check)."""
-    import jsonschema
-
-    jsonschema.validate(doc, json.loads(schema_path().read_text()))
-
-
-__all__ = ["ProfileConfig", "ProfileError", "StageClock", "ProfiledPipeline", "profile_bundle", "write_profile",
-           "read_profile", "validate_profile", "BackendError"]
+__all__ = ["ProfileConfig", "Variant", "drive", "load_engines", "profile_bundle"]

@@ -50,7 +50,7 @@ class Comparison:
 def compare_runs(a: Dict[str, Any], b: Dict[str, Any], tolerance: float = DEFAULT_TOLERANCE,
                  label_a: str = "A", label_b: str = "B", confidence: float = 0.95) -> Comparison:
     """Compare two runs (``doc["runs"][i]``) stage by stage from their per-hop samples."""
-    from emotrt.devices.profiler import STAGES
+    from emotrt.devices.stage_timing import STAGES
 
     deltas = []
     for stage in sorted(a["stages"], key=lambda name: STAGES.index(name) if name in STAGES else len(STAGES)):
@@ -74,7 +74,7 @@ def compare_runs(a: Dict[str, Any], b: Dict[str, Any], tolerance: float = DEFAUL
 
 def pick_run(doc: Dict[str, Any], precision: Optional[str]) -> Dict[str, Any]:
     """The run of ``precision`` in ``doc`` (the first when None)."""
-    from emotrt.devices.profiler import ProfileError
+    from emotrt.devices.profile_document import ProfileError
 
     runs = doc["runs"]
     if precision is None:

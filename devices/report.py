@@ -206,7 +206,7 @@ def write_html(doc: Dict[str, Any], out: Any) -> Path:
 
 def report_for(path: Any, out: Optional[Any] = None) -> Path:
     """Render ``report.html`` next to (or into ``out`` from) an existing ``profile.json``."""
-    from emotrt.devices.profiler import read_profile
+    from emotrt.devices.profile_document import read_profile
 
     doc = read_profile(path)
     folder = Path(out) if out else (Path(path) if Path(path).is_dir() else Path(path).parent)

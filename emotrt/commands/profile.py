@@ -109,10 +109,9 @@ def _console() -> Any:
 
 
 def _print_summary(saved: Any) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    from emotrt.devices.profiler import read_profile
+    from emotrt.devices.profile_document import read_profile
     from emotrt.devices.report import SUMMARY_COLUMNS, run_lines, summary_rows
 
     doc = read_profile(saved.json_path)
@@ -144,7 +143,6 @@ def history_(
     limit: int = typer.Option(20, "--limit", help="Newest rows to show."),
 ) -> None:
     """List profiles in the history, newest first."""
-    from rich.console import Console
     from rich.table import Table
 
     from emotrt.devices.history import History
@@ -167,7 +165,7 @@ def history_(
 
 def _load(ref: str, history: Path, precision: Optional[str]) -> Any:
     from emotrt.devices.history import History
-    from emotrt.devices.profiler import read_profile
+    from emotrt.devices.profile_document import read_profile
     from emotrt.devices.regression import pick_run
 
     if ref.lstrip("#").isdigit() and not Path(ref).exists():
@@ -186,7 +184,6 @@ def compare(
     history: Path = typer.Option(Path("profiles.db"), "--history", help=_HISTORY_HELP),
 ) -> None:
     """Per-stage deltas of B against A; exit 1 when a stage is slower beyond the noise-aware threshold."""
-    from rich.console import Console
     from rich.table import Table
 
     from emotrt.devices.regression import compare_runs

@@ -9,15 +9,14 @@ import sqlite3
 import stat
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from emotrt.devices.history import History, HistoryError
 from emotrt.devices.latency import nearest_rank, stability, summarize
-from emotrt.devices.profiler import (ProfileConfig, ProfileError, profile_bundle, read_profile, validate_profile,
-                                     write_profile)
+from emotrt.devices.profile_document import ProfileError, read_profile, validate_profile, write_profile
+from emotrt.devices.profiler import ProfileConfig, profile_bundle
 from emotrt.devices.regression import compare_runs
 from emotrt.runtime.errors import ConfigError
 from tests import trt_double

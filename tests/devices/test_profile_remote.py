@@ -15,7 +15,7 @@ import pytest
 
 from emotrt.devices.history import History
 from emotrt.devices.profile_remote import profile_remote
-from emotrt.devices.profiler import ProfileError, validate_profile
+from emotrt.devices.profile_document import ProfileError, validate_profile
 
 OPTIONS = ["--duration", "1.5", "--warmup", "0.2", "--backend", "onnxruntime", "--no-layers"]
 

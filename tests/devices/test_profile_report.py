@@ -6,7 +6,6 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,7 +43,7 @@ def _chromium(url: str, *flags: str) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_default_bundle_profile_validates_lands_in_history_and_renders_in_chromium(default_bundle, tmp_path):
     from emotrt.devices.history import History
-    from emotrt.devices.profiler import read_profile, validate_profile
+    from emotrt.devices.profile_document import read_profile, validate_profile
 
     out, db = tmp_path / "profile", tmp_path / "profiles.db"
     proc = subprocess.run([sys.executable, "-m", "emotrt", "profile", str(default_bundle), "-o", str(out),

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import json
 import sys
 import time
 import types
@@ -238,8 +239,6 @@ def _add_inference_api(trt: types.ModuleType, calls: List[Tuple], cuda: FakeCuda
         def get_engine_information(self, fmt: Any) -> str:
             if fmt not in trt.LayerInformationFormat:
                 raise DoubleError("get_engine_information needs a LayerInformationFormat")
-            import json
-
             return json.dumps({"Layers": self.engine.layers, "Bindings": [t[0] for t in self.engine.tensors]})
 
     class Engine:

@@ -95,6 +95,8 @@ def run(
                                warmup_s=warmup, precisions=precisions, backend=backend, ser_every_window=ser == "every",
                                layers=layers, top=top, measure_overhead=overhead, mic_device=mic,
                                inject_slowdown=_slowdowns(inject_slowdown))
+        typer.echo("profiling {}: {} at pace {}, {:g} s after {:g} s of warm-up{}".format(
+            bundle, ",".join(precisions), pace, duration, warmup, ", then per-layer times" if layers else ""), err=True)
         doc = profile_bundle(bundle, config)
         saved = save_profile(doc, out, history=None if no_history else history, html=html)
     _print_summary(saved)

@@ -237,7 +237,7 @@ def test_compare_uses_the_noise_of_each_run(tiny_profile):
 
 def _one_line_error(proc, *fragments):
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    lines = proc.stderr.strip().splitlines()
+    lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("profiling ")]  # the start line
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]

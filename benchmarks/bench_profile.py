@@ -67,7 +67,7 @@ def aa_control(bundle: str, seconds: float, seed: int) -> dict:
     from emotrt.devices.profile_audio import synth_speech
     from emotrt.devices.profiler import Variant, drive, load_engines
     from emotrt.devices.stage_timing import ProfiledPipeline
-    from emotrt.runtime.bundle import Bundle
+    from emotrt.runtime.bundle_reader import Bundle
     from emotrt.runtime.pipeline import PipelineConfig
 
     with Bundle.open(bundle, verify="cached") as opened:

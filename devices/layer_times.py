@@ -10,7 +10,7 @@
   ``emotrt build`` sets; with NONE they are layer indices. The engine's structure comes from
   ``engine.create_engine_inspector().get_engine_information(LayerInformationFormat.JSON)``
   (TensorRT developer guide, "Engine Inspector"). Both calls exist unchanged from TensorRT 8.5
-  to 11, so no version branch is needed (the module is imported through ``trt_compat``).
+  to 11, so no version branch is needed (the module comes from ``emotrt.runtime.trt_version``).
 """
 from __future__ import annotations
 
@@ -80,9 +80,9 @@ def onnxruntime_layers(model: Path, feed: Dict[str, np.ndarray], runs: int, top:
 
 def tensorrt_layers(engine: Any, feed: Dict[str, np.ndarray], runs: int, top: int) -> Dict[str, Any]:
     """Time every layer of a loaded TensorRT engine with an ``IProfiler``; plus the engine inspector's JSON."""
-    from emotrt.runtime.backends import trt_compat
+    from emotrt.runtime import trt_version
 
-    trt = trt_compat.import_tensorrt()
+    trt = trt_version.import_tensorrt()
 
     class LayerTimes(trt.IProfiler):  # type: ignore[misc, name-defined]
         def __init__(self) -> None:

@@ -256,7 +256,7 @@ def _run_doc(v: Variant, backend: str, reason: str, block_s: float) -> Dict[str,
 
 def profile_bundle(path: Any, config: ProfileConfig = ProfileConfig()) -> Dict[str, Any]:
     """Profile the bundle at ``path``; returns the profile document (``profile.schema.json``)."""
-    from emotrt.runtime.bundle import Bundle
+    from emotrt.runtime.bundle_reader import Bundle
 
     with Bundle.open(path, verify="cached") as bundle, tempfile.TemporaryDirectory(prefix="emotrt-profile-") as scratch:
         bundle.require("tse_step", "ser")
@@ -349,7 +349,7 @@ def _profile(bundle: Any, config: ProfileConfig, scratch: Path) -> Dict[str, Any
             "kind": "emotrt-profile",
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "emotrt_commit": emotrt_commit(),
-            "bundle": {"path": str(bundle.root), "id": bundle_id(bundle), "targets": bundle.manifest.get("targets", [])},
+            "bundle": {"path": str(bundle.root), "id": bundle_id(bundle), "targets": list(bundle.manifest.targets)},
             "device": device_info(),
             "power_mode": mode,
             "config": dict(asdict(config), inject_slowdown=[list(p) for p in config.inject_slowdown],

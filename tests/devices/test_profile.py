@@ -206,14 +206,16 @@ def test_compare_flags_an_injected_2x_slowdown_and_passes_an_identical_rerun(run
     for name, extra in (("base", []), ("rerun", []), ("slow", ["--inject-slowdown", "tse_step=2"])):
         proc = emotrt("profile", str(runtime_bundle), "-o", str(tmp_path / name), "--history", db, *common, *extra)
         assert proc.returncode == 0, proc.stderr
-    same = emotrt("profile", "compare", "1", "2", "--history", db)
+    # --tolerance 0.5: this shared 2-core VM's load can move every stage's median by 20-40 % between two runs a
+    # few seconds apart (seen at load average 9-10); on a device with locked clocks the default 0.20 is the gate
+    same = emotrt("profile", "compare", "1", "2", "--history", db, "--tolerance", "0.5")
     assert same.returncode == 0, same.stdout + same.stderr
     assert "no regression" in same.stdout
-    slow = emotrt("profile", "compare", "1", "3", "--history", db)
+    slow = emotrt("profile", "compare", "1", "3", "--history", db, "--tolerance", "0.5")
     assert slow.returncode == 1, slow.stdout + slow.stderr
     assert "REGRESSION in tse_step" in slow.stdout
     # the same answer from the profile directories, without the history
-    assert emotrt("profile", "compare", str(tmp_path / "base"), str(tmp_path / "slow")).returncode == 1
+    assert emotrt("profile", "compare", str(tmp_path / "base"), str(tmp_path / "slow"), "--tolerance", "0.5").returncode == 1
     listing = emotrt("profile", "history", "--history", db)
     assert listing.returncode == 0 and listing.stdout.count("fp32") == 3
 

@@ -3,7 +3,7 @@
 The SSH layer is issue 13's (``emotrt.devices.inventory``, ``emotrt.devices.remote.connect``). The
 orchestration's corner cases run against ``Loopback``, a stand-in for that interface running the
 device's commands here; the ``ssh`` test goes through the real layer and a real OpenSSH server on
-127.0.0.1 (issue 13's test bed, tests/devices/sshbed.py).
+127.0.0.1 (issue 13's test bed, tests/devices/sshbed.py) and skips, saying so, until that is merged.
 """
 import shutil
 import subprocess
@@ -97,8 +97,11 @@ def test_a_failing_remote_profile_is_one_line(tmp_path):
 @pytest.mark.ssh
 def test_remote_profile_of_a_loopback_device_comes_back_into_the_local_history(runtime_bundle, tmp_path):
     """Over a real OpenSSH server on 127.0.0.1 (issue 13's test bed), through `emotrt profile --device`."""
-    from tests.devices.flashbed import link_venv
-    from tests.devices.sshbed import SSHD, SSHBed
+    pending = "issue 13's SSH layer and test bed are not on this branch yet (branch i13)"
+    pytest.importorskip("emotrt.devices.remote", reason=pending)
+    sshbed = pytest.importorskip("tests.devices.sshbed", reason=pending)
+    link_venv = pytest.importorskip("tests.devices.flashbed", reason=pending).link_venv
+    SSHD, SSHBed = sshbed.SSHD, sshbed.SSHBed
 
     if not Path(SSHD).is_file():
         pytest.skip("OpenSSH server is not installed (scripts/setup-system.sh installs openssh-server)")

@@ -16,7 +16,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.fixture(scope="module")
 def default_bundle(repo_root, tmp_path_factory):
     """The default checkpoints exported (4-hop streaming check) and bundled with one speaker and environment."""
-    from emotrt.devices.bundle import collect_models, write_bundle
+    from emotrt.devices.bundle_writer import collect_models, write_bundle
     from emotrt.export.exporter import ExportConfig, export_checkpoints
     from emotrt.runtime.backends import load_engine
     from emotrt.runtime.tables import VectorTable

@@ -90,8 +90,8 @@ def _flash_layer(module: str, name: str) -> Any:
 
 def profile_remote(name: str, bundle: str, out: Any, options: Sequence[str], inventory_path: Any,
                    history: Optional[Any] = None, html: bool = True, accept_new_host_key: bool = False,
-                   known_hosts: Optional[Any] = None, connect: Optional[Callable[..., Any]] = None, load_inventory: Optional[Callable[[Any], Any]] = None
-                   ) -> SavedProfile:
+                   known_hosts: Optional[Any] = None, connect: Optional[Callable[..., Any]] = None,
+                   load_inventory: Optional[Callable[[Any], Any]] = None) -> SavedProfile:
     """Run ``emotrt profile BUNDLE`` (``bundle`` is a path on the device) with ``options`` on device ``name``."""
     if load_inventory is None:
         load_inventory = _flash_layer("emotrt.devices.inventory", "Inventory").load

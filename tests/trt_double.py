@@ -16,8 +16,15 @@ AttributeError just as on a device:
 - 8.5 / 8.6: BuilderFlag.FP16/INT8, calibrators, EXPLICIT_BATCH required for ONNX,
   no STRONGLY_TYPED, no IProgressMonitor; ``builder_optimization_level`` from 8.6.
 - 10.x: STRONGLY_TYPED, IProgressMonitor, precision flags and calibrators still there.
-- 11.x: no FP16/INT8 flags, no ``int8_calibrator``, no calibrator classes; every
-  network is strongly typed (TensorRT 10.x -> 11.x migration guide).
+- 11.x: no FP16/INT8 flags, no ``int8_calibrator``, no calibrator classes, no
+  EXPLICIT_BATCH, no ``ILayer.precision``/``set_output_type``; every network is strongly
+  typed (TensorRT 10.x -> 11.x migration guide).
+
+Every public name it offers exists in NVIDIA's real bindings of that version
+(devices/trt_api/*.json, read from the published wheels; tests/devices/test_trt_api.py):
+its own bookkeeping is private (``_name``), and the interface classes Python code
+subclasses (ILogger, IProgressMonitor, the calibrators) declare the real methods and fail
+when one is called without being overridden.
 
 ``build_serialized_network`` checks the recorded calls against that sequence and the
 rules the real builder enforces (no precision flags on strongly typed networks, a
@@ -355,7 +362,7 @@ def _add_builder_api(trt: types.ModuleType, version: str, calls: List[Tuple]) ->
     major, minor = (int(x) for x in version.split(".")[:2])
     names = ["GPU_FALLBACK", "REFIT", "TF32"] + (["FP16", "INT8", "OBEY_PRECISION_CONSTRAINTS"] if major < 11 else [])
     trt.BuilderFlag = enum.Enum("BuilderFlag", names)
-    creation = {"EXPLICIT_BATCH": 0}
+    creation = {"EXPLICIT_BATCH": 0} if major < 11 else {}  # 11.4 bindings: no EXPLICIT_BATCH
     if major >= 10:
         creation["STRONGLY_TYPED"] = 5
     trt.NetworkDefinitionCreationFlag = enum.IntEnum("NetworkDefinitionCreationFlag", creation)
@@ -370,13 +377,17 @@ def _add_builder_api(trt: types.ModuleType, version: str, calls: List[Tuple]) ->
         def __init__(self) -> None:
             pass
 
+        def log(self, severity: Any, msg: str) -> None:
+            raise DoubleError("ILogger.log must be overridden")
+
     trt.ILogger = ILogger
 
     if major < 11:
         for cls_name in ("IInt8EntropyCalibrator2", "IInt8EntropyCalibrator", "IInt8MinMaxCalibrator", "IInt8LegacyCalibrator"):
-            setattr(trt, cls_name, type(cls_name, (), {"__init__": lambda self: None}))
+            setattr(trt, cls_name, _interface(cls_name, ("get_batch_size", "get_batch", "read_calibration_cache",
+                                                         "write_calibration_cache")))
     if major >= 10:
-        trt.IProgressMonitor = type("IProgressMonitor", (), {"__init__": lambda self: None})
+        trt.IProgressMonitor = _interface("IProgressMonitor", ("phase_start", "step_complete", "phase_finish"))
 
     class Input:
         def __init__(self, name: str, shape: Tuple[int, ...]) -> None:
@@ -386,86 +397,91 @@ def _add_builder_api(trt: types.ModuleType, version: str, calls: List[Tuple]) ->
         def __init__(self, name: str, num_outputs: int) -> None:
             self.name, self.num_outputs = name, num_outputs
             self._precision = None
-            self.output_types: Dict[int, Any] = {}
+            self._output_types: Dict[int, Any] = {}
 
-        @property
-        def precision(self) -> Any:
-            return self._precision
+    def get_precision(self: Any) -> Any:
+        return self._precision
 
-        @precision.setter
-        def precision(self, value: Any) -> None:
-            calls.append(("layer.precision", (self.name, value)))
-            self._precision = value
+    def set_precision(self: Any, value: Any) -> None:
+        calls.append(("layer.precision", (self.name, value)))
+        self._precision = value
 
-        def set_output_type(self, index: int, dtype: Any) -> None:
-            if not 0 <= index < self.num_outputs:
-                raise DoubleError("layer {} has no output {}".format(self.name, index))
-            self.output_types[index] = dtype
+    def set_output_type(self: Any, index: int, dtype: Any) -> None:
+        if not 0 <= index < self.num_outputs:
+            raise DoubleError("layer {} has no output {}".format(self.name, index))
+        self._output_types[index] = dtype
+
+    if major < 11:  # 11.4 bindings: ILayer has neither (types come from the graph)
+        Layer.precision = property(get_precision, set_precision)
+        Layer.set_output_type = set_output_type
 
     class Network:
         def __init__(self, flags: int) -> None:
-            self.flags = flags
-            self.inputs: List[Input] = []
-            self.layers: List[Layer] = []
-            self.quantized = False
+            self._flags = flags
+            self._inputs: List[Input] = []
+            self._layers: List[Layer] = []
+            self._quantized = False
 
         @property
         def num_layers(self) -> int:
-            return len(self.layers)
+            return len(self._layers)
 
         def get_layer(self, i: int) -> Layer:
-            return self.layers[i]
+            return self._layers[i]
 
         @property
-        def strongly_typed(self) -> bool:
-            return major >= 11 or (major >= 10 and bool(self.flags & (1 << 5)))
+        def _strongly_typed(self) -> bool:
+            return major >= 11 or (major >= 10 and bool(self._flags & (1 << 5)))
 
         @property
         def num_inputs(self) -> int:
-            return len(self.inputs)
+            return len(self._inputs)
 
         def get_input(self, i: int) -> Input:
-            return self.inputs[i]
+            return self._inputs[i]
 
     class OnnxParser:
         def __init__(self, network: Network, logger: ILogger) -> None:
             calls.append(("OnnxParser", None))
-            self.network, self.num_errors = network, 0
+            self._network, self.num_errors = network, 0
+
+        def get_error(self, index: int) -> Any:
+            raise IndexError("the double's parser records no errors")
 
         def parse_from_file(self, path: str) -> bool:
             calls.append(("parse_from_file", path))
-            if major < 10 and not self.network.flags & 1:
+            if major < 10 and not self._network._flags & 1:
                 raise DoubleError("TensorRT {}: the ONNX parser needs an EXPLICIT_BATCH network".format(version))
             model = onnx.load(path)
             init = {i.name for i in model.graph.initializer}
             for value in model.graph.input:
                 if value.name not in init:
                     dims = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in value.type.tensor_type.shape.dim)
-                    self.network.inputs.append(Input(value.name, dims))
-            self.network.quantized = any(n.op_type == "QuantizeLinear" for n in model.graph.node)
-            self.network.layers = [Layer(n.name, len(n.output)) for n in model.graph.node]
+                    self._network._inputs.append(Input(value.name, dims))
+            self._network._quantized = any(n.op_type == "QuantizeLinear" for n in model.graph.node)
+            self._network._layers = [Layer(n.name, len(n.output)) for n in model.graph.node]
             return True
 
     class Profile:
         def __init__(self) -> None:
-            self.shapes: Dict[str, Tuple[Any, ...]] = {}
+            self._shapes: Dict[str, Tuple[Any, ...]] = {}
 
         def set_shape(self, name: str, lo: Any, opt: Any, hi: Any) -> None:
             calls.append(("set_shape", (name, lo, opt, hi)))
-            self.shapes[name] = (lo, opt, hi)
+            self._shapes[name] = (lo, opt, hi)
 
     class TimingCache:
         def __init__(self, data: bytes) -> None:
-            self.data = data
+            self._data = data
 
         def serialize(self) -> bytes:
-            return b"TIMING-" + version.encode() + b"-" + self.data[-8:]
+            return b"TIMING-" + version.encode() + b"-" + self._data[-8:]
 
     config_attrs = ("profiling_verbosity", "default_device_type", "DLA_core")
 
     class Config:
         def __init__(self) -> None:
-            initial = dict(flags=set(), profiles=[], pools={}, timing=None, _calibrator=None, _monitor=None,
+            initial = dict(_flags=set(), _profiles=[], _pools={}, _timing=None, _calibrator=None, _monitor=None,
                            profiling_verbosity=None, default_device_type=None, DLA_core=None, _opt_level=3)
             for name, value in initial.items():
                 object.__setattr__(self, name, value)
@@ -482,16 +498,16 @@ def _add_builder_api(trt: types.ModuleType, version: str, calls: List[Tuple]) ->
 
         def set_flag(self, flag: Any) -> None:
             calls.append(("set_flag", flag.name))
-            self.flags.add(flag.name)
+            self._flags.add(flag.name)
 
         def set_memory_pool_limit(self, pool: Any, size: int) -> None:
             calls.append(("set_memory_pool_limit", (pool.name, size)))
-            self.pools[pool.name] = size
+            self._pools[pool.name] = size
 
         def add_optimization_profile(self, profile: Profile) -> int:
-            calls.append(("add_optimization_profile", dict(profile.shapes)))
-            self.profiles.append(profile)
-            return len(self.profiles) - 1
+            calls.append(("add_optimization_profile", dict(profile._shapes)))
+            self._profiles.append(profile)
+            return len(self._profiles) - 1
 
         def create_timing_cache(self, data: bytes) -> TimingCache:
             calls.append(("create_timing_cache", len(data)))
@@ -499,11 +515,11 @@ def _add_builder_api(trt: types.ModuleType, version: str, calls: List[Tuple]) ->
 
         def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool:
             calls.append(("set_timing_cache", ignore_mismatch))
-            object.__setattr__(self, "timing", cache)
+            object.__setattr__(self, "_timing", cache)
             return True
 
         def get_timing_cache(self) -> TimingCache:
-            return self.timing
+            return self._timing
 
     def recorded(attr: str, call: str, show: Any) -> property:
         """A config attribute that exists only in some versions; setting it is recorded."""
@@ -554,11 +570,24 @@ def _add_builder_api(trt: types.ModuleType, version: str, calls: List[Tuple]) ->
                     assert monitor.step_complete("Building engine", step) is True
                 monitor.phase_finish("Building engine")
             self.logger.log(ILogger.Severity.INFO, "double: engine built (not a real plan)")
-            plan = "DOUBLE-PLAN trt={} flags={} inputs={}".format(version, sorted(config.flags), [i.name for i in network.inputs])
+            plan = "DOUBLE-PLAN trt={} flags={} inputs={}".format(version, sorted(config._flags), [i.name for i in network._inputs])
             trt.built.append(plan)
             return plan.encode()
 
     trt.Builder, trt.OnnxParser = Builder, OnnxParser
+
+
+def _interface(name: str, methods: Tuple[str, ...]) -> type:
+    """A TensorRT interface class for Python subclasses: the methods the real one declares, each failing
+    when TensorRT would call it without the subclass overriding it."""
+    def unimplemented(method: str) -> Any:
+        def call(self: Any, *args: Any) -> Any:
+            raise DoubleError("{}.{} must be overridden".format(name, method))
+        return call
+
+    body: Dict[str, Any] = {"__init__": lambda self: None}
+    body.update({method: unimplemented(method) for method in methods})
+    return type(name, (), body)
 
 
 def _check_sequence(calls: List[Tuple], version: str) -> None:
@@ -573,11 +602,11 @@ def _check_sequence(calls: List[Tuple], version: str) -> None:
 
 def _check_rules(network: Any, config: Any, version: str) -> None:
     major = int(version.split(".")[0])
-    precision_flags: Set[str] = config.flags & {"FP16", "INT8"}
-    if network.strongly_typed and precision_flags:
+    precision_flags: Set[str] = config._flags & {"FP16", "INT8"}
+    if network._strongly_typed and precision_flags:
         raise DoubleError("TensorRT {}: precision flags {} on a strongly typed network".format(version, sorted(precision_flags)))
     if config._calibrator is not None:
-        if "INT8" not in config.flags:
+        if "INT8" not in config._flags:
             raise DoubleError("a calibrator without BuilderFlag.INT8 is ignored")
         header = config._calibrator.read_calibration_cache().split(b"\n", 1)[0].decode()
         code = int(header.split("-")[1])
@@ -586,15 +615,15 @@ def _check_rules(network: Any, config: Any, version: str) -> None:
             raise DoubleError("calibration cache header {} does not match TensorRT {} (would recalibrate)".format(header, version))
         if config._calibrator.get_batch(["audio"]) is not None:
             raise DoubleError("a cache-only calibrator must not supply data")
-    pinned = [layer.name for layer in network.layers if layer.precision is not None]
-    if pinned and "OBEY_PRECISION_CONSTRAINTS" not in config.flags:
+    pinned = [layer.name for layer in network._layers if layer._precision is not None]
+    if pinned and "OBEY_PRECISION_CONSTRAINTS" not in config._flags:
         raise DoubleError("layer precisions on {} are ignored without OBEY_PRECISION_CONSTRAINTS".format(pinned))
-    if pinned and network.strongly_typed:
+    if pinned and network._strongly_typed:
         raise DoubleError("layer precisions on a strongly typed network")
-    if "INT8" in config.flags and not network.quantized and config._calibrator is None:
+    if "INT8" in config._flags and not network._quantized and config._calibrator is None:
         raise DoubleError("INT8 flag with neither Q/DQ nodes nor a calibrator")
-    for inp in network.inputs:
-        if not any(inp.name in p.shapes for p in config.profiles):
+    for inp in network._inputs:
+        if not any(inp.name in p._shapes for p in config._profiles):
             raise DoubleError("input {} has no optimisation profile".format(inp.name))
-    if "WORKSPACE" not in config.pools:
+    if "WORKSPACE" not in config._pools:
         raise DoubleError("no workspace limit set")

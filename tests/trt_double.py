@@ -241,31 +241,31 @@ def _add_inference_api(trt: types.ModuleType, calls: List[Tuple], cuda: FakeCuda
 
     class EngineInspector:
         def __init__(self, engine: "Engine") -> None:
-            self.engine = engine
+            self._engine = engine
 
         def get_engine_information(self, fmt: Any) -> str:
             if fmt not in trt.LayerInformationFormat:
                 raise DoubleError("get_engine_information needs a LayerInformationFormat")
-            return json.dumps({"Layers": self.engine.layers, "Bindings": [t[0] for t in self.engine.tensors]})
+            return json.dumps({"Layers": self._engine._layers, "Bindings": [t[0] for t in self._engine._tensors]})
 
     class Engine:
         def __init__(self, plan: bytes) -> None:
-            self.session = ort.InferenceSession(plan, providers=["CPUExecutionProvider"])
-            self.tensors = [(a.name, "INPUT", a.shape) for a in self.session.get_inputs()]
-            self.tensors += [(a.name, "OUTPUT", a.shape) for a in self.session.get_outputs()]
-            self.num_io_tensors = len(self.tensors)
+            self._session = ort.InferenceSession(plan, providers=["CPUExecutionProvider"])
+            self._tensors = [(a.name, "INPUT", a.shape) for a in self._session.get_inputs()]
+            self._tensors += [(a.name, "OUTPUT", a.shape) for a in self._session.get_outputs()]
+            self.num_io_tensors = len(self._tensors)
             graph = onnx.load_from_string(plan).graph
-            self.layers = [node.name or str(i) for i, node in enumerate(graph.node)]
+            self._layers = [node.name or str(i) for i, node in enumerate(graph.node)]
 
         def create_engine_inspector(self) -> "EngineInspector":
             calls.append(("create_engine_inspector",))
             return EngineInspector(self)
 
         def get_tensor_name(self, i: int) -> str:
-            return self.tensors[i][0]
+            return self._tensors[i][0]
 
         def _find(self, name: str) -> Tuple:
-            return next(t for t in self.tensors if t[0] == name)
+            return next(t for t in self._tensors if t[0] == name)
 
         def get_tensor_mode(self, name: str) -> str:
             return self._find(name)[1]
@@ -286,9 +286,9 @@ def _add_inference_api(trt: types.ModuleType, calls: List[Tuple], cuda: FakeCuda
 
     class Context:
         def __init__(self, engine: Engine) -> None:
-            self.engine, self.addresses, self.shapes = engine, {}, {}
-            self.outputs_shapes: Dict[str, Tuple[int, ...]] = {}
-            self.ran_uncaptured = False
+            self.engine, self._addresses, self._shapes = engine, {}, {}
+            self._output_shapes: Dict[str, Tuple[int, ...]] = {}
+            self._ran_uncaptured = False
             self._profiler: Optional[IProfiler] = None
 
         @property
@@ -304,44 +304,44 @@ def _add_inference_api(trt: types.ModuleType, calls: List[Tuple], cuda: FakeCuda
 
         def set_tensor_address(self, name: str, address: int) -> None:
             calls.append(("set_tensor_address", name, address))
-            self.addresses[name] = address
+            self._addresses[name] = address
 
         def set_input_shape(self, name: str, shape: Tuple[int, ...]) -> None:
-            self.shapes[name] = tuple(shape)
+            self._shapes[name] = tuple(shape)
 
         def get_tensor_shape(self, name: str) -> Tuple[int, ...]:
-            return self.outputs_shapes[name]
+            return self._output_shapes[name]
 
         def execute_async_v3(self, handle: int) -> bool:
-            calls.append(("execute_async_v3", handle, dict(self.addresses)))
-            unbound = [t[0] for t in self.engine.tensors if t[0] not in self.addresses]
+            calls.append(("execute_async_v3", handle, dict(self._addresses)))
+            unbound = [t[0] for t in self.engine._tensors if t[0] not in self._addresses]
             if unbound:
                 raise DoubleError("execute_async_v3 with no address for {}".format(unbound))
-            unshaped = [t[0] for t in self.engine.tensors if t[1] == "INPUT" and t[0] not in self.shapes
+            unshaped = [t[0] for t in self.engine._tensors if t[1] == "INPUT" and t[0] not in self._shapes
                         and -1 in self.engine.get_tensor_shape(t[0])]
             if unshaped:
                 raise DoubleError("execute_async_v3 with dynamic inputs {} and no set_input_shape".format(unshaped))
             stream = cuda.streams[handle]
-            if stream.capturing is not None and not self.ran_uncaptured:
+            if stream.capturing is not None and not self._ran_uncaptured:
                 raise DoubleError("captured execute_async_v3 before one run outside capture (developer guide: CUDA Graphs)")
-            self.ran_uncaptured = self.ran_uncaptured or stream.capturing is None
-            frozen = dict(self.addresses)
+            self._ran_uncaptured = self._ran_uncaptured or stream.capturing is None
+            frozen = dict(self._addresses)
             cuda.submit(stream, ("run", lambda: self._compute(frozen)))
             return True
 
         def _compute(self, addresses: Dict[str, int]) -> None:
             feed = {}
-            for name, mode, _ in self.engine.tensors:
+            for name, mode, _ in self.engine._tensors:
                 if mode == "INPUT":
-                    feed[name] = cuda.read(addresses[name], self.shapes.get(name) or self.engine.get_tensor_shape(name))
-            names = [t[0] for t in self.engine.tensors if t[1] == "OUTPUT"]
+                    feed[name] = cuda.read(addresses[name], self._shapes.get(name) or self.engine.get_tensor_shape(name))
+            names = [t[0] for t in self.engine._tensors if t[1] == "OUTPUT"]
             started = time.perf_counter()
-            outs = self.engine.session.run(names, feed)
+            outs = self.engine._session.run(names, feed)
             if self._profiler is not None:
-                share = 1000.0 * (time.perf_counter() - started) / max(1, len(self.engine.layers))
-                for layer in self.engine.layers:
+                share = 1000.0 * (time.perf_counter() - started) / max(1, len(self.engine._layers))
+                for layer in self.engine._layers:
                     self._profiler.report_layer_time(layer, share)
-            self.outputs_shapes = {n: o.shape for n, o in zip(names, outs)}
+            self._output_shapes = {n: o.shape for n, o in zip(names, outs)}
             for name, value in zip(names, outs):
                 cuda.write(addresses[name], value)
 

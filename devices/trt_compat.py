@@ -161,9 +161,10 @@ def create_network(trt: Any, builder: Any, f: TrtFeatures, strongly_typed: bool)
 
 def set_precision(trt: Any, config: Any, f: TrtFeatures, recipe: BuildRecipe) -> None:
     """Builder precision flags (only before 11; strongly typed networks take none)."""
-    if not f.precision_flags:  # 11.x: BuilderFlag has no FP16/INT8 (tests/devices/test_trt_api.py reads this branch)
+    if not f.precision_flags:  # 11.x: BuilderFlag has no FP16/INT8 (tests/devices/test_trt_api.py reads this guard)
         if recipe.flags:
-            raise ConfigError("TensorRT {} has no builder precision flags; recipe {} needs them".format(f.version, recipe.name))
+            raise ConfigError("TensorRT {} has no builder precision flags; recipe {} needs them".format(
+                f.version, recipe.name))
         return
     for flag in recipe.flags:
         config.set_flag(getattr(trt.BuilderFlag, flag.upper()))

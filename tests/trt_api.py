@@ -14,8 +14,10 @@ downloads or imports TensorRT.
 from __future__ import annotations
 
 import ast
+import enum
 import functools
 import json
+import re
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +78,7 @@ DOUBLE_ONLY = {"calls", "built"}
 
 def _public(obj: Any) -> List[str]:
     names = set(n for n in dir(obj) if not n.startswith("_"))
-    if isinstance(obj, type) and hasattr(obj, "__members__"):  # enum.Enum: members, not Enum's own helpers
+    if isinstance(obj, type) and issubclass(obj, enum.Enum):  # members, not Enum's own helpers
         return sorted(obj.__members__)
     return sorted(names)
 
@@ -114,10 +116,9 @@ def double_names(trt: types.ModuleType, onnx_path: Path) -> List[Tuple[str, str]
         for name in _public(cls):
             pairs.append((owner, name))
             inner = getattr(cls, name, None)
-            if isinstance(inner, type) and not isinstance(cls, type(enum_base)):
+            if isinstance(inner, type):  # a nested class such as ILogger.Severity
                 visit_class(owner + "." + name, inner)
 
-    enum_base = __import__("enum").Enum
     for name in sorted(vars(trt)):
         if name.startswith("__") and name != "__version__" or name in DOUBLE_ONLY:
             continue
@@ -133,9 +134,22 @@ def double_names(trt: types.ModuleType, onnx_path: Path) -> List[Tuple[str, str]
 
 # ----------------------------------------------------------------------------- emotrt's code
 
-#: emotrt's TensorRT modules (builder, backend, version module)
+#: emotrt's TensorRT modules (builder, backend, version module, doctor): every file that holds a
+#: TensorRT object (:func:`files_using_tensorrt` finds them, a test keeps this list complete)
 CODE_MODULES = ("devices/engine_build.py", "devices/trt_compat.py", "runtime/backends/tensorrt.py",
-                "runtime/backends/trt_inference.py", "runtime/trt_version.py")
+                "runtime/backends/trt_inference.py", "runtime/trt_version.py", "devices/doctor.py")
+PACKAGE_DIRS = ("runtime", "devices", "calibration", "export", "training", "emotrt")
+_HOLDS_TRT = re.compile(r"\btrt\.[A-Za-z]|=\s*[\w.]*import_tensorrt\(\)|^\s*import tensorrt\b", re.M)
+
+
+def files_using_tensorrt() -> List[str]:
+    """Package files that hold the tensorrt module or name ``trt.<something>``."""
+    found = []
+    for folder in PACKAGE_DIRS:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if _HOLDS_TRT.search(path.read_text()):
+                found.append(str(path.relative_to(ROOT)))
+    return found
 
 #: expressions that hold a TensorRT object, per module (parameters and attributes the walk cannot infer)
 SEEDS: Dict[str, Dict[str, str]] = {
@@ -145,6 +159,7 @@ SEEDS: Dict[str, Dict[str, str]] = {
     "runtime/backends/tensorrt.py": {"engine.engine": "ICudaEngine"},
     "runtime/backends/trt_inference.py": {"trt": MODULE, "engine": "ICudaEngine", "context": "IExecutionContext"},
     "runtime/trt_version.py": {"tensorrt": MODULE},
+    "devices/doctor.py": {},
 }
 #: what a call returns (TensorRT Python API reference)
 RETURNS = {

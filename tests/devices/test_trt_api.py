@@ -77,6 +77,10 @@ def test_where_the_code_branches_the_double_has_a_name_exactly_when_the_bindings
     assert wrong == []
 
 
+def test_the_walk_covers_every_file_that_holds_a_tensorrt_object():
+    assert sorted(trt_api.files_using_tensorrt()) == sorted(trt_api.CODE_MODULES)
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_emotrt_uses_only_names_the_bindings_of_each_version_have(version, uses):
     """Builder, runtime backend and version module, each name on the version branches where it runs."""

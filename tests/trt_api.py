@@ -137,7 +137,8 @@ def double_names(trt: types.ModuleType, onnx_path: Path) -> List[Tuple[str, str]
 #: emotrt's TensorRT modules (builder, backend, version module, doctor): every file that holds a
 #: TensorRT object (:func:`files_using_tensorrt` finds them, a test keeps this list complete)
 CODE_MODULES = ("devices/engine_build.py", "devices/trt_compat.py", "runtime/backends/tensorrt.py",
-                "runtime/backends/trt_inference.py", "runtime/trt_version.py", "devices/doctor.py")
+                "runtime/backends/trt_inference.py", "runtime/trt_version.py", "devices/doctor.py",
+                "devices/layer_times.py")
 PACKAGE_DIRS = ("runtime", "devices", "calibration", "export", "training", "emotrt")
 _HOLDS_TRT = re.compile(r"\btrt\.[A-Za-z]|=\s*[\w.]*import_tensorrt\(\)|^\s*import tensorrt\b", re.M)
 
@@ -160,6 +161,7 @@ SEEDS: Dict[str, Dict[str, str]] = {
     "runtime/backends/trt_inference.py": {"trt": MODULE, "engine": "ICudaEngine", "context": "IExecutionContext"},
     "runtime/trt_version.py": {"tensorrt": MODULE},
     "devices/doctor.py": {},
+    "devices/layer_times.py": {"engine.context": "IExecutionContext", "engine.engine": "ICudaEngine"},
 }
 #: what a call returns (TensorRT Python API reference)
 RETURNS = {

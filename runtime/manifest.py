@@ -27,6 +27,8 @@ from emotrt.runtime.fingerprint import EngineFingerprint
 
 SCHEMA = 1
 MANIFEST = "manifest.json"
+#: the detached signature of the manifest (``emotrt sign``, devices/signing.py); it cannot list itself
+SIGNATURE = "manifest.sig"
 #: folders outside ``files``: devices enroll speakers after flashing
 UNHASHED = ("speakers",)
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -58,7 +60,7 @@ def check_member_name(name: str, archive: str) -> PurePosixPath:
 
 def is_covered(rel: str) -> bool:
     """Whether the bundle-relative path ``rel`` belongs in the manifest's ``files`` (THE rule)."""
-    return rel != MANIFEST and rel.split("/")[0] not in UNHASHED
+    return rel not in (MANIFEST, SIGNATURE) and rel.split("/")[0] not in UNHASHED
 
 
 def covered_files(root: Any) -> List[str]:

@@ -171,6 +171,11 @@ def content_index(root):
             continue
         for rel, sha in files.items():
             index.setdefault(sha, os.path.join(base, rel))
+        # speakers/ lies outside the manifest's hashes (enrolled on devices): hash its few small files here
+        for dirpath, _, names in os.walk(os.path.join(base, "speakers")):
+            for name in names:
+                path = os.path.join(dirpath, name)
+                index.setdefault(sha256_file(path), path)
     return index
 
 
@@ -189,8 +194,13 @@ def plan_transfer(root, bundle_id, files, link=False):
     for rel, (sha, size) in sorted(files.items()):
         dest = os.path.join(done, rel)
         if os.path.isfile(dest):
-            have.append(rel)
-            continue
+            if os.path.getsize(dest) == size and sha256_file(dest) == sha:
+                have.append(rel)
+                continue
+            if not link:  # read-only probe: it will be replaced
+                need[rel] = 0
+                continue
+            os.unlink(dest)  # e.g. a new signature or speaker for the same manifest
         source = index.get(sha)
         if source and os.path.isfile(source) and os.path.getsize(source) == size:
             if link:

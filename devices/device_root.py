@@ -197,7 +197,10 @@ class DeviceRoot:
         summary = BuildSummary(view)
         entries: List[Dict[str, Any]] = []
         config = BuildConfig(device.tensorrt, _workspace(match_device(device)), 3, None)
-        report = (lambda *a, **k: progress(" ".join(map(str, a)))) if progress else None
+        report = None
+        if progress is not None:
+            def report(phase: str, step: int, steps: int) -> None:
+                progress("engine build: {} {}/{}".format(phase, step, steps))
         try:
             build_engines_into(view, bundle.manifest["models"], device, config, ("fp32", "fp16", "int8"), trt=trt,
                                progress=report, summary=summary, hashes=bundle.manifest["files"], entries=entries)
@@ -252,6 +255,10 @@ class DeviceRoot:
                     out[key.strip()] = words[0] if words else ""
         return out
 
+    def write_service_env(self, text: str) -> None:
+        """Replace ``service.env`` (speaker, environment) atomically."""
+        atomic_write(self.root / "service.env", text.encode("utf-8"))
+
     def health_check(self, seconds: float = 3.0, timeout: float = 60.0, service: bool = False) -> Dict[str, Any]:
         """The service is active (when managed) and the current bundle's pipeline yields results on a short test input."""
         import numpy as np
@@ -271,7 +278,7 @@ class DeviceRoot:
                 speaker = settings.get("EMOTRT_SPEAKER") or (speakers[0] if speakers else None)
                 env = settings.get("EMOTRT_ENVIRONMENT") or (envs[0] if envs else None)
                 if speaker is None or env is None:
-                    raise HealthCheckError("the bundle has no {} to run with".format("enrolled speaker" if speaker is None else "environment"),
+                    raise HealthCheckError("health check: the bundle has no {} to run with".format("enrolled speaker" if speaker is None else "environment"),
                                            hint="enroll one (emotrt enroll) before building the bundle")
                 stream = pipeline.create_stream(speaker=speaker, environment=env)
                 rate = pipeline.sample_rate
@@ -482,7 +489,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 def device_fingerprint(fs_root: Optional[str] = None) -> Any:
-    """This device's :class:`DeviceFingerprint`: the runtime probe, completed from the files :mod:`device_probe` reads.
+    """This device's :class:`DeviceFingerprint`: the files :mod:`device_probe` reads, completed by the runtime probe.
 
     ``fs_root`` defaults to ``$EMOTRT_PROBE_ROOT`` or ``/``. The GPU's compute capability comes from
     the CUDA driver when it answers, else from the board's profile (a Jetson module has one GPU).
@@ -495,8 +502,9 @@ def device_fingerprint(fs_root: Optional[str] = None) -> Any:
     fs_root = fs_root or os.environ.get("EMOTRT_PROBE_ROOT") or "/"
     found = probe_device(fs_root)
     facts = device_probe.probe_facts(fs_root, fs_root)
-    found = dataclasses.replace(found, tensorrt=found.tensorrt or facts["tensorrt"], cuda=found.cuda or facts["cuda"],
-                                l4t=found.l4t or facts["l4t"], board=found.board or facts["board"])
+    # JetPack's installed packages first (what the files under fs_root say), the loaded libraries second
+    found = dataclasses.replace(found, tensorrt=facts["tensorrt"] or found.tensorrt, cuda=facts["cuda"] or found.cuda,
+                                l4t=facts["l4t"] or found.l4t, board=facts["board"] or found.board)
     if found.compute_capability is None and found.board:
         capabilities = {p.compute_capability for p in match_device(found)}
         if len(capabilities) == 1:

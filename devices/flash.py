@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 STEPS = ("connect", "probe", "preflight", "transfer", "venv", "commit", "engines", "selftest",
          "switch", "restart", "health", "commit-activation")
 DEFAULT_MIN_FREE = 64 << 20
+CHUNK = 1 << 18  # bytes per SFTP write; also the granularity a cut transfer resumes at
 
 
 class PreflightError(EmotrtError):
@@ -162,7 +163,7 @@ class LocalBundle:
             if (root / rel).is_file():
                 files[rel] = (sha256_file(root / rel), (root / rel).stat().st_size)
         return cls(root, bundle_id_of((root / "manifest.json").read_bytes()), files, tuple(bundle.manifest.get("targets", ())),
-                   tuple(bundle.speakers().names()) if bundle.speakers_dir.is_dir() else (), tuple(bundle.environments().names()))
+                   tuple(bundle.speakers().names()) if (bundle.speakers_dir / "index.json").is_file() else (), tuple(bundle.environments().names()))
 
     @property
     def total_bytes(self) -> int:
@@ -233,6 +234,7 @@ def probe(remote: Remote, bundle: Optional[LocalBundle] = None, link: bool = Fal
 
 
 _KINDS = {c.__name__: c for c in (TransferCorruptError, HealthCheckError, DeviceStateError, SignatureError)}
+_KINDS["BundleError"] = FlashError
 
 
 def device_op(remote: Remote, op: str, args: Dict[str, Any], observer: Optional[Observer] = None,
@@ -269,7 +271,7 @@ def transfer(remote: Remote, bundle: LocalBundle, need: Dict[str, int], observer
     base = PurePosixPath(remote.entry.root) / "staging" / bundle.bundle_id / "partial"
     sent = 0
     for rel, offset in sorted(need.items()):
-        sent += remote.put(bundle.root / rel, str(base / rel), offset=offset,
+        sent += remote.put(bundle.root / rel, str(base / rel), offset=offset, chunk=CHUNK,
                            callback=lambda n, rel=rel: observer.sent(remote.entry.name, rel, n, remote))
     return sent, len(need)
 
@@ -341,25 +343,46 @@ def build_wheel() -> Path:
         return wheels[0]
 
 
-def activate(remote: Remote, bundle: LocalBundle, options: FlashOptions, observer: Observer, extra: Dict[str, Any]) -> Dict[str, Any]:
-    """Switch, restart, health-check, commit: the device rolls back by itself unless we say ``commit``."""
-    argv = [_venv_python(remote.entry), "-m", "emotrt.devices.on_device", "activate", remote.entry.root]
-    args = {"bundle_id": bundle.bundle_id, "service": options.service, "health_timeout": options.health_timeout,
-            "commit_timeout": options.commit_timeout, "keep": options.keep, "extra": extra}
+def install(remote: Remote, bundle: LocalBundle, options: FlashOptions, observer: Observer, step: Callable[[str], None],
+            files: Optional[Dict[str, Any]], extra: Dict[str, Any]) -> Dict[str, Any]:
+    """One device process: commit, engines, self-test; then ``switch`` and ``commit`` from here, each after its check passed.
+
+    The device changes nothing before we say ``switch`` and rolls back by itself unless we say ``commit``
+    (a cut connection is end of input there), so no boundary leaves it half-switched.
+    """
+    argv = [_venv_python(remote.entry), "-m", "emotrt.devices.on_device", "install", remote.entry.root]
+    args: Dict[str, Any] = {"bundle_id": bundle.bundle_id, "files": files, "service": options.service, "keep": options.keep,
+                            "health_timeout": options.health_timeout, "commit_timeout": options.commit_timeout, "extra": extra}
+    if options.speaker or options.environment:
+        from emotrt.devices.service import service_env
+
+        args["service_env"] = service_env(options.speaker or (bundle.speakers[0] if bundle.speakers else ""),
+                                          options.environment or (bundle.environments[0] if bundle.environments else ""))
     name = remote.entry.name
+    say = lambda line: observer.message(name, line)  # noqa: E731
+    boundaries = {"step engines": "engines", "step selftest": "selftest", "switched": "restart", "restarted": "health"}
     with remote.process(argv) as proc:
         proc.send_line(json.dumps(args))
-        for step in ("switch", "restart", "health"):
-            line = proc.readline(timeout=options.health_timeout + options.commit_timeout)
+        while True:
+            line = proc.readline(timeout=options.health_timeout + options.commit_timeout + 3600, on_stderr_line=say)
             if line is None or line.startswith("{"):
-                stdout, stderr = proc.communicate()
-                return _answer(remote.entry, "activate", (line or "") + "\n" + stdout, stderr, proc.wait())
-            observer.message(name, line)
-            observer.step(name, "commit-activation" if step == "health" else STEPS[STEPS.index(step) + 1], remote)
-        proc.send_line("commit")
-        proc.close_stdin()
-        stdout, stderr = proc.communicate(timeout=options.commit_timeout)
-        return _answer(remote.entry, "activate", stdout, stderr, proc.wait())
+                stdout, stderr = proc.communicate(say)
+                return _answer(remote.entry, "install", (line or "") + "\n" + stdout, stderr, proc.wait())
+            word = line.split(" ", 1)[0]
+            if line in boundaries:
+                step(boundaries[line])
+            elif word == "ready":
+                step("switch")
+                proc.send_line("switch")
+            elif word == "healthy":
+                say(line)
+                step("commit-activation")
+                proc.send_line("commit")
+                proc.close_stdin()
+            elif word == "engines":
+                found = json.loads(line.split(" ", 1)[1])
+                say("engines: {} built, {} from the cache{}".format(len(found["built"]), len(found["cached"]),
+                                                                     " ({})".format(found["skipped"]) if found["skipped"] else ""))
 
 
 # ------------------------------------------------------------------------ one device
@@ -414,45 +437,19 @@ def _flash_steps(remote: Remote, bundle: LocalBundle, options: FlashOptions, obs
         result.bytes_sent, result.files_sent = transfer(remote, bundle, plan["need"], observer)
     step("venv")
     result.venv = "kept" if venv_ok else install_venv(remote, facts, options.wheelhouse, observer)
-    if facts.get("pending"):
-        device_op(remote, "recover", {}, observer)
-    step("commit")
-    if not plan["installed"]:
-        device_op(remote, "commit", {"bundle_id": bundle.bundle_id, "files": {k: list(v) for k, v in bundle.files.items()}}, observer)
-    step("engines")
-    engines = device_op(remote, "engines", {"bundle_id": bundle.bundle_id}, observer)
-    result.engines_built, result.engines_cached = len(engines["built"]), len(engines["cached"])
-    if engines.get("skipped"):
-        observer.message(name, "engines: none built ({}); the runtime uses ONNX Runtime".format(engines["skipped"]))
-    step("selftest")
-    test = device_op(remote, "selftest", {"bundle_id": bundle.bundle_id}, observer)
-    if not test["passed"]:
-        raise FlashError("{}: self-test of {} failed ({}); nothing was switched".format(name, bundle.bundle_id, test["verdict"]),
-                         hint="run `emotrt selftest` on the bundle; rebuild it")
     if options.install_service:
         from emotrt.devices.service import install_service, service_unit
 
         install_service(remote, service_unit(remote.entry.root, remote.entry.user or None))
-    if options.speaker or options.environment:
-        write_service_env(remote, bundle, options)
-    step("switch")
-    extra = {"bytes_sent": result.bytes_sent, "engines_built": engines["built"]}
-    activate(remote, bundle, options, observer, extra)
+    step("commit")
+    files = None if plan["installed"] else {k: list(v) for k, v in bundle.files.items()}
+    done = install(remote, bundle, options, observer, step, files, {"bytes_sent": result.bytes_sent})
+    engines = done["engines"]
+    result.engines_built, result.engines_cached = len(engines["built"]), len(engines["cached"])
+    if engines.get("skipped"):
+        observer.message(name, "engines: none built ({}); the runtime uses ONNX Runtime".format(engines["skipped"]))
     result.result = "ok"
     result.step = "done"
-
-
-def write_service_env(remote: Remote, bundle: LocalBundle, options: FlashOptions) -> None:
-    """``ROOT/service.env`` names the speaker and environment the service (and the health check) run with."""
-    import io
-
-    from emotrt.devices.service import service_env
-
-    speaker = options.speaker or (bundle.speakers[0] if bundle.speakers else "")
-    env = options.environment or (bundle.environments[0] if bundle.environments else "")
-    path = str(PurePosixPath(remote.entry.root) / "service.env")
-    remote.sftp().putfo(io.BytesIO(service_env(speaker, env).encode()), path + ".new")
-    remote.sftp().posix_rename(path + ".new", path)
 
 
 # ------------------------------------------------------------------------ fleet
@@ -469,7 +466,7 @@ def flash_fleet(entries: Sequence[DeviceEntry], bundle: LocalBundle, options: Fl
     lock = threading.Lock()
     stop_reason: List[str] = []
 
-    def run(entry: DeviceEntry) -> None:
+    def run(entry: DeviceEntry, canary: bool = False) -> None:
         nonlocal failures
         with lock:
             if stop_reason:
@@ -480,13 +477,13 @@ def flash_fleet(entries: Sequence[DeviceEntry], bundle: LocalBundle, options: Fl
             results[entry.name] = res
             if not res.ok:
                 failures += 1
-                if fleet.max_failures is not None and failures > fleet.max_failures and not stop_reason:
+                if canary:
+                    stop_reason.append("rollout stopped: canary {} failed".format(entry.name))
+                elif fleet.max_failures is not None and failures > fleet.max_failures and not stop_reason:
                     stop_reason.append("rollout stopped: {} failure(s) > --max-failures {}".format(failures, fleet.max_failures))
 
     with ThreadPoolExecutor(max(1, fleet.parallel)) as pool:
-        list(pool.map(run, canaries))
-        if any(not results[e.name].ok for e in canaries):
-            stop_reason.append("rollout stopped: canary failed")
+        list(pool.map(lambda e: run(e, canary=True), canaries))
         list(pool.map(run, rest))
     return [results[e.name] for e in order]
 

@@ -3,11 +3,11 @@
 The workstation runs this from ``ROOT/venv`` over SSH. The first stdin line is a JSON object of
 arguments; the last stdout line is the JSON result, or ``{"error": ..., "hint": ..., "kind": ...}``
 with exit status 2 for a user error. Progress goes to stderr line by line (streamed back).
-``activate`` also prints one line per step boundary and then waits for ``commit`` on stdin:
+``install`` also prints one line per step boundary and then waits for ``commit`` on stdin:
 end of input (a cut connection) or a timeout rolls back. No typer, no numpy at import: a call
 costs one interpreter start.
 
-Ops: commit, engines, selftest, activate, rollback, status, recover, prune.
+Ops: install (commit, engines, selftest, switch, health check, commit), rollback, status, recover, prune.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import signal
 import sys
 from typing import Any, Callable, Dict
 
-from emotrt.devices.device_root import DeviceRoot, device_fingerprint
+from emotrt.devices.device_root import DeviceRoot, DeviceStateError, device_fingerprint
 from emotrt.runtime.errors import EmotrtError
 
 
@@ -32,36 +32,55 @@ def _say(line: str) -> None:
 
 
 def _confirm(timeout: float) -> bool:
+    """True on ``commit``; a timeout, end of input (a cut) or anything else raises, which rolls back."""
     ready, _, _ = select.select([sys.stdin], [], [], timeout)
     if not ready:
-        return False
-    return sys.stdin.readline().strip() == "commit"
+        raise DeviceStateError("the workstation did not commit within {:.0f} s".format(timeout))
+    line = sys.stdin.readline()
+    if not line:
+        raise DeviceStateError("the workstation went away before committing (connection cut)")
+    if line.strip() != "commit":
+        raise DeviceStateError("the workstation aborted the activation: {!r}".format(line.strip()[:80]))
+    return True
 
 
-def op_commit(device: DeviceRoot, args: Dict[str, Any]) -> Dict[str, Any]:
-    return {"path": str(device.commit_staged(args["bundle_id"], args["files"]))}
+def _say_safely(line: str) -> None:
+    try:
+        _say(line)
+    except (BrokenPipeError, OSError):  # the workstation is gone: the next stdin read says so
+        pass
 
 
-def op_engines(device: DeviceRoot, args: Dict[str, Any]) -> Dict[str, Any]:
-    return device.ensure_engines(args["bundle_id"], device_fingerprint(), progress=_progress)
+def op_install(device: DeviceRoot, args: Dict[str, Any]) -> Dict[str, Any]:
+    """commit -> engines -> selftest -> (wait for "switch") -> activate -> (wait for "commit"), one process.
 
-
-def op_selftest(device: DeviceRoot, args: Dict[str, Any]) -> Dict[str, Any]:
-    return device.selftest(args["bundle_id"])
-
-
-def op_activate(device: DeviceRoot, args: Dict[str, Any]) -> Dict[str, Any]:
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a vanished workstation is seen as end of stdin, then rolled back
-
-    def say(line: str) -> None:
-        try:
-            _say(line)
-        except (BrokenPipeError, OSError):
-            pass
-
-    return device.activate(args["bundle_id"], say, _confirm, service=bool(args.get("service")),
-                           health_timeout=float(args.get("health_timeout", 60)), commit_timeout=float(args.get("commit_timeout", 120)),
-                           keep=int(args.get("keep", 3)), extra=args.get("extra") or {})
+    A line ``step NAME`` marks each boundary. Nothing changes ``current`` until the workstation says
+    ``switch``; after that, anything but ``commit`` (a cut is end of input) rolls back.
+    """
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a vanished workstation is seen as end of stdin
+    bundle_id = args["bundle_id"]
+    device.recover()
+    if args.get("files") is not None:
+        device.commit_staged(bundle_id, args["files"])
+    _say_safely("step engines")
+    engines = device.ensure_engines(bundle_id, device_fingerprint(), progress=_progress)
+    _say_safely("engines " + json.dumps(engines))
+    _say_safely("step selftest")
+    test = device.selftest(bundle_id)
+    if not test["passed"]:
+        raise DeviceStateError("self-test of {} failed ({}); nothing was switched".format(bundle_id, test["verdict"]),
+                               hint="run `emotrt selftest` on the bundle and rebuild it")
+    if args.get("service_env"):
+        device.write_service_env(args["service_env"])
+    _say_safely("ready " + json.dumps(test))
+    line = sys.stdin.readline().strip()
+    if line != "switch":
+        raise DeviceStateError("the workstation went away before the switch; nothing was changed")
+    extra = dict(args.get("extra") or {}, engines_built=engines["built"])
+    entry = device.activate(bundle_id, _say_safely, _confirm, service=bool(args.get("service")),
+                            health_timeout=float(args.get("health_timeout", 60)), commit_timeout=float(args.get("commit_timeout", 120)),
+                            keep=int(args.get("keep", 3)), extra=extra)
+    return {"engines": engines, "selftest": test, "activation": entry}
 
 
 def op_rollback(device: DeviceRoot, args: Dict[str, Any]) -> Dict[str, Any]:
@@ -82,8 +101,7 @@ def op_prune(device: DeviceRoot, args: Dict[str, Any]) -> Dict[str, Any]:
 
 
 OPS: Dict[str, Callable[[DeviceRoot, Dict[str, Any]], Dict[str, Any]]] = {
-    "commit": op_commit, "engines": op_engines, "selftest": op_selftest, "activate": op_activate,
-    "rollback": op_rollback, "status": op_status, "recover": op_recover, "prune": op_prune,
+    "install": op_install, "rollback": op_rollback, "status": op_status, "recover": op_recover, "prune": op_prune,
 }
 
 

@@ -27,7 +27,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from emotrt.devices.inventory import DeviceEntry
 from emotrt.runtime.errors import EmotrtError
@@ -243,7 +243,7 @@ class RemoteProcess:
         self.channel = channel
         self.argv = argv
         self._buffer = b""
-        self._stdout: List[bytes] = []
+        self._stderr = b""
 
     def write(self, data: bytes) -> None:
         try:
@@ -258,26 +258,36 @@ class RemoteProcess:
         with contextlib.suppress(Exception):
             self.channel.shutdown_write()
 
-    def readline(self, timeout: Optional[float] = None) -> Optional[str]:
-        """The next stdout line (without newline); None at end of output."""
+    def readline(self, timeout: Optional[float] = None, on_stderr_line: Optional[Callable[[str], None]] = None) -> Optional[str]:
+        """The next stdout line (without newline); None at end of output. Stderr lines go to ``on_stderr_line`` meanwhile."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        channel = self.channel
         while b"\n" not in self._buffer:
-            if deadline is not None and time.monotonic() > deadline:
-                raise RemoteError("{}: no answer from `{}` within {:.0f} s".format(self.entry.name, self.argv[0], timeout))
             try:
-                if self.channel.recv_ready():
-                    data = self.channel.recv(65536)
-                elif self.channel.exit_status_ready() and not self.channel.recv_ready():
-                    data = self.channel.recv(65536)
-                else:
-                    time.sleep(0.01)
+                if channel.recv_stderr_ready():
+                    self._stderr += channel.recv_stderr(65536)
+                    while b"\n" in self._stderr:
+                        line, _, self._stderr = self._stderr.partition(b"\n")
+                        if on_stderr_line is not None:
+                            on_stderr_line(line.decode("utf-8", "replace"))
                     continue
-            except socket.timeout:
-                continue
+                if channel.recv_ready() or channel.exit_status_ready() or channel.closed:
+                    data = channel.recv(65536)
+                else:
+                    transport = channel.get_transport()
+                    if transport is None or not transport.is_active():
+                        raise EOFError("connection closed")
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise RemoteError("{}: no answer from `{}` within {:.0f} s".format(self.entry.name, self.argv[0], timeout))
+                    time.sleep(0.005)
+                    continue
+            except RemoteError:
+                raise
             except Exception as exc:
                 raise _lost(self.entry, exc)
             if not data:
-                if self.channel.get_transport() is None or not self.channel.get_transport().is_active():
+                transport = channel.get_transport()
+                if transport is None or not transport.is_active():
                     raise _lost(self.entry, EOFError("connection closed"))
                 line, self._buffer = self._buffer, b""
                 return line.decode("utf-8", "replace") if line else None
@@ -288,8 +298,8 @@ class RemoteProcess:
     def communicate(self, on_stderr_line: Optional[Callable[[str], None]] = None,
                     timeout: Optional[float] = None) -> "tuple[str, str]":
         """Read stdout and stderr to the end; stderr lines go to ``on_stderr_line`` as they arrive."""
-        out, err, pending = [self._buffer], [], b""
-        self._buffer = b""
+        out, err, pending = [self._buffer], [self._stderr], self._stderr
+        self._buffer = self._stderr = b""
         deadline = None if timeout is None else time.monotonic() + timeout
         channel = self.channel
         try:
@@ -379,6 +389,13 @@ def _fingerprint(key: Any) -> str:
     return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
 
 
+def _close(client: Any, raw: socket.socket) -> None:
+    """Stop the transport thread before closing its socket (else paramiko logs a socket error)."""
+    with contextlib.suppress(Exception):
+        client.close()
+    raw.close()
+
+
 @contextlib.contextmanager
 def connect(entry: DeviceEntry, *, accept_new_host_key: bool = False, known_hosts: Any = None,
             timeout: float = CONNECT_TIMEOUT) -> Iterator[Remote]:
@@ -410,22 +427,22 @@ def connect(entry: DeviceEntry, *, accept_new_host_key: bool = False, known_host
                        allow_agent=identity is None, password=None, timeout=timeout, banner_timeout=timeout,
                        auth_timeout=timeout)
     except HostKeyError:
-        raw.close()
+        _close(client, raw)
         raise
     except paramiko.BadHostKeyException as exc:
-        raw.close()
+        _close(client, raw)
         raise HostKeyError(
             "{}: the host key of {} CHANGED ({} now, {} in {}); refusing to connect".format(
                 entry.name, entry.host, _fingerprint(exc.key), _fingerprint(exc.expected_key), known),
             hint="if the device was reinstalled, remove its line: ssh-keygen -R '[{}]:{}' -f {}".format(entry.host, entry.port, known),
         )
     except paramiko.AuthenticationException as exc:
-        raw.close()
+        _close(client, raw)
         raise AuthenticationError("{}: {} refused our key ({})".format(entry.name, entry.login, exc),
                                   hint="install the public key on the device: ssh-copy-id -i KEY.pub -p {} {}@{}".format(
                                       entry.port, entry.user or "USER", entry.host))
     except (paramiko.SSHException, OSError, EOFError) as exc:
-        raw.close()
+        _close(client, raw)
         raise UnreachableError("{}: SSH handshake with {} failed: {}".format(entry.name, entry.login, exc),
                                hint="check that sshd runs on port {} of {}".format(entry.port, entry.host))
     remote = Remote(entry, client, sock)

@@ -31,6 +31,10 @@ COMMANDS = [
     ("enroll", "emotrt.commands.enroll:enroll"),
     ("calibrate", "emotrt.commands.calibrate:calibrate"),
     ("profile", "emotrt.commands.profile:app"),
+    ("flash", "emotrt.commands.flash:flash"),
+    ("rollback", "emotrt.commands.flash:rollback"),
+    ("status", "emotrt.commands.flash:status"),
+    ("sign", "emotrt.commands.flash:sign"),
 ]
 
 app = typer.Typer(

@@ -103,7 +103,7 @@ class SSHBed:
             "PidFile {}".format(d / "sshd.pid"), "AuthorizedKeysFile {}".format(d / "authorized_keys"),
             "StrictModes no", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
             "PermitRootLogin prohibit-password", "UsePAM no", "MaxSessions 50", "MaxStartups 50:30:100",
-            "Subsystem sftp internal-sftp", "SetEnv " + setenv, "LogLevel ERROR", ""]))
+            "Subsystem sftp internal-sftp", "SetEnv " + setenv, "LogLevel INFO", ""]))
         self.start(device)
         if trust:
             self.trust(device)

@@ -106,7 +106,10 @@ class Inventory:
     @classmethod
     def load(cls, path: Any = DEFAULT_INVENTORY, missing_ok: bool = False) -> "Inventory":
         """Read and validate ``path``; a missing file is an error unless ``missing_ok``."""
-        import tomllib
+        try:
+            import tomllib  # novermin  (workstation-only module; Python 3.11+)
+        except ImportError:  # Python 3.10 workstations: the same parser, from PyPI (emotrt[flash])
+            import tomli as tomllib
 
         path = Path(path)
         if not path.is_file():

@@ -15,8 +15,10 @@ The device-side steps are :mod:`emotrt.devices.device_root`, reached through
 """
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -333,6 +335,7 @@ def build_wheel() -> Path:
             raise PreflightError("emotrt is not installed from a source tree, so no wheel can be built for the device",
                                  hint="pass --wheelhouse DIR holding emotrt-{}-*.whl".format(emotrt.__version__))
         out = Path(tempfile.mkdtemp(prefix="emotrt-wheel-"))
+        atexit.register(shutil.rmtree, str(out), True)
         proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(source)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         wheels = sorted(out.glob("emotrt-*.whl"))

@@ -440,7 +440,7 @@ def restart_service() -> None:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise DeviceStateError("cannot restart {}: {}".format(SERVICE_UNIT, exc), hint="install it: emotrt flash ... --install-service, or pass --no-service")
     if proc.returncode != 0:
-        raise DeviceStateError("systemctl restart {} failed: {}".format(SERVICE_UNIT, proc.stderr.decode(errors="replace").strip()),
+        raise DeviceStateError("systemctl restart {} failed: {}".format(SERVICE_UNIT, " ".join(proc.stderr.decode(errors="replace").split())),
                                hint="emotrt flash ... --install-service (needs sudo), or --no-service")
 
 

@@ -443,6 +443,7 @@ def _flash_steps(remote: Remote, bundle: LocalBundle, options: FlashOptions, obs
     if options.install_service:
         from emotrt.devices.service import install_service, service_unit
 
+        result.step = "install-service"
         install_service(remote, service_unit(remote.entry.root, remote.entry.user or None))
     step("commit")
     files = None if plan["installed"] else {k: list(v) for k, v in bundle.files.items()}

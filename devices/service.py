@@ -77,5 +77,14 @@ def install_service(remote: Any, text: str) -> None:
     tmp = str(PurePosixPath(remote.entry.root) / "staging" / UNIT_NAME)
     remote.run(["mkdir", "-p", str(PurePosixPath(tmp).parent)])
     remote.sftp().putfo(__import__("io").BytesIO(text.encode()), tmp)
+    from emotrt.devices.remote import RemoteCommandError
+    from emotrt.runtime.errors import EmotrtError
+
     for argv in (["install", "-m", "0644", tmp, UNIT_PATH], ["systemctl", "daemon-reload"], ["systemctl", "enable", UNIT_NAME]):
-        remote.run(["sudo", "-n"] + argv)
+        try:
+            remote.run(["sudo", "-n"] + argv)
+        except RemoteCommandError as exc:
+            raise EmotrtError("{}: installing {} needs `sudo -n {}` on the device, which failed: {}".format(
+                remote.entry.name, UNIT_NAME, argv[0], (exc.result.stderr.strip().splitlines() or ["exit {}".format(exc.result.returncode)])[-1]),
+                hint="allow {} passwordless sudo for install and systemctl (visudo), or copy the unit by hand; "
+                     "nothing was switched".format(remote.entry.user or "the user"))

@@ -25,7 +25,7 @@ from emotrt.devices.flash import FleetOptions, FlashOptions, LocalBundle, Observ
 from emotrt.devices.inventory import DeviceEntry, Inventory, InventoryError
 from emotrt.devices.remote import AuthenticationError, HostKeyError, UnreachableError, connect
 from tests.devices import flashbed
-from tests.devices.sshbed import ORIN_NANO, XAVIER_NX, SSHBed
+from tests.devices.sshbed import ORIN_NANO, SSHD, XAVIER_NX, SSHBed
 
 pytestmark = pytest.mark.ssh
 
@@ -69,6 +69,8 @@ def bundles(flash_work, export_dir, calibration_dir):
 
 @pytest.fixture(scope="session")
 def bed(flash_work):
+    if not os.access(SSHD, os.X_OK):
+        pytest.skip("no OpenSSH server at {} (scripts/setup-system.sh installs openssh-server)".format(SSHD))
     env = {"PYTHONPATH": flashbed.device_pythonpath(flash_work), "XDG_CACHE_HOME": str(flash_work / "device-cache")}
     bed = SSHBed(flash_work / "bed", env=env)
     yield bed
@@ -145,13 +147,19 @@ def write_inventory(bed, path: Path, devices, groups=("bed",)) -> Path:
 # ------------------------------------------------------------------ Done when: full flash, no-op re-flash
 
 
-def test_the_real_venv_path_installs_this_emotrt_from_a_wheelhouse(seed_flash):
+def test_the_real_venv_path_installs_this_emotrt_from_a_wheelhouse(seed_flash, bed, tmp_path):
     device, result, venv = seed_flash
     assert result.venv.startswith("0.1.0-") and venv.parent == device.root / "venvs"
     out = subprocess.run([str(device.root / "venv" / "bin" / "python"), "-c", "import emotrt; print(emotrt.__file__)"],
                          capture_output=True, text=True, cwd=str(device.dir),
                          env=dict(os.environ, PYTHONPATH=flashbed.device_pythonpath(device.dir.parent.parent)))
     assert out.stdout.startswith(str(device.root / "venv" / "lib")), out.stderr  # the wheel in ROOT/venv, not the source tree
+    with connect(entry(bed, device), known_hosts=bed.known_hosts) as remote:  # the shape `emotrt profile` uses (issue 14)
+        assert remote.emotrt(["--version"]).stdout.strip() == "emotrt 0.1.0"
+        fetched = remote.get(str(device.root / "state.json"), tmp_path / "state.json")
+        assert json.loads(fetched.read_text())["current"] == result.after
+        failed = remote.run(["false"], check=False)
+        assert failed.returncode == 1 and failed.stdout == ""
 
 
 def test_full_flash_then_reflash_of_the_same_bundle_is_a_noop(new_device, bed, bundles):

@@ -133,6 +133,9 @@ class Observer:
     def step(self, device: str, name: str, remote: Optional[Remote]) -> None:
         pass
 
+    def transfer(self, device: str, total: int) -> None:
+        """The transfer of ``total`` bytes to ``device`` begins."""
+
     def sent(self, device: str, rel: str, n: int, remote: Remote) -> None:
         pass
 
@@ -153,11 +156,16 @@ class LocalBundle:
 
     @classmethod
     def open(cls, path: Any) -> "LocalBundle":
-        from emotrt.runtime.bundle import Bundle, sha256_file
+        import tarfile
 
+        from emotrt.runtime.bundle import Bundle, sha256_file, unpack_tar
+
+        path = Path(path)
+        if path.is_file() and tarfile.is_tarfile(str(path)):  # a .tar: unpacked once, for the whole flash
+            work = Path(tempfile.mkdtemp(prefix="emotrt-flash-"))
+            atexit.register(shutil.rmtree, str(work), True)
+            path = unpack_tar(path, work / path.stem)
         bundle = Bundle.open(path)
-        if bundle._unpacked is not None:  # a .tar: keep the unpacked copy for the transfer
-            bundle._unpacked = None
         root = bundle.root
         files = {rel: (sha, (root / rel).stat().st_size) for rel, sha in bundle.manifest["files"].items()}
         extra = ["manifest.json", "manifest.sig"] + [p.relative_to(root).as_posix() for p in sorted(bundle.speakers_dir.rglob("*")) if p.is_file()]
@@ -271,6 +279,7 @@ def _venv_python(entry: DeviceEntry) -> str:
 def transfer(remote: Remote, bundle: LocalBundle, need: Dict[str, int], observer: Observer) -> Tuple[int, int]:
     """Send the ``need``ed files into ``staging/<id>/partial``, each from its resume offset; (bytes, files) sent."""
     base = PurePosixPath(remote.entry.root) / "staging" / bundle.bundle_id / "partial"
+    observer.transfer(remote.entry.name, sum(bundle.files[rel][1] - offset for rel, offset in need.items()))
     sent = 0
     for rel, offset in sorted(need.items()):
         sent += remote.put(bundle.root / rel, str(base / rel), offset=offset, chunk=CHUNK,

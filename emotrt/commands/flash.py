@@ -66,6 +66,9 @@ def _with_progress(entries, local, options, fleet):
             def step(self, device, name, remote):
                 bar.update(tasks[device], description="{}: {}".format(device, name))
 
+            def transfer(self, device, total):
+                bar.update(tasks[device], total=total, completed=0)
+
             def sent(self, device, rel, n, remote):
                 bar.update(tasks[device], advance=n)
 

@@ -35,7 +35,7 @@ TARGETS = ["orin-nano-8gb"]  # scripts/demo.sh's target, which the loopback devi
 
 def rebundle(models: Path, speakers: Path, out: Path) -> Path:
     """A bundle of an export directory for TARGETS (default_bundle.py writes one without targets)."""
-    from emotrt.devices.bundle import collect_models, write_bundle
+    from emotrt.devices.bundle_writer import collect_models, write_bundle
 
     return write_bundle(out, collect_models(models), models / "env", models / "testvectors",
                         speakers_dir=speakers if (speakers / "index.json").is_file() else None, targets=TARGETS, force=True)

@@ -24,6 +24,7 @@ module (issue 16). Nothing under ``current`` is ever modified in place.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -42,7 +43,6 @@ log = logging.getLogger(__name__)
 
 SERVICE_UNIT = "emotrt.service"
 STATE_HISTORY = 200
-SIGNATURE = "manifest.sig"
 
 
 class DeviceStateError(EmotrtError):
@@ -114,7 +114,7 @@ class DeviceRoot:
 
         Partial files that are complete are hashed and moved next to the verified ones; a mismatch
         removes the file (it is resent) and raises :class:`TransferCorruptError`. The complete set is
-        then opened with :class:`emotrt.runtime.bundle.Bundle` (every sha256 checked again, the
+        then opened with :class:`emotrt.runtime.bundle_reader.Bundle` (every sha256 checked again, the
         manifest's own hash must be the id), its signature checked against ``trusted_keys/``, and
         renamed to ``bundles/<id>`` in one step.
         """
@@ -146,7 +146,7 @@ class DeviceRoot:
         manifest = done / "manifest.json"
         if bundle_id_of(manifest.read_bytes()) != bundle_id:
             raise TransferCorruptError("staged manifest.json does not hash to bundle id {}".format(bundle_id))
-        from emotrt.runtime.bundle import Bundle
+        from emotrt.runtime.bundle_reader import Bundle
 
         with Bundle.open(done, verify=True):
             pass
@@ -177,10 +177,10 @@ class DeviceRoot:
         bundle and whose ``engines`` links to ``ROOT/engines``; the plans' manifest entries go to
         ``engines/by-bundle/<id>.json``. Without TensorRT nothing is built and the reason is returned.
         """
-        from emotrt.devices.build import BuildSummary, _engine_capability, _workspace, build_engines_into
-        from emotrt.devices.builder import BuildConfig
+        from emotrt.devices.bundle_build import BuildSummary, EngineRun, _engine_capability, _workspace, build_engines
+        from emotrt.devices.engine_build import BuildConfig
         from emotrt.devices.profiles import match_device
-        from emotrt.runtime.bundle import Bundle
+        from emotrt.runtime.bundle_reader import Bundle
 
         reason = _engine_capability(device, trt)
         if reason:
@@ -196,14 +196,15 @@ class DeviceRoot:
                 os.symlink(str(bundle.root / name), str(view / name))
         summary = BuildSummary(view)
         entries: List[Dict[str, Any]] = []
-        config = BuildConfig(device.tensorrt, _workspace(match_device(device)), 3, None)
+        run = EngineRun(device, BuildConfig(device.tensorrt, _workspace(match_device(device)), 3, None), trt=trt)
         report = None
         if progress is not None:
             def report(phase: str, step: int, steps: int) -> None:
                 progress("engine build: {} {}/{}".format(phase, step, steps))
+        run = dataclasses.replace(run, progress=report)
         try:
-            build_engines_into(view, bundle.manifest["models"], device, config, ("fp32", "fp16", "int8"), trt=trt,
-                               progress=report, summary=summary, hashes=bundle.manifest["files"], entries=entries)
+            for built in build_engines(view, bundle.manifest.models, run, summary, hashes=dict(bundle.manifest.files)):
+                entries.append(built.to_json())
         finally:
             shutil.rmtree(str(view), ignore_errors=True)
             atomic_write(self.engines / "by-bundle" / (bundle_id + ".json"), (json.dumps(entries, indent=1) + "\n").encode())
@@ -212,7 +213,7 @@ class DeviceRoot:
     def selftest(self, bundle_id: str) -> Dict[str, Any]:
         """Run ``emotrt selftest`` on an installed bundle (every sha256 re-checked first)."""
         from emotrt.devices.selftest import run_selftest
-        from emotrt.runtime.bundle import Bundle
+        from emotrt.runtime.bundle_reader import Bundle
 
         with Bundle.open(self.bundle_path(bundle_id)) as bundle:
             report = run_selftest(bundle)

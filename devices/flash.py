@@ -158,7 +158,8 @@ class LocalBundle:
     def open(cls, path: Any) -> "LocalBundle":
         import tarfile
 
-        from emotrt.runtime.bundle import Bundle, sha256_file, unpack_tar
+        from emotrt.runtime.bundle_reader import Bundle, unpack_tar
+        from emotrt.runtime.manifest import sha256_file
 
         path = Path(path)
         if path.is_file() and tarfile.is_tarfile(str(path)):  # a .tar: unpacked once, for the whole flash
@@ -167,12 +168,12 @@ class LocalBundle:
             path = unpack_tar(path, work / path.stem)
         bundle = Bundle.open(path)
         root = bundle.root
-        files = {rel: (sha, (root / rel).stat().st_size) for rel, sha in bundle.manifest["files"].items()}
+        files = {rel: (sha, (root / rel).stat().st_size) for rel, sha in bundle.manifest.files.items()}
         extra = ["manifest.json", "manifest.sig"] + [p.relative_to(root).as_posix() for p in sorted(bundle.speakers_dir.rglob("*")) if p.is_file()]
         for rel in extra:
             if (root / rel).is_file():
                 files[rel] = (sha256_file(root / rel), (root / rel).stat().st_size)
-        return cls(root, bundle_id_of((root / "manifest.json").read_bytes()), files, tuple(bundle.manifest.get("targets", ())),
+        return cls(root, bundle_id_of((root / "manifest.json").read_bytes()), files, tuple(bundle.manifest.targets),
                    tuple(bundle.speakers().names()) if (bundle.speakers_dir / "index.json").is_file() else (), tuple(bundle.environments().names()))
 
     @property

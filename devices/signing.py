@@ -19,9 +19,7 @@ from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
 from emotrt.runtime.errors import EmotrtError
-
-SIGNATURE = "manifest.sig"
-MANIFEST = "manifest.json"
+from emotrt.runtime.manifest import MANIFEST, SIGNATURE
 
 
 class SignatureError(EmotrtError):
@@ -101,7 +99,7 @@ def generate_key(path: Any) -> Tuple[Path, Path]:
 def sign_bundle(bundle: Any, key_path: Any) -> Path:
     """Write ``BUNDLE/manifest.sig``, the detached signature of its manifest by ``key_path``."""
     from emotrt.runtime.atomic import atomic_write
-    from emotrt.runtime.bundle import Bundle
+    from emotrt.runtime.bundle_reader import Bundle
 
     key = load_private_key(key_path)
     with Bundle.open(bundle) as opened:  # sign only what verifies

@@ -26,8 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 def make_bundle(out: Path, export_dir: Path, calibration_dir: Optional[Path] = None, speaker: Optional[str] = "alice",
                 seed: int = 0, env_dir: Optional[Path] = None) -> Path:
     """A bundle of the tiny graphs with one enrolled speaker (none when ``speaker`` is None)."""
-    from emotrt.devices.bundle import collect_models, write_bundle
-    from emotrt.runtime.bundle import Bundle
+    from emotrt.devices.bundle_writer import collect_models, write_bundle
+    from emotrt.runtime.bundle_reader import Bundle
     from emotrt.runtime.tables import VectorTable
 
     models = collect_models(export_dir, calibration_dir)

@@ -480,7 +480,7 @@ def test_rollback_status_and_pruning_from_the_command_line(new_device, bed, bund
     assert proc.returncode == 0, proc.stderr
     assert "rolled back {} -> {}".format(bundles["C"].bundle_id, bundles["B"].bundle_id) in proc.stdout
     assert_runs(device.root, bundles["B"])
-    from emotrt.devices.bundle import pack_tar
+    from emotrt.devices.bundle_writer import pack_tar
 
     tar = LocalBundle.open(pack_tar(bundles["A"].root, tmp_path / "A.tar"))
     assert (tar.bundle_id, tar.files) == (bundles["A"].bundle_id, bundles["A"].files)

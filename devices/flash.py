@@ -244,6 +244,32 @@ def probe(remote: Remote, bundle: Optional[LocalBundle] = None, link: bool = Fal
     return json.loads(done.stdout)
 
 
+def active_state(remote: Remote) -> Optional[Tuple[str, Optional[str]]]:
+    """(current bundle id, emotrt version in ROOT/venv) read over SFTP alone — no process on the device,
+    so a re-flash of the active bundle costs one handshake and a few file-system calls. None when
+    there is no current bundle or an activation is pending (then the full probe decides)."""
+    sftp, root = remote.sftp(), PurePosixPath(remote.entry.root)
+    try:
+        current = PurePosixPath(sftp.readlink(str(root / "current"))).name
+    except (IOError, OSError):
+        return None
+    try:
+        sftp.stat(str(root / "pending.json"))
+        return None
+    except (IOError, OSError):
+        pass
+    version = None
+    try:
+        lib = root / "venv" / "lib"
+        for py in sftp.listdir(str(lib)):
+            for entry in sftp.listdir(str(lib / py / "site-packages")):
+                if entry.startswith("emotrt-") and entry.endswith(".dist-info"):
+                    version = entry[len("emotrt-"):-len(".dist-info")]
+    except (IOError, OSError):
+        pass
+    return current, version
+
+
 _KINDS = {c.__name__: c for c in (TransferCorruptError, HealthCheckError, DeviceStateError, SignatureError)}
 _KINDS["BundleError"] = FlashError
 
@@ -431,6 +457,11 @@ def _flash_steps(remote: Remote, bundle: LocalBundle, options: FlashOptions, obs
 
     name = remote.entry.name
     step("probe")
+    if not options.install_service:
+        active = active_state(remote)
+        if active == (bundle.bundle_id, emotrt.__version__):
+            result.before, result.result, result.reason = bundle.bundle_id, "no-op", "already active"
+            return
     found = probe(remote, bundle)
     facts, plan = found["facts"], found["transfer"]
     result.before = facts.get("current")

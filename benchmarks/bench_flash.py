@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=8)
     args = parser.parse_args()
 
-    from emotrt.devices import flash as flash_mod
+    from emotrt.devices import device_venv
     from emotrt.devices.flash import FleetOptions, FlashOptions, LocalBundle, flash_device, flash_fleet
     from emotrt.devices.inventory import DeviceEntry
     from tests.devices import flashbed
@@ -105,7 +105,7 @@ def main() -> None:
         return result
 
     try:
-        flash_mod.build_wheel()  # once, outside every timing
+        device_venv.build_wheel()  # once, outside every timing
         first_dev = bed.add("first")
         first = run(first_dev, bundle)
         venv = (first_dev.root / "venv").resolve()

@@ -37,7 +37,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from emotrt.devices import device_probe
 from emotrt.runtime.atomic import atomic_write
-from emotrt.runtime.errors import BundleError, EmotrtError
+from emotrt.runtime.errors import EmotrtError
 
 log = logging.getLogger(__name__)
 

@@ -19,18 +19,17 @@ import atexit
 import json
 import logging
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from emotrt.devices import device_probe
 from emotrt.devices.device_root import DeviceStateError, HealthCheckError, TransferCorruptError, bundle_id_of
+from emotrt.devices.device_venv import install_venv
 from emotrt.devices.inventory import DeviceEntry
 from emotrt.devices.remote import Remote, RemoteCommandError, RemoteError, connect
 from emotrt.devices.signing import SignatureError
@@ -314,74 +313,6 @@ def transfer(remote: Remote, bundle: LocalBundle, need: Dict[str, int], observer
     return sent, len(need)
 
 
-def install_venv(remote: Remote, facts: Dict[str, Any], wheelhouse: Optional[Path], observer: Observer) -> str:
-    """Install this emotrt into ``ROOT/venvs/<version>-<time>`` and switch ``ROOT/venv`` to it (new link + rename)."""
-    import emotrt
-
-    wheel, extra = local_wheels(wheelhouse)
-    root = PurePosixPath(remote.entry.root)
-    house = root / "staging" / "wheelhouse"
-    remote.run(["mkdir", "-p", str(house), str(root / "venvs")])
-    for path in [wheel] + extra:
-        remote.put(path, str(house / path.name))
-    venv = root / "venvs" / "{}-{}".format(emotrt.__version__, time.strftime("%Y%m%d%H%M%S"))
-    py = str(venv / "bin" / "python")
-    observer.message(remote.entry.name, "creating {}".format(venv))
-    remote.run([remote.entry.python, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], timeout=300)
-    if remote.run([py, "-m", "pip", "--version"], check=False).returncode != 0:
-        remote.run([py, "-m", "ensurepip", "--default-pip"], timeout=300)
-    pip = [py, "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
-    if wheelhouse is not None:
-        pip += ["--no-index", "--find-links", str(house)]
-    target = str(house / wheel.name)
-    observer.message(remote.entry.name, "installing {} and its device dependencies".format(wheel.name))
-    remote.run(pip + [target + "[device]"], timeout=1800)
-    remote.run(pip + ["--no-deps", "--force-reinstall", target], timeout=600)
-    remote.run([py, "-c", "import os,sys; t=sys.argv[1]+'.new'; os.path.lexists(t) and os.unlink(t); "
-                "os.symlink(sys.argv[2], t); os.replace(t, sys.argv[1])", str(root / "venv"), str(PurePosixPath("venvs") / venv.name)])
-    return venv.name
-
-
-_WHEEL_LOCK = threading.Lock()
-_BUILT: Dict[str, Path] = {}
-
-
-def local_wheels(wheelhouse: Optional[Path]) -> Tuple[Path, List[Path]]:
-    """(emotrt wheel, other wheels to send): from ``wheelhouse`` when it has this version's wheel, else built from the source tree."""
-    import emotrt
-
-    if wheelhouse is not None:
-        wheels = sorted(Path(wheelhouse).glob("*.whl"))
-        own = [w for w in wheels if w.name.startswith("emotrt-{}-".format(emotrt.__version__))]
-        if own:
-            return own[-1], [w for w in wheels if w not in own]
-        return build_wheel(), wheels
-    return build_wheel(), []
-
-
-def build_wheel() -> Path:
-    """Build (once per process) the wheel of the emotrt this workstation runs, from its source tree."""
-    import emotrt
-
-    source = Path(emotrt.__file__).resolve().parents[1]
-    with _WHEEL_LOCK:
-        if "emotrt" in _BUILT and _BUILT["emotrt"].is_file():
-            return _BUILT["emotrt"]
-        if not (source / "pyproject.toml").is_file():
-            raise PreflightError("emotrt is not installed from a source tree, so no wheel can be built for the device",
-                                 hint="pass --wheelhouse DIR holding emotrt-{}-*.whl".format(emotrt.__version__))
-        out = Path(tempfile.mkdtemp(prefix="emotrt-wheel-"))
-        atexit.register(shutil.rmtree, str(out), True)
-        proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(source)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        wheels = sorted(out.glob("emotrt-*.whl"))
-        if proc.returncode != 0 or not wheels:
-            raise PreflightError("building the emotrt wheel failed: {}".format(proc.stderr.decode(errors="replace").strip()[-300:]),
-                                 hint="pip wheel --no-deps {} -w DIR, then --wheelhouse DIR".format(source))
-        _BUILT["emotrt"] = wheels[0]
-        return wheels[0]
-
-
 def install(remote: Remote, bundle: LocalBundle, options: FlashOptions, observer: Observer, step: Callable[[str], None],
             files: Optional[Dict[str, Any]], extra: Dict[str, Any]) -> Dict[str, Any]:
     """One device process: commit, engines, self-test; then ``switch`` and ``commit`` from here, each after its check passed.
@@ -480,7 +411,7 @@ def _flash_steps(remote: Remote, bundle: LocalBundle, options: FlashOptions, obs
         plan = probe(remote, bundle, link=True)["transfer"]
         result.bytes_sent, result.files_sent = transfer(remote, bundle, plan["need"], observer)
     step("venv")
-    result.venv = "kept" if venv_ok else install_venv(remote, facts, options.wheelhouse, observer)
+    result.venv = "kept" if venv_ok else install_venv(remote, options.wheelhouse, lambda line: observer.message(name, line))
     if options.install_service:
         from emotrt.devices.service import install_service, service_unit
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from emotrt.devices import device_venv
 from emotrt.devices import flash as flash_mod
 from emotrt.devices.device_root import DeviceRoot
 from emotrt.devices.flash import FleetOptions, FlashOptions, LocalBundle, Observer, flash_device, flash_fleet
@@ -83,7 +84,7 @@ def seed_flash(bed, bundles, flash_work):
     device = bed.add("seed")
     wheelhouse = flash_work / "wheelhouse"
     wheelhouse.mkdir()
-    shutil.copy(str(flash_mod.build_wheel()), str(wheelhouse))
+    shutil.copy(str(device_venv.build_wheel()), str(wheelhouse))
     result = flash_device(entry(bed, device), bundles["A"], options(bed, wheelhouse=wheelhouse))
     assert result.result == "ok", result.reason
     return device, result, (device.root / "venv").resolve()

@@ -1,25 +1,68 @@
-"""TSE mixtures from the synthetic corpus: the corpus ``MixingSampler`` batched as a ``MixtureSource``."""
+"""TSE mixtures from the synthetic corpus: the corpus ``MixingSampler`` batched as a ``MixtureSource``.
+
+On top of the sampler's mixtures (target + optional talker at an SIR + optional environment
+noise at an SNR, target = the clean target speech), the TSE data path adds what the corpus
+does not vary, without touching corpus synthesis: a speed warp of the target speaker (shared
+with their enrollment) and, independently, of the interferer, which moves pitch and formants
+together and so makes new voices of the espeak-ng ones; and a random input level.
+"""
 from __future__ import annotations
 
-from typing import Dict, List
+from fractions import Fraction
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from emotrt.runtime.errors import ConfigError
-from emotrt.training.corpus.sampler import MixConfig, MixingSampler
+from emotrt.training.corpus.mixing import pad_or_crop
+from emotrt.training.corpus.sampler import MixConfig, Mixture, MixingSampler
 from emotrt.training.tse_task import TSEDataConfig
 
 VALID_BATCH = 8
+PEAK = 0.99  # input-level augmentation never pushes a sample past this (the device reads PCM)
 
 
 def _stack(arrays) -> np.ndarray:
     return np.stack(list(arrays)).astype(np.float32, copy=False)
 
 
-class CorpusMixtures:
-    """Train batches drawn at random from the train split; a fixed 0 dB two-talker set from the valid split."""
+def warp(x: np.ndarray, factor: float, rng: Optional[np.random.Generator] = None) -> np.ndarray:
+    """``x`` played ``factor`` times faster (pitch and formants × ``factor``), cut or padded back to its length."""
+    if factor == 1.0:
+        return x
+    from scipy.signal import resample_poly
 
-    def __init__(self, train: MixingSampler, valid: MixingSampler, data: TSEDataConfig) -> None:
+    ratio = Fraction(1.0 / factor).limit_denominator(50)
+    out = resample_poly(x, ratio.numerator, ratio.denominator).astype(np.float32)
+    return pad_or_crop(out, len(x), rng)
+
+
+def augment(item: Mixture, data: TSEDataConfig, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mixture, target, enrollment) of one sampler item after speed warps and a random input level."""
+    target, enrollment = item.target, item.enrollment
+    interferer = item.interferer
+    if data.warp and rng.random() < data.p_warp:
+        factor = float(data.warp[int(rng.integers(len(data.warp)))])
+        target, enrollment = warp(target, factor, rng), warp(enrollment, factor, rng)
+    if interferer is not None and data.warp and rng.random() < data.p_warp:
+        interferer = warp(interferer, float(data.warp[int(rng.integers(len(data.warp)))]), rng)
+    mixture = target + sum(p for p in (interferer, item.noise) if p is not None)
+    gain = 10.0 ** (rng.uniform(*data.gain_db) / 20.0)
+    peak = float(np.max(np.abs(mixture))) if mixture.size else 0.0
+    if peak * gain > PEAK:
+        gain = PEAK / peak
+    return (mixture * gain).astype(np.float32), (target * gain).astype(np.float32), enrollment.astype(np.float32)
+
+
+class CorpusMixtures:
+    """Train batches drawn at random from the train split; fixed validation sets from the valid split.
+
+    Validation: ``valid_mixtures`` two-talker 0 dB mixtures (condition ``talker``), then
+    ``valid_noise_mixtures`` of the target in seen-environment noise at ``valid_snr_db`` with no
+    talker (``noise``) and ``valid_clean_mixtures`` of the target alone (``clean``).
+    """
+
+    def __init__(self, train: MixingSampler, valid: Dict[str, MixingSampler], data: TSEDataConfig) -> None:
         self.train, self.valid, self.data = train, valid, data
         self.speakers = sorted({u.speaker for u in train.speech})
         self.index = {name: i for i, name in enumerate(self.speakers)}
@@ -37,32 +80,45 @@ class CorpusMixtures:
         if sample_rate != SAMPLE_RATE:
             raise ConfigError("the TSE runs at {} Hz but the corpus is {} Hz".format(sample_rate, SAMPLE_RATE),
                               hint="--set model.sample_rate={}".format(SAMPLE_RATE))
-        mix = MixConfig(segment_seconds=data.segment_seconds, enroll_seconds=data.enroll_seconds,
-                        p_interferer=data.p_interferer, sir_db=tuple(data.sir_db), p_noise=data.p_noise,
-                        snr_db=tuple(data.snr_db), snr_mode=data.snr_mode)
-        valid_mix = MixConfig(segment_seconds=data.segment_seconds, enroll_seconds=data.enroll_seconds,
-                              p_interferer=1.0, sir_db=(0.0, 0.0), p_noise=0.0)
+        cut = dict(segment_seconds=data.segment_seconds, enroll_seconds=data.enroll_seconds)
+        mix = MixConfig(p_interferer=data.p_interferer, sir_db=tuple(data.sir_db), p_noise=data.p_noise,
+                        snr_db=tuple(data.snr_db), snr_mode=data.snr_mode, **cut)
+        conditions = {
+            "talker": MixConfig(p_interferer=1.0, sir_db=(0.0, 0.0), p_noise=0.0, **cut),
+            "noise": MixConfig(p_interferer=0.0, p_noise=1.0, snr_db=(data.valid_snr_db,), **cut),
+            "clean": MixConfig(p_interferer=0.0, p_noise=0.0, **cut),
+        }
         train = MixingSampler.from_corpus(data.corpus, split="train", config=mix)
-        valid = MixingSampler.from_corpus(data.corpus, split="valid", config=valid_mix, seed=data.valid_seed)
+        valid = {name: MixingSampler.from_corpus(data.corpus, split="valid", config=config, seed=data.valid_seed)
+                 for name, config in conditions.items() if cls._count(data, name)}
         return cls(train, valid, data)
 
+    @staticmethod
+    def _count(data: TSEDataConfig, condition: str) -> int:
+        return {"talker": data.valid_mixtures, "noise": data.valid_noise_mixtures,
+                "clean": data.valid_clean_mixtures}[condition]
+
     def sample(self, rng: np.random.Generator, batch: int) -> Dict[str, np.ndarray]:
-        """``batch`` fresh mixtures; the index drawn from ``rng`` seeds each one in the sampler."""
-        items = [self.train[int(i)] for i in rng.integers(0, 2 ** 31 - 1, batch)]
+        """``batch`` fresh mixtures; the index drawn from ``rng`` seeds each one in the sampler and its augmentation."""
+        seeds = [int(i) for i in rng.integers(0, 2 ** 31 - 1, batch)]
+        items = [self.train[i] for i in seeds]
+        made = [augment(m, self.data, np.random.default_rng([i, 1])) for i, m in zip(seeds, items)]
         return {
-            "mixture": _stack(m.mixture for m in items),
-            "target": _stack(m.target for m in items),
-            "enrollment": _stack(m.enrollment for m in items),
+            "mixture": _stack(m[0] for m in made),
+            "target": _stack(m[1] for m in made),
+            "enrollment": _stack(m[2] for m in made),
             "speaker": np.array([self.index[m.speaker] for m in items], dtype=np.int64),
         }
 
     def valid_set(self) -> List[Dict[str, np.ndarray]]:
-        """The validation mixtures in batches of eight (read once, then cached)."""
+        """The validation mixtures in batches of eight, each naming its ``condition`` (read once, then cached)."""
         if not self._valid:
-            n = self.data.valid_mixtures
-            items = [self.valid[i] for i in range(n)]
-            for start in range(0, n, VALID_BATCH):
-                chunk = items[start:start + VALID_BATCH]
-                self._valid.append({k: _stack(getattr(m, k) for m in chunk)
-                                    for k in ("mixture", "target", "enrollment")})
+            for condition, sampler in self.valid.items():
+                n = self._count(self.data, condition)
+                items = [sampler[i] for i in range(n)]
+                for start in range(0, n, VALID_BATCH):
+                    chunk = items[start:start + VALID_BATCH]
+                    batch = {k: _stack(getattr(m, k) for m in chunk) for k in ("mixture", "target", "enrollment")}
+                    batch["condition"] = condition  # type: ignore[assignment]
+                    self._valid.append(batch)
         return self._valid

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Protocol, Tuple
 
 import numpy as np
@@ -35,12 +36,25 @@ class TSEDataConfig:
     p_noise: float = 0.5  # share of mixtures that also get environment noise
     snr_db: Tuple[float, ...] = (20.0, 12.5, 7.5)  # speech-to-noise ratio, one of these
     snr_mode: str = "power"
+    gain_db: Tuple[float, ...] = (0.0, 0.0)  # random input level: mixture (and target) scaled by U[low, high] dB
+    warp: Tuple[float, ...] = ()  # speed factors (pitch and formants move together); target+enrollment share one
+    p_warp: float = 0.0  # share of target speakers (and, independently, interferers) warped by one of ``warp``
     valid_mixtures: int = 64  # fixed validation mixtures: valid speakers, one talker at 0 dB SIR, no noise
+    valid_noise_mixtures: int = 0  # and this many target + seen-environment noise at ``valid_snr_db``, no talker
+    valid_clean_mixtures: int = 0  # and this many of the target alone (the TSE must pass it through)
+    valid_snr_db: float = -5.0
     valid_seed: int = 1234
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0 or self.segment_seconds <= 0 or self.enroll_seconds <= 0 or self.valid_mixtures <= 0:
             raise ConfigError("recipe [data]: batch_size, segment_seconds, enroll_seconds, valid_mixtures must be > 0")
+        bad = [] if len(self.gain_db) == 2 and self.gain_db[0] <= self.gain_db[1] else ["gain_db (expected [low, high])"]
+        bad += [] if 0.0 <= self.p_warp <= 1.0 else ["p_warp (expected 0..1)"]
+        bad += [] if all(0.5 <= w <= 2.0 for w in self.warp) else ["warp (speed factors in 0.5..2)"]
+        bad += [] if self.warp or not self.p_warp else ["warp (p_warp > 0 needs factors)"]
+        bad += [] if self.valid_noise_mixtures >= 0 and self.valid_clean_mixtures >= 0 else ["valid_*_mixtures (>= 0)"]
+        if bad:
+            raise ConfigError("recipe [data]: invalid {}".format(", ".join(bad)))
 
 
 @dataclass(frozen=True)
@@ -51,7 +65,11 @@ class TSELossConfig:
 
 
 class MixtureSource(Protocol):
-    """Makes TSE examples as float32 numpy arrays: mixture/target [B, T], enrollment [B, E], speaker [B]."""
+    """Makes TSE examples as float32 numpy arrays: mixture/target [B, T], enrollment [B, E], speaker [B].
+
+    ``valid_set`` batches may name their ``condition`` (``talker``, ``noise``, ``clean``); without one
+    a batch is a two-talker mixture.
+    """
 
     n_speakers: int
 
@@ -66,14 +84,23 @@ class TSETask:
     name = "tse"
 
     def __init__(self, model_config: TSEConfig, data: TSEDataConfig, loss: TSELossConfig,
-                 source: MixtureSource) -> None:
+                 source: MixtureSource, init: str = "") -> None:
         n_speakers = source.n_speakers if loss.speaker_weight > 0 else 0
         self.model_config = dataclasses.replace(model_config, n_speakers=n_speakers)
         self.data, self.loss_config, self.source = data, loss, source
+        self.init = init
+        self.parent: Optional[Dict[str, Any]] = None
 
     def build_model(self) -> TSE:
-        """A fresh TSE of the recipe's dimensions."""
-        return TSE(self.model_config)
+        """A TSE of the recipe's dimensions: fresh, or warm-started from ``[model] init``.
+
+        A run that resumes (``parent`` already read from its ``last/``) skips the warm start:
+        its weights come from ``last/`` and its provenance stays the first parent's.
+        """
+        model = TSE(self.model_config)
+        if self.init and self.parent is None:
+            self.parent = warm_start(model, self.init)
+        return model
 
     def train_batches(self, seed: int) -> Iterator[Dict[str, Any]]:
         """Endless seeded batches of fresh mixtures."""
@@ -96,43 +123,93 @@ class TSETask:
         return extraction + self.loss_config.speaker_weight * spk, parts
 
     def validate(self, model: TSE) -> Dict[str, float]:
-        """SI-SDR improvement on the fixed validation mixtures; ``score`` is the mean SI-SDRi."""
+        """SI-SDR(i) per validation condition; ``score`` is the mean SI-SDRi over the talker and noise sets.
+
+        ``si_sdri``/``si_sdr`` are the two-talker 0 dB set (comparable with older runs),
+        ``noise_*`` the target in environment noise, ``clean_si_sdr`` the target alone passed through.
+        """
         device = next(model.parameters()).device
-        improvements, sdrs = [], []
+        sdrs: Dict[str, List[torch.Tensor]] = {}
+        gains: Dict[str, List[torch.Tensor]] = {}
         for item in self.source.valid_set():
+            condition = str(item.get("condition", "talker"))
             mix, target, enrollment = (torch.from_numpy(item[k]).to(device) for k in ("mixture", "target", "enrollment"))
             estimate = model(mix, model.enroll(enrollment))
             estimate, aligned = align(estimate, target, model.config.latency_samples)
             sdr = si_sdr(estimate, aligned)
-            baseline = si_sdr(mix, target)
-            sdrs.append(sdr)
-            improvements.append(sdr - baseline)
-        si_sdri = float(torch.cat(improvements).mean())
-        return {"score": si_sdri, "si_sdri": si_sdri, "si_sdr": float(torch.cat(sdrs).mean())}
+            sdrs.setdefault(condition, []).append(sdr)
+            gains.setdefault(condition, []).append(sdr - si_sdr(mix, target))
+        out: Dict[str, float] = {}
+        scored = []
+        for condition in sdrs:
+            prefix = "" if condition == "talker" else condition + "_"
+            out[prefix + "si_sdr"] = float(torch.cat(sdrs[condition]).mean())
+            if condition != "clean":  # the clean input is the target: its SI-SDRi is not finite
+                out[prefix + "si_sdri"] = float(torch.cat(gains[condition]).mean())
+                scored.append(out[prefix + "si_sdri"])
+        out["score"] = sum(scored) / len(scored)
+        return out
 
     def checkpoint_config(self, model: TSE) -> Dict[str, Any]:
-        """The model's dimensions plus the data settings it was trained with."""
-        return dict(model.checkpoint_config(), data=dataclasses.asdict(self.data),
-                    loss=dataclasses.asdict(self.loss_config))
+        """The model's dimensions plus the data settings it was trained with (and the warm start's parent)."""
+        config = dict(model.checkpoint_config(), data=dataclasses.asdict(self.data),
+                      loss=dataclasses.asdict(self.loss_config))
+        if self.init:
+            config["warm_started_from"] = self.parent or {"path": self.init}
+        return config
 
 
-def model_config_from_table(table: Dict[str, Any]) -> TSEConfig:
-    """``[model]``: ``preset`` (tiny, edge, paper) plus any :class:`TSEConfig` field to override."""
+def warm_start(model: TSE, path: str) -> Dict[str, Any]:
+    """Load the TSE checkpoint ``path`` into ``model``; a speaker head of another size stays fresh.
+
+    Returns the parent's provenance (path, sha256, step) for the new checkpoint's config.
+    """
+    from emotrt.runtime.bundle import sha256_file
+    from emotrt.training.checkpoint import WEIGHTS, load_checkpoint
+
+    config, weights = load_checkpoint(path)
+    own = model.state_dict()
+    skipped = [k for k, v in weights.items() if k in own and own[k].shape != v.shape]
+    kept = {k: v for k, v in weights.items() if k not in skipped}
+    missing, unexpected = model.load_state_dict(kept, strict=False)
+    bad = [k for k in list(missing) + list(unexpected) if not k.startswith("speaker_head")]
+    if bad:
+        raise ConfigError("[model] init={}: not a checkpoint of this TSE ({} mismatched tensors, e.g. {})".format(
+            path, len(bad), bad[0]), hint="init must be a TSE checkpoint of the same dimensions")
+    return {"path": str(path), "sha256": sha256_file(Path(path) / WEIGHTS),
+            "step": config.get("training", {}).get("step"), "fresh": sorted(set(skipped) | set(missing))}
+
+
+def model_config_from_table(table: Dict[str, Any]) -> Tuple[TSEConfig, str]:
+    """``[model]``: ``preset`` (tiny, edge, paper) plus any :class:`TSEConfig` field to override, or
+    ``init`` (a TSE checkpoint to warm-start from, whose dimensions then replace the preset's)."""
     table = dict(table)
     preset = table.pop("preset", "edge")
-    base = resolve_config(preset)
+    init = str(table.pop("init", "") or "")
+    if init:
+        from emotrt.training.checkpoint import read_config
+
+        base = TSEConfig.from_dict(read_config(init))
+    else:
+        base = resolve_config(preset)
     merged = dict(dataclasses.asdict(base), **table)
-    return parse_section(merged, TSEConfig, "recipe [model]")
+    return parse_section(merged, TSEConfig, "recipe [model]"), init
 
 
 def from_recipe(recipe: Recipe, source: Optional[MixtureSource] = None) -> TSETask:
     """The TSE task of a recipe; ``source`` defaults to the corpus named in ``[data] corpus``."""
     check_sections(recipe, SECTIONS)
-    model = model_config_from_table(recipe.sections.get("model", {}))
+    model, init = model_config_from_table(recipe.sections.get("model", {}))
     data = parse_section(recipe.sections.get("data", {}), TSEDataConfig, "recipe [data]")
     loss = parse_section(recipe.sections.get("loss", {}), TSELossConfig, "recipe [loss]")
     if source is None:
         from emotrt.training.tse_data import CorpusMixtures
 
         source = CorpusMixtures.open(data, model.sample_rate)
-    return TSETask(model, data, loss, source)
+    task = TSETask(model, data, loss, source, init=init)
+    last = Path(recipe.train.out) / "last"
+    if init and (last / "config.json").is_file():
+        from emotrt.training.checkpoint import read_config
+
+        task.parent = read_config(last).get("warm_started_from", {"path": init})
+    return task

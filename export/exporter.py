@@ -28,6 +28,7 @@ from emotrt.runtime.manifest import sha256_file
 from emotrt.runtime.contract import ModelContract, StateSpec
 from emotrt.runtime.atomic import staged_dir
 from emotrt.runtime.errors import ConfigError
+from emotrt.runtime.gate import GateThresholds
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,9 @@ def contract_for(spec: GraphSpec, model: Any, config: Any, opset: int, provenanc
         extra["latency_samples"] = int(_config_get(config, "latency_samples", 0))
     if spec.kind == "tse_step":
         facts["states"] = tuple(StateSpec(name, tuple(int(d) for d in shape)) for name, shape in model.state_specs())
+        gate = _config_get(config, "gate", None)
+        if gate:  # the do-no-harm gate's thresholds (emotrt.training.tse_gate), read by the runtime from here
+            extra["gate"] = GateThresholds.from_dict(gate).to_dict()
     if spec.kind == "ser":
         facts["window_samples"] = int(config_value(config, "window_samples"))
         facts["d_model"] = int(config_value(config, "d_model"))

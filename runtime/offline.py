@@ -11,7 +11,7 @@ from typing import Any, List
 import numpy as np
 
 from emotrt.runtime.resample import Resampler, to_mono
-from emotrt.runtime.results import Result, Smoother, make_result, match_level
+from emotrt.runtime.results import Result, Smoother, make_result
 
 
 def extract_offline(pipeline: Any, audio: np.ndarray, speaker: str) -> np.ndarray:
@@ -41,19 +41,53 @@ def evaluate_offline(pipeline: Any, sample_rate: int, samples: Any, speaker: str
     states = [(vad.update(speech[i:i + layout.chunk]), vad.probability) for i in range(0, speech.shape[0], layout.chunk)]
     smoother = Smoother(pipeline.config.smoothing)
     token = pipeline.environment_token(environment)[None, :]
+    gate = pipeline.make_gate(speaker)
     results = []
     for end in layout.window_ends(speech.shape[0]):
         is_speech, probability = states[end // layout.chunk - 1]
-        out = None
+        out, fields = None, {}
         if is_speech:
             window = slice(end - layout.window, end)
-            window_audio = speech[None, window]
-            if pipeline.config.match_level:
-                window_audio = match_level(window_audio, audio[None, window])
-            out = pipeline.ser.run({"audio": window_audio, "env_token": token})
+            window_audio, fields = gate(speech[None, window], audio[None, window])
+            if window_audio is not None:
+                out = pipeline.ser.run({"audio": window_audio, "env_token": token})
         results.append(make_result(
             out, smoother, index=len(results), start=(end - layout.window) / layout.sample_rate,
             end=end / layout.sample_rate, speaker=speaker, environment=environment, speech=is_speech,
-            vad_probability=probability, labels=layout.labels,
+            vad_probability=probability, labels=layout.labels, **fields
         ))
     return results
+
+
+def gated_signal(pipeline: Any, sample_rate: int, samples: Any, speaker: str, gate: bool = True) -> np.ndarray:
+    """What the pipeline feeds the SER, as one signal at the model rate aligned with the input (``emotrt extract``).
+
+    The TSE output is shifted by its latency; each SER hop takes the decision of the window ending
+    there (the first window covers its whole span): the level-matched extraction, the mixture or
+    their blend, and silence where the gate finds the enrolled speaker absent. ``gate=False``
+    writes the raw extraction, latency-aligned, at the TSE's own scale. VAD is not applied: every
+    window is shown as if the target were talking.
+    """
+    layout = pipeline.layout
+    resampler = Resampler(layout.sample_rate)
+    audio = resampler(sample_rate, to_mono(samples))
+    audio = np.concatenate((audio, resampler.flush()))
+    length = audio.shape[0]
+    latency = int((pipeline.tse.contract.extra or {}).get("latency_samples", 0))
+    padded = np.pad(audio, (0, -(length + latency) % layout.chunk + latency))
+    extracted = extract_offline(pipeline, padded, speaker)[latency:latency + length]
+    if not gate:
+        return extracted.astype(np.float32)
+    chooser = pipeline.make_gate(speaker)
+    out = np.zeros(length, dtype=np.float32)
+    start = 0
+    ends = [e for e in range(layout.window, length + 1, layout.ser_hop)] or [length]
+    if ends[-1] < length:
+        ends.append(length)
+    for end in ends:
+        window = slice(max(0, end - layout.window), end)
+        fed, _ = chooser(extracted[None, window], audio[None, window])
+        if fed is not None:
+            out[start:end] = fed[0, start - window.start:]
+        start = end
+    return out

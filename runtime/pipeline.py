@@ -10,6 +10,7 @@ import numpy as np
 
 from emotrt.runtime.backends.base import Engine
 from emotrt.runtime.errors import ConfigError, ModelContractError
+from emotrt.runtime.gate import TSE_MODES, TseGate, engine_embedder, resolve_mode, thresholds_from_contract
 from emotrt.runtime.tables import VectorTable
 from emotrt.runtime.vad import VadConfig, make_vad
 
@@ -25,6 +26,9 @@ class PipelineConfig:
     ``match_level`` scales each extracted SER window to the mixture's level over the same samples
     (:func:`~emotrt.runtime.results.match_level`, as ``emotrt eval`` does); turn it off only for
     an extractor trained to keep the target's scale.
+    ``tse`` chooses what the SER hears: ``on`` the extraction, ``off`` the mixture, ``gated`` the
+    do-no-harm gate's choice per window (:mod:`emotrt.runtime.gate`; needs the bundle's enroll
+    graph and gate thresholds), ``auto`` gated when the bundle has both, else on.
     """
 
     ser_hop_s: Optional[float] = None
@@ -34,6 +38,7 @@ class PipelineConfig:
     max_pending_results: int = 1000
     match_level: bool = True
     threads: int = 1
+    tse: str = "auto"
 
     def __post_init__(self) -> None:
         problems = []
@@ -45,6 +50,8 @@ class PipelineConfig:
             problems.append("max_pending_results={} must be >= 1".format(self.max_pending_results))
         if self.threads < 1:
             problems.append("threads={} must be >= 1".format(self.threads))
+        if self.tse not in TSE_MODES:
+            problems.append("tse={!r} must be one of {}".format(self.tse, ", ".join(TSE_MODES)))
         if problems:
             raise ConfigError("invalid PipelineConfig: " + "; ".join(problems))
 
@@ -63,6 +70,17 @@ class Layout:
     def window_ends(self, total: int) -> range:
         """Model-rate sample positions where a window ends, for ``total`` processed samples."""
         return range(self.first_end, total + 1, self.ser_hop)
+
+
+def _enroll_loader(bundle: Any, threads: int) -> Any:
+    """Load the bundle's enroll graph on first use (ONNX Runtime: it runs a few times per SER window)."""
+
+    def load() -> Any:
+        from emotrt.runtime.backends import load_engine
+
+        return load_engine(bundle.model_path("enroll", "fp32"), threads=threads)
+
+    return load
 
 
 def _round_up(n: int, multiple: int) -> int:
@@ -127,10 +145,18 @@ class Pipeline:
         backend: str = "onnxruntime",
         backend_reason: str = "",
         bundle: Any = None,
+        enroll: Any = None,
     ) -> None:
         self.config = config or PipelineConfig()
         self.tse, self.ser, self.vad = tse, ser, vad
         self._tse_offline = tse_offline
+        if enroll is None and bundle is not None and "enroll" in getattr(bundle, "models", {}):
+            enroll = _enroll_loader(bundle, self.config.threads)
+        self._enroll = enroll
+        self.gate_thresholds = thresholds_from_contract(tse.contract)
+        self.tse_mode = resolve_mode(self.config.tse, self.gate_thresholds if enroll is not None else None)
+        if self.config.tse == "auto" and self.gate_thresholds is not None and enroll is None:
+            log.warning("the bundle has gate thresholds but no enroll graph: the TSE runs ungated")
         self.layout = make_layout(tse, ser, self.config)
         self.environments = environments
         self.speakers = speakers
@@ -157,6 +183,22 @@ class Pipeline:
         if callable(self._tse_offline):
             self._tse_offline = self._tse_offline()
         return self._tse_offline
+
+    @property
+    def enroll(self) -> Any:
+        """The enroll engine (the gate's speaker embedder), loaded on first use; None when there is none."""
+        if callable(self._enroll) and not hasattr(self._enroll, "run"):
+            self._enroll = self._enroll()
+        return self._enroll
+
+    def make_gate(self, speaker: str, copy: bool = False) -> TseGate:
+        """A per-stream :class:`~emotrt.runtime.gate.TseGate` for ``speaker`` under ``config.tse``."""
+        from emotrt.runtime.results import match_level
+
+        gated = self.tse_mode == "gated"
+        return TseGate(self.tse_mode, self.gate_thresholds, engine_embedder(self.enroll) if gated else None,
+                       self.speaker_embedding(speaker) if gated else None,
+                       match_level if self.config.match_level else None, copy=copy)
 
     @property
     def labels(self) -> Tuple[str, ...]:
@@ -214,7 +256,7 @@ class Pipeline:
         """Finish pending SER and release every engine."""
         if self.ser_executor is not None:
             self.ser_executor.shutdown(wait=True)
-        for engine in (self.tse, self.ser, self.vad, self._tse_offline):
+        for engine in (self.tse, self.ser, self.vad, self._tse_offline, self._enroll):
             if engine is not None and not callable(engine):
                 engine.close()
         if self.bundle is not None:

@@ -16,7 +16,10 @@ class Result:
 
     ``speech`` is the VAD state at the window's end; when it is False SER did not run and
     ``posteriors``/``avd``/``emotion`` are None. ``posteriors`` are smoothed, ``raw`` are the
-    window's own softmax; both follow ``labels``.
+    window's own softmax; both follow ``labels``. ``tse`` says what the SER heard (``used``: the
+    extraction, ``bypassed``: the mixture, ``blend``; see :mod:`emotrt.runtime.gate`);
+    ``speaker_present`` is the gate's verdict (None when not gated): False means the enrolled
+    speaker is not talking, so there is no emotion for them, whoever else talks.
     """
 
     index: int
@@ -31,6 +34,8 @@ class Result:
     posteriors: Optional[Tuple[float, ...]] = None
     raw: Optional[Tuple[float, ...]] = None
     avd: Optional[Tuple[float, float, float]] = None
+    tse: Optional[str] = None
+    speaker_present: Optional[bool] = None
 
     def to_dict(self) -> Dict[str, Any]:
         """Plain JSON-ready mapping (posteriors keyed by label)."""

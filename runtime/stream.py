@@ -15,7 +15,7 @@ from typing import Any, Deque, Dict, Iterator
 import numpy as np
 
 from emotrt.runtime.resample import to_mono
-from emotrt.runtime.results import Result, Smoother, make_result, match_level
+from emotrt.runtime.results import Result, Smoother, make_result
 
 log = logging.getLogger(__name__)
 _F32 = np.dtype(np.float32)
@@ -63,6 +63,8 @@ class Stream:
         self._tse_in: Dict[str, np.ndarray] = {"spk_emb": pipeline.speaker_embedding(speaker)[None, :]}
         self._ser_in: Dict[str, np.ndarray] = {"env_token": pipeline.environment_token(environment)[None, :]}
         self._vad = pipeline.make_vad()
+        # what the SER hears per window (extraction, mixture or the gate's blend); copies for the SER thread
+        self._gate = pipeline.make_gate(speaker, copy=pipeline.config.ser_async)
         self._smoother = Smoother(pipeline.config.smoothing)
         # Results in window order; with ``ser_async`` speech windows are futures until SER finishes.
         self._results: Deque[Any] = collections.deque(maxlen=pipeline.config.max_pending_results)
@@ -175,15 +177,15 @@ class Stream:
             labels=self._labels,
         )
         executor = self.pipeline.ser_executor
-        if not speech:
-            entry: Any = make_result(None, self._smoother, **fields)
-        else:
+        audio = None
+        entry: Any
+        if speech:
             window = slice(self._fill - self._window, self._fill)
-            audio = self._speech[None, window]
-            if self.pipeline.config.match_level:
-                audio = match_level(audio, self._mixture[None, window])
-            elif executor is not None:
-                audio = audio.copy()
+            audio, gate_fields = self._gate(self._speech[None, window], self._mixture[None, window])
+            fields.update(gate_fields)
+        if audio is None:  # not speech, or the gate found the enrolled speaker absent
+            entry = make_result(None, self._smoother, **fields)
+        else:
             if executor is None:
                 self._ser_in["audio"] = audio
                 entry = self._score(self._ser_in, fields)

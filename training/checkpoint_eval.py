@@ -68,6 +68,12 @@ def fit_window(audio: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
+def level_to(out: np.ndarray, audio: np.ndarray) -> np.ndarray:
+    """``out`` scaled to the RMS of ``audio`` (whole signals)."""
+    gain = np.sqrt(np.mean(audio.astype(np.float64) ** 2) / max(float(np.mean(out.astype(np.float64) ** 2)), 1e-12))
+    return (out * gain).astype(np.float32)
+
+
 def _table_order(name: str) -> Tuple[int, str, float]:
     info = describe_set(name)
     rank = ["clean", "seen", "unseen"].index(info["condition"]) if info["condition"] in ("clean", "seen", "unseen") else 3
@@ -138,16 +144,19 @@ class Evaluator:
         chosen = [self.bank.wrong(e) if mode == "wrong" else e for e in envs]
         return self.ser.project_env(torch.stack([self.bank.embedding(e) for e in chosen]))
 
-    def _extract(self, utt: Any, audio: np.ndarray) -> np.ndarray:
-        """TSE output aligned with its input (a causal model lags by ``latency_samples``) and brought to
-        the mixture's RMS: SI-SNR training leaves the output scale arbitrary, and the SER hears level."""
+    def extract_raw(self, speaker: str, audio: np.ndarray) -> np.ndarray:
+        """TSE output for ``speaker`` aligned with its input (a causal model lags by ``latency_samples``),
+        at the TSE's own scale."""
         latency = int(getattr(getattr(self.tse, "config", None), "latency_samples", 0) or 0)
         with torch.no_grad():
-            spk = self._speaker_embedding(str(utt.speaker))
+            spk = self._speaker_embedding(speaker)
             out = self.tse(torch.from_numpy(audio)[None], spk[None])[0].numpy()
-        out = np.concatenate([out[latency:], np.zeros(latency, dtype=out.dtype)])
-        gain = np.sqrt(np.mean(audio.astype(np.float64) ** 2) / max(float(np.mean(out.astype(np.float64) ** 2)), 1e-12))
-        return (out * gain).astype(np.float32)
+        return np.concatenate([out[latency:], np.zeros(latency, dtype=out.dtype)])
+
+    def _extract(self, utt: Any, audio: np.ndarray) -> np.ndarray:
+        """:meth:`extract_raw` brought to the mixture's RMS: SI-SNR training leaves the output scale
+        arbitrary, and the SER hears level."""
+        return level_to(self.extract_raw(str(utt.speaker), audio), audio)
 
     def evaluate_set(self, name: str, on_item: Optional[Callable[[], None]] = None
                      ) -> Tuple[List[Dict[str, Any]], List[float], List[Dict[str, Any]]]:

@@ -9,7 +9,7 @@ token) linearly to logits and AVD, so its output depends on every sample of the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 import onnx
@@ -80,10 +80,11 @@ def _fir_inits(taps: np.ndarray) -> list:
     ]
 
 
-def tse_step(seed: int = 0) -> onnx.ModelProto:
-    """Streaming causal FIR with state ``hist`` [1, TAPS-1]."""
+def tse_step(seed: int = 0, gate: Optional[Dict[str, object]] = None) -> onnx.ModelProto:
+    """Streaming causal FIR with state ``hist`` [1, TAPS-1] (``gate``: thresholds in its contract's extra)."""
     contract = ModelContract("tse_step", RATE, chunk_samples=CHUNK, spk_dim=SPK_DIM,
-                             states=(StateSpec("hist", (1, TAPS - 1)),), opset=OPSET)
+                             states=(StateSpec("hist", (1, TAPS - 1)),), opset=OPSET,
+                             extra={"gate": gate} if gate else {})
     nodes = [helper.make_node("Concat", ["state_in.hist", "audio"], ["joined"], axis=1)]
     nodes += _fir_nodes("joined")
     nodes.append(helper.make_node("Slice", ["joined", "tail_start", "tail_end", "axis1"], ["state_out.hist"]))
@@ -105,6 +106,36 @@ def tse_offline(seed: int = 0) -> onnx.ModelProto:
         numpy_helper.from_array(np.array([0, TAPS - 1, 0, 0], dtype=np.int64), "pads")]
     return _model(nodes, [_io("audio", (1, "T")), _io("spk_emb", (1, SPK_DIM))], [_io("audio_out", (1, "T"))],
                   inits, contract)
+
+
+ENROLL_FRAME = 16
+
+
+def enroll() -> onnx.ModelProto:
+    """A spectral profile as the embedding: mean |DFT| of 16-sample frames at SPK_DIM bins (1..SPK_DIM).
+
+    Flat-spectrum audio (noise) gets a flat profile, close to the constant enrolled vectors of
+    ``SPEAKERS``; a pure tone a peaked one, far from them.
+    """
+    contract = ModelContract("enroll", RATE, chunk_samples=CHUNK, spk_dim=SPK_DIM, opset=OPSET)
+    n = np.arange(ENROLL_FRAME)[:, None]
+    k = np.arange(1, SPK_DIM + 1)[None, :]
+    nodes = [
+        helper.make_node("Reshape", ["audio", "frame_shape"], ["frames"]),
+        helper.make_node("MatMul", ["frames", "cos"], ["re"]),
+        helper.make_node("MatMul", ["frames", "sin"], ["im"]),
+        helper.make_node("Mul", ["re", "re"], ["re2"]),
+        helper.make_node("Mul", ["im", "im"], ["im2"]),
+        helper.make_node("Add", ["re2", "im2"], ["power"]),
+        helper.make_node("Sqrt", ["power"], ["magnitude"]),
+        helper.make_node("ReduceMean", ["magnitude"], ["spk_emb"], axes=[1], keepdims=0),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array([1, -1, ENROLL_FRAME], dtype=np.int64), "frame_shape"),
+        numpy_helper.from_array(np.cos(2 * np.pi * n * k / ENROLL_FRAME).astype(np.float32), "cos"),
+        numpy_helper.from_array(np.sin(2 * np.pi * n * k / ENROLL_FRAME).astype(np.float32), "sin"),
+    ]
+    return _model(nodes, [_io("audio", (1, "T"))], [_io("spk_emb", (1, SPK_DIM))], inits, contract)
 
 
 def ser(seed: int = 0) -> onnx.ModelProto:

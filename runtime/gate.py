@@ -1,0 +1,251 @@
+"""The do-no-harm TSE gate: per SER window, the SER hears the extraction, the mixture or a blend.
+
+The TSE helps where it was trained and harms elsewhere (environment noise it never saw, voices
+unlike its training speakers). Each SER window, the gate compares what the device already has:
+
+- ``sim_extracted`` / ``sim_mixture``: cosine similarity of the enrolled embedding with the
+  enroll graph's embedding of the extracted window and of the raw (mixture) window;
+- ``ratio_db``: extracted/mixture energy over the window, minus the TSE's own gain on the target
+  alone (``clean_gain_db``), so 0 dB means "passed through", strongly negative "suppressed";
+- ``residual_norm``: the norm of the embedding of what the TSE removed (mixture − extraction, at
+  the mixture's level) over the enrolled embedding's norm. Speech gives norms like the enrolled
+  one; environment noise gives much larger ones, so it tells a competing talker (where the
+  extraction helps the SER) from noise (where the noise-trained SER may do better on the mixture).
+
+Decision (thresholds calibrated on the valid split by :mod:`emotrt.training.tse_gate`, stored in
+the ``tse_step`` contract's ``extra["gate"]`` and hence in the bundle manifest):
+
+- the enrolled speaker is *absent* when neither window sounds like them
+  (``max(sim_extracted, sim_mixture) < present_similarity``) or the extraction suppressed the window
+  (``ratio_db < present_ratio_db``): no emotion for that speaker, whoever else talks;
+- in a noise-dominated window (``residual_norm >= noise_norm``) the SER hears the blend
+  ``noise_weight`` (0: the mixture);
+- otherwise it hears the extraction (weight ``use_weight``) when the extraction moved the window
+  towards the enrolled speaker (``sim_extracted - sim_mixture >= use_margin``), the mixture when it
+  did not (``<= bypass_margin``), and a linear ramp between.
+
+numpy only: it runs on the device (:class:`~emotrt.runtime.stream.Stream`) and in ``emotrt eval``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+from emotrt.runtime.errors import ConfigError
+
+#: ``PipelineConfig.tse``: ``gated`` needs thresholds, ``auto`` gates when the bundle has them.
+TSE_MODES = ("auto", "gated", "on", "off")
+USED, BYPASSED, BLEND, ABSENT = "used", "bypassed", "blend", "absent"
+_EPS = 1e-12
+_OPTIONAL = {"present_ratio_db": -math.inf, "noise_norm": math.inf}  # None in JSON: that test is off
+
+
+@dataclass(frozen=True)
+class GateThresholds:
+    """The gate's calibrated thresholds (see the module docstring); ``calibration`` records how.
+
+    >>> t = GateThresholds(use_margin=0.1, bypass_margin=0.0, present_similarity=0.3)
+    >>> GateThresholds.from_dict(t.to_dict()) == t
+    True
+    """
+
+    use_margin: float
+    bypass_margin: float
+    present_similarity: float
+    present_ratio_db: float = -math.inf
+    clean_gain_db: float = 0.0
+    use_weight: float = 1.0
+    noise_norm: float = math.inf
+    noise_weight: float = 0.0
+    calibration: Dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.bypass_margin <= self.use_margin:
+            raise ConfigError("gate thresholds: bypass_margin={} must be <= use_margin={}".format(
+                self.bypass_margin, self.use_margin))
+        if not -1.0 <= self.present_similarity <= 1.0:
+            raise ConfigError("gate thresholds: present_similarity={} must be a cosine in [-1, 1]".format(
+                self.present_similarity))
+        bad = [n for n in ("use_weight", "noise_weight") if not 0.0 <= getattr(self, n) <= 1.0]
+        if bad:
+            raise ConfigError("gate thresholds: {} must be in [0, 1]".format(", ".join(bad)))
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready (infinite thresholds, i.e. switched off, as None)."""
+        data = asdict(self)
+        for key in _OPTIONAL:
+            if math.isinf(data[key]):
+                data[key] = None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "GateThresholds":
+        """From :meth:`to_dict` output (a contract's ``extra["gate"]``); unknown keys are errors."""
+        data = dict(data)
+        for key, off in _OPTIONAL.items():
+            if key in data and data[key] is None:
+                data[key] = off
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError("gate thresholds: unknown keys {}".format(", ".join(unknown)),
+                              hint="calibrate the gate with this emotrt version")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ConfigError("gate thresholds incomplete: {}".format(exc))
+
+
+@dataclass(frozen=True)
+class GateFeatures:
+    """The cheap signals of one SER window (see the module docstring)."""
+
+    sim_extracted: float
+    sim_mixture: float
+    ratio_db: float
+    residual_norm: float = 0.0
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """What the SER hears: ``weight`` of the extraction (1 used, 0 bypassed); ``mode`` absent: nothing."""
+
+    mode: str
+    weight: float
+    features: Optional[GateFeatures] = None
+
+    @property
+    def present(self) -> bool:
+        return self.mode != ABSENT
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two vectors (0 when either is all zeros)."""
+    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    denom = math.sqrt(float(np.dot(a, a)) * float(np.dot(b, b)))
+    return float(np.dot(a, b)) / denom if denom > _EPS else 0.0
+
+
+def energy_ratio_db(extracted: np.ndarray, mixture: np.ndarray) -> float:
+    """10·log10 of the extracted over the mixture energy (−120 dB floor)."""
+    num = float(np.dot(extracted.ravel().astype(np.float64), extracted.ravel()))
+    den = float(np.dot(mixture.ravel().astype(np.float64), mixture.ravel()))
+    return 10.0 * math.log10(max(num, _EPS) / max(den, _EPS)) if den > _EPS else 0.0
+
+
+def window_features(extracted: np.ndarray, mixture: np.ndarray, spk_emb: np.ndarray,
+                    embed: Callable[[np.ndarray], np.ndarray], clean_gain_db: float = 0.0) -> GateFeatures:
+    """Features of one window: ``extracted`` at the TSE's own scale, ``mixture`` its input; ``embed``
+    maps audio [1, T] to an embedding [1, D] (the enroll graph). Three ``embed`` calls."""
+    extracted = np.asarray(extracted, dtype=np.float32).reshape(1, -1)
+    mixture = np.asarray(mixture, dtype=np.float32).reshape(1, -1)
+    ratio = energy_ratio_db(extracted, mixture)
+    matched = extracted * np.float32(10.0 ** (-ratio / 20.0))  # at the mixture's level, as the SER hears it
+    norm = math.sqrt(float(np.dot(np.ravel(spk_emb), np.ravel(spk_emb)))) or 1.0
+    return GateFeatures(
+        sim_extracted=cosine(embed(extracted), spk_emb),
+        sim_mixture=cosine(embed(mixture), spk_emb),
+        ratio_db=ratio - clean_gain_db,
+        residual_norm=float(np.linalg.norm(embed(mixture - matched))) / norm,
+    )
+
+
+def decide(features: GateFeatures, thresholds: GateThresholds) -> GateDecision:
+    """The gate's decision for one window (see the module docstring)."""
+    f, t = features, thresholds
+    if max(f.sim_extracted, f.sim_mixture) < t.present_similarity or f.ratio_db < t.present_ratio_db:
+        return GateDecision(ABSENT, 0.0, f)
+    if f.residual_norm >= t.noise_norm:
+        weight = t.noise_weight
+    else:
+        margin = f.sim_extracted - f.sim_mixture
+        if margin >= t.use_margin:
+            weight = t.use_weight
+        elif margin <= t.bypass_margin:
+            weight = 0.0
+        else:
+            weight = t.use_weight * (margin - t.bypass_margin) / (t.use_margin - t.bypass_margin)
+    mode = USED if weight >= 1.0 else BYPASSED if weight <= 0.0 else BLEND
+    return GateDecision(mode, float(weight), f)
+
+
+def gate_audio(decision: GateDecision, extracted: np.ndarray, mixture: np.ndarray) -> np.ndarray:
+    """What the SER hears: ``extracted`` (already at the mixture's level), ``mixture`` or their blend."""
+    if decision.weight >= 1.0:
+        return extracted
+    if decision.weight <= 0.0:
+        return mixture
+    w = np.float32(decision.weight)
+    return (w * extracted + (np.float32(1.0) - w) * mixture).astype(np.float32, copy=False)
+
+
+def engine_embedder(engine: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """``embed`` for :func:`window_features` from a loaded enroll engine (``audio`` → ``spk_emb``)."""
+
+    def embed(audio: np.ndarray) -> np.ndarray:
+        return engine.run({"audio": audio})["spk_emb"]
+
+    return embed
+
+
+def thresholds_from_contract(contract: Any) -> Optional[GateThresholds]:
+    """The gate thresholds a ``tse_step`` contract carries (``extra["gate"]``), or None."""
+    data = (contract.extra or {}).get("gate") if contract is not None else None
+    return GateThresholds.from_dict(data) if data else None
+
+
+def resolve_mode(mode: str, thresholds: Optional[GateThresholds]) -> str:
+    """``on``/``off``/``gated`` for a ``PipelineConfig.tse`` value and the bundle's thresholds."""
+    if mode not in TSE_MODES:
+        raise ConfigError("tse={!r}: expected one of {}".format(mode, ", ".join(TSE_MODES)))
+    if mode == "auto":
+        return "gated" if thresholds is not None else "on"
+    if mode == "gated" and thresholds is None:
+        raise ConfigError("tse='gated' but the bundle's tse_step graph carries no gate thresholds",
+                          hint="calibrate them (emotrt eval ... --calibrate-gate), re-export and rebuild, or use tse='on'")
+    return mode
+
+
+class TseGate:
+    """Per stream: what the SER hears for one window under ``PipelineConfig.tse`` (``on``, ``off``, ``gated``).
+
+    Called with the window's raw extraction (TSE scale) and mixture, both [1, window]; returns the
+    SER input (None: the enrolled speaker is absent, no SER) and the result fields ``tse``
+    (used, bypassed, blend) and ``speaker_present`` (None unless gated).
+
+    >>> gate = TseGate("off", None, None, None)
+    >>> audio, fields = gate(np.ones((1, 4), np.float32), np.zeros((1, 4), np.float32))
+    >>> float(audio.sum()), fields
+    (0.0, {'tse': 'bypassed', 'speaker_present': None})
+    """
+
+    def __init__(self, mode: str, thresholds: Optional[GateThresholds], embed: Optional[Callable[[np.ndarray], np.ndarray]],
+                 spk_emb: Optional[np.ndarray], match: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None,
+                 copy: bool = False) -> None:
+        if mode == "gated" and (thresholds is None or embed is None or spk_emb is None):
+            raise ConfigError("the gated TSE needs thresholds, an enroll graph and the speaker's embedding",
+                              hint="a bundle with enroll.onnx and gate thresholds, or tse='on'")
+        self.mode, self.thresholds, self.embed, self.spk_emb = mode, thresholds, embed, spk_emb
+        self.match = match
+        self.copy = copy  # the caller hands the audio to another thread: never return a view of its buffers
+        self.last: Optional[GateDecision] = None
+
+    def __call__(self, extracted: np.ndarray, mixture: np.ndarray) -> Tuple[Optional[np.ndarray], Dict[str, Any]]:
+        if self.mode == "off":
+            return (mixture.copy() if self.copy else mixture), {"tse": BYPASSED, "speaker_present": None}
+        matched = self.match(extracted, mixture) if self.match is not None else extracted
+        if self.mode == "on":
+            out = matched.copy() if self.copy and matched is extracted else matched
+            return out, {"tse": USED, "speaker_present": None}
+        t = self.thresholds
+        assert t is not None and self.embed is not None  # checked in __init__
+        decision = self.last = decide(window_features(extracted, mixture, self.spk_emb, self.embed, t.clean_gain_db), t)
+        if not decision.present:
+            return None, {"tse": None, "speaker_present": False}
+        audio = gate_audio(decision, matched, mixture)
+        if self.copy and (audio is extracted or audio is mixture):
+            audio = audio.copy()
+        return audio, {"tse": decision.mode, "speaker_present": True}

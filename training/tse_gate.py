@@ -1,0 +1,254 @@
+"""Calibrating the runtime's do-no-harm TSE gate (:mod:`emotrt.runtime.gate`) on the valid split.
+
+:func:`collect` mixes valid-split utterances under the conditions a device meets (the target
+alone, in environment noise from 10 to −5 dB, with another talker at 0 dB, and the enrolled speaker
+*absent* while another valid speaker talks), runs the TSE and the enroll network on each as
+``emotrt eval`` does (whole utterance, latency-aligned, brought to the mixture's level, the centred
+SER window), and records the gate's features and the SER's answer for the extraction blended with
+the mixture at a few weights. :func:`calibrate` then picks the thresholds:
+
+- ``clean_gain_db``: the TSE's median energy gain on the target alone;
+- presence: the highest similarity/ratio thresholds that keep ``min_present`` of the windows where
+  the target talks without another talker (fewest absent windows let through);
+- ``bypass_margin``/``use_margin``/``use_weight`` and ``noise_norm``/``noise_weight``: the set that
+  maximises the worst condition's UA gain over TSE off (then the mean gain), so no condition is
+  sacrificed for another.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from emotrt.runtime.gate import GateThresholds, window_features
+from emotrt.training.checkpoint_eval import Evaluator, fit_window, level_to
+from emotrt.training.metrics import classification_scores
+
+log = logging.getLogger(__name__)
+
+WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # extraction weights the SER is run at (0: mixture, 1: extraction)
+#: condition name -> MixConfig fields (valid split, whole utterances)
+CONDITIONS: Dict[str, Dict[str, Any]] = {
+    "clean": dict(p_interferer=0.0, p_noise=0.0),
+    "noise_10db": dict(p_interferer=0.0, p_noise=1.0, snr_db=(10.0,)),
+    "noise_5db": dict(p_interferer=0.0, p_noise=1.0, snr_db=(5.0,)),
+    "noise_0db": dict(p_interferer=0.0, p_noise=1.0, snr_db=(0.0,)),
+    "noise_m5db": dict(p_interferer=0.0, p_noise=1.0, snr_db=(-5.0,)),
+    "talker_0db": dict(p_interferer=1.0, sir_db=(0.0, 0.0), p_noise=0.0),
+    "absent": dict(p_interferer=1.0, sir_db=(0.0, 0.0), p_noise=0.0),  # the interferer alone
+}
+ALONE = ("clean", "noise_10db", "noise_5db", "noise_0db", "noise_m5db")  # the target talks, no other talker
+
+
+@dataclass
+class GateSamples:
+    """Per window: condition, features (``ratio_db`` raw, before ``clean_gain_db``), truth and SER predictions per weight."""
+
+    condition: np.ndarray  # [N] str
+    sim_extracted: np.ndarray
+    sim_mixture: np.ndarray
+    ratio_db: np.ndarray  # raw extracted/mixture energy ratio
+    residual_norm: np.ndarray
+    truth: np.ndarray  # [N] label index
+    preds: np.ndarray  # [N, len(WEIGHTS)] predicted label index at each weight
+    labels: Tuple[str, ...] = ()
+
+    FIELDS = ("condition", "sim_extracted", "sim_mixture", "ratio_db", "residual_norm", "truth", "preds")
+
+    def select(self, mask: np.ndarray) -> "GateSamples":
+        return GateSamples(*(getattr(self, k)[mask] for k in self.FIELDS), labels=self.labels)
+
+    def save(self, path: Any) -> None:
+        np.savez(str(path), labels=np.array(self.labels), **{k: getattr(self, k) for k in self.FIELDS})
+
+    @classmethod
+    def load(cls, path: Any) -> "GateSamples":
+        z = np.load(str(path))
+        return cls(*(z[k] for k in cls.FIELDS), labels=tuple(str(x) for x in z["labels"]))
+
+
+def torch_embedder(tse: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """``embed`` for :func:`~emotrt.runtime.gate.window_features` from a PyTorch TSE's enrollment network."""
+    def embed(audio: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return tse.enroll(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))).numpy()
+
+    return embed
+
+
+def collect(evaluator: Evaluator, per_condition: int = 96, conditions: Sequence[str] = tuple(CONDITIONS),
+            seed: int = 2020, on_item: Optional[Callable[[], None]] = None) -> GateSamples:
+    """Gate features and SER predictions on ``per_condition`` valid-split mixtures per condition."""
+    from emotrt.training.corpus.sampler import MixConfig, MixingSampler
+
+    ev = evaluator
+    if ev.tse is None:
+        raise ValueError("gate calibration needs the evaluator's TSE")
+    embed = torch_embedder(ev.tse)
+    window = ev.ser.config.window_samples
+    rows: Dict[str, List[Any]] = {k: [] for k in GateSamples.FIELDS}
+    for c_index, name in enumerate(conditions):
+        sampler = MixingSampler.from_corpus(ev.corpus, split="valid", seed=seed + c_index,
+                                            config=MixConfig(segment_seconds=None, **CONDITIONS[name]))
+        order = np.random.default_rng(seed + c_index).permutation(len(sampler))
+        items = [sampler[int(i)] for i in order if sampler.speech[int(i)].emotion in ev.labels][:per_condition]
+        mix_windows, ext_windows, envs = [], [], []
+        for m in items:
+            audio = m.interferer if name == "absent" else m.mixture
+            raw = ev.extract_raw(m.speaker, audio)
+            mix_w = fit_window(audio, window)
+            f = window_features(fit_window(raw, window), mix_w, ev._speaker_embedding(m.speaker).numpy(), embed)
+            for key in ("sim_extracted", "sim_mixture", "ratio_db", "residual_norm"):
+                rows[key].append(getattr(f, key))
+            rows["condition"].append(name)
+            rows["truth"].append(ev.labels.index(m.emotion))
+            mix_windows.append(mix_w)
+            ext_windows.append(fit_window(level_to(raw, audio), window))
+            envs.append(m.environment)
+            if on_item is not None:
+                on_item()
+        preds = np.zeros((len(items), len(WEIGHTS)), dtype=np.int64)
+        for j, w in enumerate(WEIGHTS):
+            audio = torch.from_numpy(np.stack([w * e + (1 - w) * x for e, x in zip(ext_windows, mix_windows)]).astype(np.float32))
+            with torch.no_grad():
+                logits, _ = ev.ser(audio, ev._tokens(envs, "text"))
+            preds[:, j] = logits.argmax(-1).numpy()
+        rows["preds"].append(preds)
+        log.info("gate samples: %s (%d windows)", name, len(items))
+    arrays = {k: np.concatenate(v) if k == "preds" else np.array(v) for k, v in rows.items()}
+    return GateSamples(*(arrays[k] for k in GateSamples.FIELDS), labels=tuple(ev.labels))
+
+
+def decisions(samples: GateSamples, t: GateThresholds) -> Tuple[np.ndarray, np.ndarray]:
+    """(present [N] bool, extraction weight [N]): :func:`~emotrt.runtime.gate.decide` on every sample, vectorised."""
+    ratio = samples.ratio_db - t.clean_gain_db
+    present = (np.maximum(samples.sim_extracted, samples.sim_mixture) >= t.present_similarity) & (ratio >= t.present_ratio_db)
+    margin = samples.sim_extracted - samples.sim_mixture
+    span = t.use_margin - t.bypass_margin
+    ramp = np.clip((margin - t.bypass_margin) / span, 0.0, 1.0) if span > 0 else (margin >= t.use_margin).astype(float)
+    weight = np.where(samples.residual_norm >= t.noise_norm, t.noise_weight, t.use_weight * ramp)
+    return present, np.where(present, weight, 0.0)
+
+
+def gated_predictions(samples: GateSamples, weight: np.ndarray, present: Optional[np.ndarray] = None) -> np.ndarray:
+    """The SER's prediction at the weight nearest each decision's (the weights it was run at);
+    ``len(labels)`` (no answer, a miss) where the gate found the enrolled speaker absent."""
+    column = np.abs(np.asarray(WEIGHTS)[None, :] - weight[:, None]).argmin(axis=1)
+    preds = samples.preds[np.arange(len(weight)), column]
+    return preds if present is None else np.where(present, preds, len(samples.labels))
+
+
+def ua(samples: GateSamples, preds: np.ndarray) -> float:
+    """UA over the true classes; a prediction ``len(labels)`` (no answer) counts as a miss."""
+    return classification_scores(samples.truth, preds, len(samples.labels) + 1)["ua"]
+
+
+def summarize(samples: GateSamples, thresholds: GateThresholds) -> Dict[str, Dict[str, float]]:
+    """Per condition: UA with TSE off / on / gated (``ua_gated``: windows the gate finds absent are misses;
+    ``ua_gated_answered``: the blend's answer everywhere), shares of windows present, used, blended, bypassed."""
+    present, weight = decisions(samples, thresholds)
+    gated = gated_predictions(samples, weight, present)
+    out = {}
+    for name in dict.fromkeys(samples.condition.tolist()):
+        mask = samples.condition == name
+        sub = samples.select(mask)
+        w, p = weight[mask], present[mask]
+        row = {"n": int(mask.sum()), "present": float(p.mean()), "used": float((p & (w >= 1)).mean()),
+               "bypassed": float((p & (w <= 0)).mean()), "blend": float((p & (w > 0) & (w < 1)).mean())}
+        if name != "absent":
+            row.update(ua_off=ua(sub, sub.preds[:, 0]), ua_on=ua(sub, sub.preds[:, -1]), ua_gated=ua(sub, gated[mask]),
+                       ua_gated_answered=ua(sub, gated_predictions(sub, weight[mask])))
+        out[name] = row
+    return out
+
+
+def _presence(samples: GateSamples, clean_gain_db: float, min_present: float) -> Tuple[float, float]:
+    """(present_similarity, present_ratio_db): the pair rejecting the most absent windows while keeping
+    ``min_present`` of the target-alone ones."""
+    alone = np.isin(samples.condition, ALONE)
+    absent = samples.condition == "absent"
+    sim = np.maximum(samples.sim_extracted, samples.sim_mixture)
+    ratio = samples.ratio_db - clean_gain_db
+    best, best_key = (-1.0, -np.inf), (np.inf, 0.0)
+    sims = np.concatenate([[-1.0], np.unique(np.quantile(sim[alone], np.linspace(0, 0.2, 41)))])
+    ratios = np.concatenate([[-np.inf], np.unique(np.quantile(ratio[alone], np.linspace(0, 0.2, 41)))])
+    for s in sims:
+        for r in ratios:
+            keep = (sim >= s) & (ratio >= r)
+            kept = keep[alone].mean()
+            if kept < min_present:
+                continue
+            key = (keep[absent].mean() if absent.any() else 0.0, -kept)
+            if key < best_key:
+                best_key, best = key, (float(s), float(r))
+    return best
+
+
+def _grid(values: np.ndarray, n: int) -> np.ndarray:
+    return np.unique(np.quantile(values, np.linspace(0, 1, n)))
+
+
+def calibrate(samples: GateSamples, min_present: float = 0.95, provenance: Optional[Dict[str, Any]] = None,
+              steps: int = 13) -> GateThresholds:
+    """Thresholds from :func:`collect`'s samples (see the module docstring).
+
+    The presence test is calibrated first (on every condition); the blending thresholds then only
+    on the windows where the target talks, maximising (worst condition's UA gain over TSE off, mean gain)
+    of what the SER hears, whatever the presence test says (its misses are reported apart).
+    """
+    clean = samples.condition == "clean"
+    clean_gain = float(np.median(samples.ratio_db[clean])) if clean.any() else 0.0
+    present_sim, present_ratio = _presence(samples, clean_gain, min_present)
+    scored = samples.select(samples.condition != "absent")
+    names = list(dict.fromkeys(scored.condition.tolist()))
+    masks = {n: scored.condition == n for n in names}
+    subsets = {n: scored.select(m) for n, m in masks.items()}
+    off = {n: ua(subsets[n], subsets[n].preds[:, 0]) for n in names}
+    margins = _grid(scored.sim_extracted - scored.sim_mixture, steps)
+    margins = np.concatenate([[margins[0] - 1.0], margins])  # "always extract" is a candidate
+    norms = np.concatenate([_grid(scored.residual_norm, steps), [np.inf]])
+    best_key: Tuple[float, float] = (-np.inf, -np.inf)
+    best: Dict[str, float] = dict(use_margin=np.inf, bypass_margin=np.inf, use_weight=1.0, noise_norm=np.inf, noise_weight=0.0)
+    for noise_norm in norms:
+        for noise_weight in (WEIGHTS if np.isfinite(noise_norm) else (0.0,)):
+            for use_weight in WEIGHTS[1:]:
+                for i, low in enumerate(margins):
+                    for high in margins[i:]:
+                        t = GateThresholds(use_margin=float(high), bypass_margin=float(low), present_similarity=-1.0,
+                                           use_weight=use_weight, noise_norm=float(noise_norm), noise_weight=noise_weight)
+                        preds = gated_predictions(scored, decisions(scored, t)[1])
+                        gains = [ua(subsets[n], preds[masks[n]]) - off[n] for n in names]
+                        key = (round(min(gains), 6), round(float(np.mean(gains)), 6))
+                        if key > best_key:
+                            best_key = key
+                            best = dict(use_margin=float(high), bypass_margin=float(low), use_weight=use_weight,
+                                        noise_norm=float(noise_norm), noise_weight=noise_weight)
+    calibration = dict(provenance or {}, min_present=min_present, n=int(len(samples.truth)),
+                       worst_ua_gain_valid=best_key[0], mean_ua_gain_valid=best_key[1])
+    return GateThresholds(present_similarity=present_sim, present_ratio_db=present_ratio, clean_gain_db=clean_gain,
+                          calibration=calibration, **best)
+
+
+def calibrate_checkpoints(ser_dir: Any, tse_dir: Any, corpus: Any, per_condition: int = 96,
+                          min_present: float = 0.95, samples_out: Any = None,
+                          on_item: Optional[Callable[[], None]] = None) -> Tuple[GateThresholds, Dict[str, Any]]:
+    """Collect valid-split samples for the SER/TSE checkpoints and calibrate; (thresholds, per-condition summary)."""
+    from emotrt.runtime.bundle import sha256_file
+    from emotrt.training.checkpoint import WEIGHTS as WEIGHTS_FILE
+    from emotrt.training.models import load_model
+
+    ser, _ = load_model(ser_dir)
+    tse, _ = load_model(tse_dir)
+    evaluator = Evaluator(ser, corpus, tse=tse)
+    samples = collect(evaluator, per_condition, on_item=on_item)
+    if samples_out is not None:
+        samples.save(samples_out)
+    provenance = {"split": "valid", "corpus": str(corpus), "per_condition": per_condition,
+                  "ser_sha256": sha256_file(Path(ser_dir) / WEIGHTS_FILE),
+                  "tse_sha256": sha256_file(Path(tse_dir) / WEIGHTS_FILE)}
+    thresholds = calibrate(samples, min_present, provenance)
+    return thresholds, summarize(samples, thresholds)

@@ -24,6 +24,7 @@ COMMANDS = [
     ("selftest", "emotrt.commands.selftest:selftest"),
     ("devices", "emotrt.commands.devices:devices"),
     ("run", "emotrt.commands.run:run"),
+    ("extract", "emotrt.commands.extract:extract"),
     ("audio-devices", "emotrt.commands.audio_devices:audio_devices"),
     ("export", "emotrt.commands.export:export"),
     ("lint", "emotrt.commands.lint:lint"),

@@ -6,12 +6,15 @@ output is checked against it (tests) and it scores recordings without a live sou
 """
 from __future__ import annotations
 
-from typing import Any, List
+import logging
+from typing import Any, Dict, List
 
 import numpy as np
 
 from emotrt.runtime.resample import Resampler, to_mono
 from emotrt.runtime.results import Result, Smoother, make_result
+
+log = logging.getLogger(__name__)
 
 
 def extract_offline(pipeline: Any, audio: np.ndarray, speaker: str) -> np.ndarray:
@@ -78,6 +81,8 @@ def gated_signal(pipeline: Any, sample_rate: int, samples: Any, speaker: str, ga
     extracted = extract_offline(pipeline, padded, speaker)[latency:latency + length]
     if not gate:
         return extracted.astype(np.float32)
+    if pipeline.tse_mode != "gated":
+        log.info("extract: the pipeline's TSE mode is %r, not gated", pipeline.tse_mode)
     chooser = pipeline.make_gate(speaker)
     out = np.zeros(length, dtype=np.float32)
     start = 0
@@ -91,3 +96,29 @@ def gated_signal(pipeline: Any, sample_rate: int, samples: Any, speaker: str, ga
             out[start:end] = fed[0, start - window.start:]
         start = end
     return out
+
+
+def extract_file(pipeline: Any, speaker: str, source: Any, out: Any, gate: bool = True) -> Dict[str, Any]:
+    """``emotrt extract``: write :func:`gated_signal` of the audio file ``source`` to ``out``.
+
+    The output is float WAV at the model rate, as long as the input (in time); without the gate
+    the raw extraction is brought to the input's RMS so it can be listened to (SI-SDR is
+    scale-invariant). Returns a summary: rates, seconds, TSE mode and the share of silent samples.
+    """
+    from emotrt.runtime.audio import _soundfile
+    from emotrt.runtime.errors import AudioError
+
+    sf = _soundfile()
+    try:
+        samples, rate = sf.read(str(source), dtype="float32", always_2d=True)
+    except (RuntimeError, OSError) as exc:
+        raise AudioError("cannot read {}: {}".format(source, exc), hint="give a WAV or FLAC file")
+    signal = gated_signal(pipeline, int(rate), samples, speaker, gate=gate)
+    if not gate:  # the TSE's own scale is arbitrary: bring it to the input's RMS (any rate: a mean, not a sum)
+        mono = to_mono(samples).astype(np.float64)
+        power = float(np.mean(signal.astype(np.float64) ** 2)) if signal.size else 0.0
+        if power > 1e-20:
+            signal = (signal * np.sqrt(float(np.mean(mono ** 2)) / power)).astype(np.float32)
+    sf.write(str(out), signal, pipeline.sample_rate, subtype="FLOAT")
+    return {"input_rate": int(rate), "rate": pipeline.sample_rate, "seconds": signal.shape[0] / pipeline.sample_rate,
+            "tse": pipeline.tse_mode if gate else "raw", "silent": float(np.mean(signal == 0.0)) if signal.size else 0.0}

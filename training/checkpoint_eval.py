@@ -2,7 +2,8 @@
 
 SER: UA, WA, macro-F1 and CCC (arousal, valence, dominance) per test set (clean; noise at 10,
 5, 0, -5 dB for seen and unseen environments; an interfering talker at 0 dB SIR, same and
-different gender) x TSE off/on x environment text on / none / wrong description. TSE: SI-SDRi
+different gender) x TSE off/on/gated (the runtime's do-no-harm gate; a window it finds without
+the enrolled speaker is a miss) x environment text on / none / wrong description. TSE: SI-SDRi
 on the two-talker sets, overall and per gender pair.
 """
 from __future__ import annotations
@@ -18,11 +19,13 @@ import torch
 
 from emotrt.runtime.errors import ConfigError, CorpusError
 from emotrt.training.metrics import ccc, classification_scores, si_sdr_improvement
-from emotrt.training.text_gain import Scored, format_gains, text_gains
+from emotrt.training.text_gain import Scored, format_gains, paired_gain, text_gains
 
 log = logging.getLogger(__name__)
 
 TEXT_MODES = ("text", "none", "wrong")
+#: TSE modes whose UA/CCC differences (paired bootstrap) the evaluation reports, with the first text mode
+TSE_PAIRS = (("on", "off"), ("gated", "off"), ("gated", "on"))
 AVD = ("arousal", "valence", "dominance")
 
 
@@ -98,10 +101,11 @@ class Evaluator:
     """SER (and optionally TSE) evaluation over one corpus; library form of ``emotrt eval``."""
 
     def __init__(self, ser: Any, corpus: Any, tse: Any = None, config: EvalConfig = EvalConfig(),
-                 text_encoder: Any = None) -> None:
+                 text_encoder: Any = None, gate: Any = None) -> None:
         from emotrt.training.text import DescriptionBank, load_text_encoder
 
         self.ser, self.tse, self.config = ser.eval(), tse.eval() if tse is not None else None, config
+        self.gate = gate if tse is not None else None  # GateThresholds: adds the TSE-gated rows
         self.corpus = Path(corpus)
         envs_file = self.corpus / "environments.json"
         if not envs_file.is_file():
@@ -158,6 +162,17 @@ class Evaluator:
         arbitrary, and the SER hears level."""
         return level_to(self.extract_raw(str(utt.speaker), audio), audio)
 
+    def _gated_window(self, speaker: str, raw: np.ndarray, extracted: np.ndarray, mixture: np.ndarray) -> Tuple[np.ndarray, Any]:
+        """(what the gated pipeline's SER hears, the gate's decision) for one window; as
+        :class:`emotrt.runtime.gate.TseGate` does, with the PyTorch TSE's enrollment network as the embedder."""
+        from emotrt.runtime.gate import decide, gate_audio, window_features
+        from emotrt.training.tse_gate import torch_embedder
+
+        spk = self._speaker_embedding(speaker).numpy()
+        features = window_features(raw, mixture, spk, torch_embedder(self.tse), self.gate.clean_gain_db)
+        decision = decide(features, self.gate)
+        return gate_audio(decision, extracted, mixture), decision
+
     def evaluate_set(self, name: str, on_item: Optional[Callable[[], None]] = None
                      ) -> Tuple[List[Dict[str, Any]], List[float], List[Dict[str, Any]]]:
         """Rows (one per TSE mode x text mode) for the test set ``name``, its SI-SDRi values, and the
@@ -169,15 +184,23 @@ class Evaluator:
         if not items:
             raise CorpusError("test set {} has no utterance with a label in {}".format(name, self.labels))
         tse_modes = ("off", "on") if self.tse is not None else ("off",)
+        tse_modes += ("gated",) if self.gate is not None else ()
         windows: Dict[str, List[np.ndarray]] = {m: [] for m in tse_modes}
+        gate_choices: List[Any] = []
         improvements: List[float] = []
         window = self.ser.config.window_samples
         for utt in items:
             audio = self._audio(utt)
             windows["off"].append(fit_window(audio, window))
             if self.tse is not None:
-                extracted = self._extract(utt, audio)
+                raw = self.extract_raw(str(utt.speaker), audio)
+                extracted = level_to(raw, audio)
                 windows["on"].append(fit_window(extracted, window))
+                if self.gate is not None:
+                    fed, decision = self._gated_window(str(utt.speaker), fit_window(raw, window),
+                                                       windows["on"][-1], windows["off"][-1])
+                    windows["gated"].append(fed)
+                    gate_choices.append(decision)
                 if utt.interferer is not None:
                     reference = torch.from_numpy(self._audio(self._clean(str(utt.target))))
                     n = min(len(reference), len(audio))
@@ -198,12 +221,25 @@ class Evaluator:
                         logits, avd = self.ser(audio, self._tokens([str(items[i].environment) for i in chunk], text_mode))
                     preds.append(logits.argmax(-1).numpy())
                     avds.append(avd.double())
-                out = scored[tse_mode, text_mode] = Scored(np.concatenate(preds), torch.cat(avds))
-                scores = classification_scores(truth, out.preds, len(self.labels))
+                answered = np.concatenate(preds)
+                extra: Dict[str, Any] = {}
+                if tse_mode == "gated":  # no answer where the gate finds the enrolled speaker absent: a miss
+                    present = np.array([d.present for d in gate_choices])
+                    answered = np.where(present, answered, len(self.labels))
+                    extra = {"present": float(present.mean()),
+                             **{m: float(np.mean([d.present and d.mode == m for d in gate_choices]))
+                                for m in ("used", "blend", "bypassed")}}
+                out = scored[tse_mode, text_mode] = Scored(answered, torch.cat(avds))
+                scores = classification_scores(truth, out.preds, len(self.labels) + 1)
                 concord = ccc(out.avd, avd_true)
                 rows.append(dict(describe_set(name), set=name, tse=tse_mode, text=text_mode, n=len(items), **scores,
-                                 **{"ccc_" + k[0]: float(v) for k, v in zip(AVD, concord)}))
-        gains = [dict(set=name, **g) for g in text_gains(truth, avd_true, scored, len(self.labels))]
+                                 **{"ccc_" + k[0]: float(v) for k, v in zip(AVD, concord)}, **extra))
+        classes = len(self.labels) + 1  # the gated rows' "no answer"
+        gains = [dict(set=name, **g) for g in text_gains(truth, avd_true, scored, classes)]
+        text = self.config.text_modes[0]
+        gains += [dict(set=name, tse="{} - {}".format(a, b), compared="TSE " + text,
+                       **paired_gain(truth, avd_true, scored[a, text], scored[b, text], classes))
+                  for a, b in TSE_PAIRS if (a, text) in scored and (b, text) in scored]
         return rows, improvements, gains
 
     def run(self, on_item: Optional[Callable[[], None]] = None) -> Dict[str, Any]:
@@ -240,24 +276,45 @@ def format_table(report: Dict[str, Any]) -> str:
         lines.append("| {} | {} | {} | {} | {} | {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} |".format(
             r["set"], r["condition"], snr, r["tse"], r["text"], r["n"], r["ua"], r["wa"], r["f1"],
             r["ccc_a"], r["ccc_v"], r["ccc_d"]))
+    gated = [r for r in report["ser"] if r["tse"] == "gated" and r["text"] == report["ser"][0]["text"]]
+    if gated:
+        lines += ["", "| set | gate: speaker present | used | blend | bypassed |", "|---|---|---|---|---|"]
+        lines += ["| {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} |".format(r["set"], r["present"], r["used"], r["blend"],
+                                                                     r["bypassed"]) for r in gated]
     if report.get("tse"):
         t = report["tse"]
         parts = ", ".join("{} {:.2f} dB".format(k.replace("si_sdri_db_", ""), v) for k, v in t.items()
                           if k.startswith("si_sdri_db_"))
         lines += ["", "TSE SI-SDRi {:.2f} dB over {} two-talker mixtures ({})".format(t["si_sdri_db"], t["n"], parts)]
-    return "\n".join(lines + format_gains(report.get("text_gain", [])))
+    rows = report.get("text_gain", [])
+    tse_rows = [r for r in rows if str(r["compared"]).startswith("TSE ")]
+    lines += format_gains([r for r in rows if r not in tse_rows])
+    if tse_rows:
+        lines += ["", "TSE modes: differences on the same utterances ({}), 95 % paired bootstrap interval".format(
+            tse_rows[0]["compared"][4:] + " text"), "",
+            "| set | compared | UA | interval | mean CCC | interval |", "|" + "---|" * 6]
+        lines += ["| {} | {} | {:+.3f} | [{:+.3f}, {:+.3f}] | {:+.3f} | [{:+.3f}, {:+.3f}] |".format(
+            r["set"], r["tse"], r["ua_gain"], *r["ua_ci"], r["ccc_gain"], *r["ccc_ci"]) for r in tse_rows]
+    return "\n".join(lines)
 
 
 def evaluate_checkpoints(ser_dir: Any, corpus: Any, tse_dir: Any = None, config: EvalConfig = EvalConfig(),
-                         on_item: Optional[Callable[[], None]] = None) -> Dict[str, Any]:
-    """Load the SER (and TSE) checkpoints and evaluate them on ``corpus``'s stored test sets."""
+                         on_item: Optional[Callable[[], None]] = None, gate: Any = None) -> Dict[str, Any]:
+    """Load the SER (and TSE) checkpoints and evaluate them on ``corpus``'s stored test sets.
+
+    ``gate`` (:class:`~emotrt.runtime.gate.GateThresholds`) adds the TSE-gated rows; by default the
+    thresholds the TSE checkpoint carries (``config.json`` ``gate``, written by ``--calibrate-gate``).
+    """
+    from emotrt.runtime.gate import GateThresholds
     from emotrt.training.models import load_model
 
     ser, _ = load_model(ser_dir)
     if ser.__class__.__name__ != "SER":
         raise ConfigError("{} is not an SER checkpoint".format(ser_dir), hint="emotrt eval SER_CHECKPOINT --tse TSE_CHECKPOINT")
-    tse = load_model(tse_dir)[0] if tse_dir is not None else None
-    return Evaluator(ser, corpus, tse=tse, config=config).run(on_item)
+    tse, tse_config = load_model(tse_dir) if tse_dir is not None else (None, {})
+    if gate is None and tse_config.get("gate"):
+        gate = GateThresholds.from_dict(tse_config["gate"])
+    return Evaluator(ser, corpus, tse=tse, config=config, gate=gate).run(on_item)
 
 
 def count_items(corpus: Any, config: EvalConfig) -> int:

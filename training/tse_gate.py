@@ -252,3 +252,21 @@ def calibrate_checkpoints(ser_dir: Any, tse_dir: Any, corpus: Any, per_condition
                   "tse_sha256": sha256_file(Path(tse_dir) / WEIGHTS_FILE)}
     thresholds = calibrate(samples, min_present, provenance)
     return thresholds, summarize(samples, thresholds)
+
+
+def store_thresholds(tse_dir: Any, thresholds: GateThresholds) -> Path:
+    """Write ``thresholds`` into the TSE checkpoint's ``config.json`` (key ``gate``), atomically.
+
+    ``emotrt export`` copies them into the ``tse_step`` graph's contract (``extra["gate"]``), which
+    the bundle manifest carries and the runtime reads. The weights are untouched.
+    """
+    import json
+
+    from emotrt.runtime.atomic import atomic_write
+    from emotrt.training.checkpoint import CONFIG, read_config
+
+    config = read_config(tse_dir)
+    config["gate"] = thresholds.to_dict()
+    path = Path(tse_dir) / CONFIG
+    atomic_write(path, json.dumps(config, indent=2, sort_keys=True).encode())
+    return path

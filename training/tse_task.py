@@ -180,13 +180,16 @@ def warm_start(model: TSE, path: str) -> Dict[str, Any]:
             "step": config.get("training", {}).get("step"), "fresh": sorted(set(skipped) | set(missing))}
 
 
-def model_config_from_table(table: Dict[str, Any]) -> Tuple[TSEConfig, str]:
+def model_config_from_table(table: Dict[str, Any], resumed: Optional[Dict[str, Any]] = None) -> Tuple[TSEConfig, str]:
     """``[model]``: ``preset`` (tiny, edge, paper) plus any :class:`TSEConfig` field to override, or
-    ``init`` (a TSE checkpoint to warm-start from, whose dimensions then replace the preset's)."""
+    ``init`` (a TSE checkpoint to warm-start from, whose dimensions then replace the preset's; a run
+    that resumes, ``resumed`` being its ``last/`` config, takes them from there and needs no ``init``)."""
     table = dict(table)
     preset = table.pop("preset", "edge")
     init = str(table.pop("init", "") or "")
-    if init:
+    if init and resumed is not None:
+        base = TSEConfig.from_dict(resumed)
+    elif init:
         from emotrt.training.checkpoint import read_config
 
         base = TSEConfig.from_dict(read_config(init))
@@ -199,7 +202,13 @@ def model_config_from_table(table: Dict[str, Any]) -> Tuple[TSEConfig, str]:
 def from_recipe(recipe: Recipe, source: Optional[MixtureSource] = None) -> TSETask:
     """The TSE task of a recipe; ``source`` defaults to the corpus named in ``[data] corpus``."""
     check_sections(recipe, SECTIONS)
-    model, init = model_config_from_table(recipe.sections.get("model", {}))
+    last = Path(recipe.train.out) / "last"
+    resumed = None
+    if (last / "config.json").is_file():
+        from emotrt.training.checkpoint import read_config
+
+        resumed = read_config(last)
+    model, init = model_config_from_table(recipe.sections.get("model", {}), resumed)
     data = parse_section(recipe.sections.get("data", {}), TSEDataConfig, "recipe [data]")
     loss = parse_section(recipe.sections.get("loss", {}), TSELossConfig, "recipe [loss]")
     if source is None:
@@ -207,9 +216,6 @@ def from_recipe(recipe: Recipe, source: Optional[MixtureSource] = None) -> TSETa
 
         source = CorpusMixtures.open(data, model.sample_rate)
     task = TSETask(model, data, loss, source, init=init)
-    last = Path(recipe.train.out) / "last"
-    if init and (last / "config.json").is_file():
-        from emotrt.training.checkpoint import read_config
-
-        task.parent = read_config(last).get("warm_started_from", {"path": init})
+    if init and resumed is not None:
+        task.parent = resumed.get("warm_started_from", {"path": init})
     return task

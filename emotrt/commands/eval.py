@@ -14,14 +14,35 @@ def eval_(
     limit: Optional[int] = typer.Option(None, "--limit", help="At most this many utterances per test set."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the report as JSON here."),
     markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write the tables as Markdown here."),
+    calibrate_gate: bool = typer.Option(False, "--calibrate-gate", help="Calibrate the TSE gate on the valid split "
+                                        "first and store its thresholds in the --tse checkpoint's config.json."),
+    gate_per_condition: int = typer.Option(96, "--gate-per-condition", help="Valid mixtures per condition for --calibrate-gate."),
 ) -> None:
-    """SER UA/WA/F1/CCC per SNR x condition x TSE on/off x environment text; TSE SI-SDRi."""
+    """SER UA/WA/F1/CCC per SNR x condition x TSE off/on/gated x environment text; TSE SI-SDRi.
+
+    The gated rows appear when the --tse checkpoint carries gate thresholds (--calibrate-gate)."""
     from rich.progress import Progress
 
+    from emotrt.runtime.errors import ConfigError
     from emotrt.training.checkpoint_eval import EvalConfig, count_items, evaluate_checkpoints, format_table, save_report
 
     config = EvalConfig(sets=tuple(s for s in sets.split(",") if s), text_modes=tuple(t for t in text.split(",") if t),
                         limit=limit)
+    if calibrate_gate:
+        import json
+
+        from emotrt.training.tse_gate import CONDITIONS, calibrate_checkpoints, store_thresholds
+
+        if tse is None:
+            raise ConfigError("--calibrate-gate needs --tse", hint="emotrt eval SER --corpus C --tse TSE --calibrate-gate")
+        with Progress(transient=True) as progress:
+            bar = progress.add_task("calibrating the gate", total=gate_per_condition * len(CONDITIONS))
+            thresholds, summary = calibrate_checkpoints(ser, tse, corpus, gate_per_condition,
+                                                        on_item=lambda: progress.advance(bar))
+        typer.echo("gate thresholds -> {}: {}".format(store_thresholds(tse, thresholds),
+                                                      json.dumps(thresholds.to_dict(), sort_keys=True)))
+        for name, row in summary.items():
+            typer.echo("  valid {}: {}".format(name, json.dumps({k: round(v, 3) for k, v in row.items()})))
     with Progress(transient=True) as progress:
         bar = progress.add_task("evaluating", total=count_items(corpus, config))
         report = evaluate_checkpoints(ser, corpus, tse, config, on_item=lambda: progress.advance(bar))

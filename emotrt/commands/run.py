@@ -23,6 +23,7 @@ def run(
     seconds: Optional[float] = typer.Option(None, "--seconds", help="Stop after this much audio."),
     ser_hop: Optional[float] = typer.Option(None, "--ser-hop", help="Seconds between SER windows (default half a window)."),
     smoothing: float = typer.Option(0.5, "--smoothing", help="Posterior smoothing weight of the past, 0..1."),
+    tse: str = typer.Option("auto", "--tse", help="What the SER hears: auto, gated, on (extraction) or off (mixture)."),
 ) -> None:
     """Run TSE -> SER on live or recorded audio; Ctrl-C (or SIGTERM) stops with a summary."""
     import json
@@ -40,7 +41,7 @@ def run(
                           hint="emotrt run BUNDLE -s NAME -e ENV --mic | --file F | --stdin --rate R")
     if stdin and rate is None:
         raise ConfigError("--stdin needs --rate (raw PCM carries no header)", hint="add --rate 16000")
-    config = PipelineConfig(ser_hop_s=ser_hop, smoothing=smoothing, ser_async=True)
+    config = PipelineConfig(ser_hop_s=ser_hop, smoothing=smoothing, ser_async=True, tse=tse)
     # Hash each bundle file once per content; `emotrt selftest` always re-hashes everything.
     with Pipeline.from_bundle(bundle, backend=backend, config=config, verify="cached") as pipeline:
         typer.echo("backend: {} ({})".format(pipeline.backend, pipeline.backend_reason), err=True)

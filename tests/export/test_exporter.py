@@ -114,3 +114,19 @@ def test_parity_failure_lists_the_output_and_leaves_nothing_behind(toy_ckpts, tm
 def test_export_options_are_validated_once(options, message):
     with pytest.raises(ConfigError, match=message):
         ExportConfig(**options)
+
+
+def test_gate_thresholds_travel_from_the_checkpoint_into_the_step_contract():
+    from emotrt.export.exporter import contract_for
+    from emotrt.export.specs import TSE_OFFLINE, TSE_STEP
+    from emotrt.runtime.gate import GateThresholds, thresholds_from_contract
+
+    gate = GateThresholds(use_margin=0.3, bypass_margin=0.0, present_similarity=0.4, noise_norm=2.0)
+    config = dict(TSE_CONFIG, gate=gate.to_dict())
+    model = ToyTSE(config)
+    step = contract_for(TSE_STEP, model, config, 17, {})
+    assert thresholds_from_contract(step) == gate
+    reread = ModelContract.from_metadata(step.to_metadata())  # the manifest stores the same metadata
+    assert thresholds_from_contract(reread) == gate
+    assert "gate" not in contract_for(TSE_OFFLINE, model, config, 17, {}).extra
+    assert thresholds_from_contract(contract_for(TSE_STEP, model, TSE_CONFIG, 17, {})) is None

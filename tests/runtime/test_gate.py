@@ -191,3 +191,16 @@ def test_gated_signal_is_aligned_and_silent_where_the_speaker_is_absent(gated_pi
     assert np.abs(fed[-graphs.WINDOW // 2:]).max() == 0.0  # the tone alone: nothing for alice
     off = gated_signal(gated_pipeline(tse="off"), graphs.RATE, audio, "alice")
     assert np.array_equal(off, audio)
+
+
+def test_extract_file_writes_float_wav_at_the_model_rate(gated_pipeline, tmp_path):
+    import soundfile as sf
+
+    from emotrt.runtime.offline import extract_file
+
+    audio = np.concatenate([_noise(1.5), _tone(1.5)])
+    sf.write(str(tmp_path / "in.wav"), audio, graphs.RATE)
+    summary = extract_file(gated_pipeline(), "alice", tmp_path / "in.wav", tmp_path / "out.wav")
+    out, rate = sf.read(str(tmp_path / "out.wav"), dtype="float32")
+    assert rate == graphs.RATE and out.shape == audio.shape and summary["tse"] == "gated"
+    assert 0.1 < summary["silent"] < 0.9  # the tone half is silent for alice

@@ -79,3 +79,24 @@ def test_bad_evaluation_requests(ser_corpus, tiny_model, wordllama, tmp_path):
         Evaluator(tiny_model, tmp_path, text_encoder=wordllama)
     with pytest.raises(ConfigError, match="text_modes"):
         EvalConfig(text_modes=("maybe",))
+
+
+def test_gated_rows_follow_the_gate(ser_corpus, tiny_model, wordllama):
+    from emotrt.runtime.gate import GateThresholds
+
+    sets = ("clean",)
+    config = EvalConfig(sets=sets, text_modes=("text",), limit=3)
+    bypass = GateThresholds(use_margin=0.1, bypass_margin=0.0, present_similarity=-1.0)  # pass-through: margin 0
+    report = Evaluator(tiny_model, ser_corpus, tse=PassThroughTSE(), text_encoder=wordllama, config=config,
+                       gate=bypass).run()
+    off, on, gated = report["ser"]
+    assert [r["tse"] for r in report["ser"]] == ["off", "on", "gated"]
+    assert gated["ua"] == off["ua"] and gated["present"] == 1.0 and gated["bypassed"] == 1.0
+    assert [g["tse"] for g in report["text_gain"]] == ["on - off", "gated - off", "gated - on"]
+    table = format_table(report)
+    assert "| clean | gated - off | +0.000 |" in table and "gate: speaker present" in table
+    absent = GateThresholds(use_margin=0.1, bypass_margin=0.0, present_similarity=-1.0, present_ratio_db=10.0)
+    report = Evaluator(tiny_model, ser_corpus, tse=PassThroughTSE(), text_encoder=wordllama, config=config,
+                       gate=absent).run()
+    gated = report["ser"][2]
+    assert gated["present"] == 0.0 and gated["ua"] == 0.0  # no answer for an absent speaker is a miss

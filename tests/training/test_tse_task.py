@@ -109,3 +109,53 @@ def test_cli_trains_the_quick_recipe_on_a_corpus_and_resumes(tmp_path, synth_cor
     _, config = load_model(out / "last")
     assert config["training"]["step"] == 3 and config["data"]["corpus"] == str(synth_corpus)
     assert config["training"]["recipe"]["model"]["preset"] == "tiny"
+
+
+def test_warm_start_loads_the_parent_and_keeps_its_provenance_on_resume(tmp_path, tone_speakers):
+    parent_recipe = _recipe(tmp_path / "parent", "train.steps=2", "train.epoch_steps=2")
+    train(from_recipe(parent_recipe, source=tone_speakers), parent_recipe, progress=False)
+    parent = tmp_path / "parent" / "best"
+    recipe = _recipe(tmp_path / "child", "model.init=" + str(parent), "train.steps=2", "train.epoch_steps=2")
+    task = from_recipe(recipe, source=tone_speakers)
+    model = task.build_model()
+    _, weights = load_model(parent)[0], load_model(parent)[0].state_dict()
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in weights.items())
+    assert task.parent["path"] == str(parent) and len(task.parent["sha256"]) == 64 and task.parent["step"] == 2
+    train(task, recipe, progress=False)
+    _, config = load_model(tmp_path / "child" / "last")
+    assert config["warm_started_from"]["sha256"] == task.parent["sha256"]
+    # resuming: weights come from last/, the provenance from its config, the parent is not reloaded
+    resumed = from_recipe(_recipe(tmp_path / "child", "model.init=/nonexistent", "train.steps=3"), source=tone_speakers)
+    assert resumed.parent["sha256"] == task.parent["sha256"]
+    resumed.build_model()
+
+
+def test_warm_start_with_another_speaker_head_keeps_a_fresh_one(tmp_path, tone_speakers):
+    from tests.training.conftest import ToneSpeakers
+
+    recipe = _recipe(tmp_path / "parent", "train.steps=1", "train.epoch_steps=1")
+    train(from_recipe(recipe, source=tone_speakers), recipe, progress=False)
+    task = from_recipe(_recipe(tmp_path / "child", "model.init=" + str(tmp_path / "parent" / "last")),
+                       source=ToneSpeakers(n_speakers=3))
+    model = task.build_model()
+    assert model.speaker_head.out_features == 3 and task.parent["fresh"] == ["speaker_head.bias", "speaker_head.weight"]
+
+
+def test_validation_reports_each_condition(tone_speakers):
+    task = from_recipe(_recipe("unused"), source=tone_speakers)
+    model = task.build_model().eval()
+    base = tone_speakers.valid_set()[0]
+    noise = dict(base, condition="noise")
+    clean = dict(base, mixture=base["target"], condition="clean")
+
+    class Source:
+        n_speakers = tone_speakers.n_speakers
+
+        def valid_set(self):
+            return [base, noise, clean]
+
+    task.source = Source()
+    with torch.no_grad():
+        metrics = task.validate(model)
+    assert set(metrics) == {"score", "si_sdri", "si_sdr", "noise_si_sdri", "noise_si_sdr", "clean_si_sdr"}
+    assert metrics["score"] == pytest.approx((metrics["si_sdri"] + metrics["noise_si_sdri"]) / 2)

@@ -1,0 +1,79 @@
+"""Gate calibration on the valid split: thresholds chosen from features and the SER's answers."""
+import numpy as np
+import pytest
+
+from emotrt.runtime.gate import GateFeatures, GateThresholds, decide
+from emotrt.training import tse_gate
+from emotrt.training.tse_gate import WEIGHTS, GateSamples, calibrate, decisions, summarize
+
+
+def _samples(n=40, seed=0):
+    """Clean: the extraction only hurts (margin ~0). Talker: it helps (margin ~0.4). Noise: it hurts although the
+    margin is high, but the residual norm gives it away. Absent: low similarities."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    truth = rng.integers(0, 4, 4 * n)
+    wrong = (truth + 1) % 4
+    for i, name in enumerate(["clean", "talker_0db", "noise_0db", "absent"]):
+        for j in range(n):
+            k = i * n + j
+            good = np.array([truth[k]] * len(WEIGHTS))
+            if name == "clean":
+                preds, sims, norm = np.where(np.array(WEIGHTS) < 0.5, truth[k], wrong[k]), (0.9, 0.9), 1.0
+            elif name == "talker_0db":
+                preds, sims, norm = np.where(np.array(WEIGHTS) >= 0.5, truth[k], wrong[k]), (0.85, 0.45), 1.0
+            elif name == "noise_0db":
+                preds, sims, norm = np.where(np.array(WEIGHTS) <= 0.25, truth[k], wrong[k]), (0.7, 0.3), 3.0
+            else:
+                preds, sims, norm = good, (0.1, 0.0), 1.0
+            jitter = rng.normal(0, 0.02, 2)
+            rows.append((name, sims[0] + jitter[0], sims[1] + jitter[1], 40.0 + rng.normal(0, 0.5), norm + rng.normal(0, 0.1),
+                         truth[k], preds))
+    cols = list(zip(*rows))
+    return GateSamples(np.array(cols[0]), np.array(cols[1]), np.array(cols[2]), np.array(cols[3]), np.array(cols[4]),
+                       np.array(cols[5]), np.stack(cols[6]), labels=("neutral", "happy", "angry", "sad"))
+
+
+def test_calibration_never_loses_to_tse_off_and_drops_absent_windows():
+    samples = _samples()
+    t = calibrate(samples)
+    summary = summarize(samples, t)
+    for name in ("clean", "talker_0db", "noise_0db"):
+        assert summary[name]["ua_gated"] >= summary[name]["ua_off"]
+        assert summary[name]["present"] == 1.0
+    assert summary["talker_0db"]["ua_gated"] == 1.0 and summary["talker_0db"]["ua_off"] == 0.0
+    assert summary["clean"]["used"] == 0.0 and summary["absent"]["present"] == 0.0
+    assert t.clean_gain_db == pytest.approx(40.0, abs=0.5) and np.isfinite(t.noise_norm) and t.noise_weight <= 0.25
+    assert t.calibration["worst_ua_gain_valid"] >= 0.0
+
+
+def test_vectorised_decisions_match_the_runtime_gate():
+    samples = _samples(n=10, seed=1)
+    t = GateThresholds(use_margin=0.3, bypass_margin=0.05, present_similarity=0.5, present_ratio_db=-3.0,
+                       clean_gain_db=40.0, use_weight=0.75, noise_norm=2.0, noise_weight=0.25)
+    present, weight = decisions(samples, t)
+    for i in range(len(samples.truth)):
+        d = decide(GateFeatures(samples.sim_extracted[i], samples.sim_mixture[i], samples.ratio_db[i] - 40.0,
+                                samples.residual_norm[i]), t)
+        assert d.present == present[i]
+        if d.present:
+            assert d.weight == pytest.approx(weight[i])
+
+
+def test_samples_save_and_load(tmp_path):
+    samples = _samples(n=3)
+    samples.save(tmp_path / "s.npz")
+    again = GateSamples.load(tmp_path / "s.npz")
+    assert again.labels == samples.labels and all(np.array_equal(getattr(again, k), getattr(samples, k))
+                                                  for k in GateSamples.FIELDS)
+
+
+def test_thresholds_are_stored_in_the_checkpoint_config(tmp_path):
+    from emotrt.training.checkpoint import read_config, save_checkpoint
+
+    import torch
+
+    save_checkpoint(tmp_path / "tse", {"w": torch.zeros(1)}, {"family": "tse_td_speakerbeam"})
+    t = GateThresholds(use_margin=0.3, bypass_margin=0.05, present_similarity=0.5)
+    tse_gate.store_thresholds(tmp_path / "tse", t)
+    assert GateThresholds.from_dict(read_config(tmp_path / "tse")["gate"]) == t

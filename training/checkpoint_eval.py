@@ -225,10 +225,11 @@ class Evaluator:
                 extra: Dict[str, Any] = {}
                 if tse_mode == "gated":  # no answer where the gate finds the enrolled speaker absent: a miss
                     present = np.array([d.present for d in gate_choices])
+                    extra = {"ua_heard": classification_scores(truth, answered, len(self.labels))["ua"]}
                     answered = np.where(present, answered, len(self.labels))
-                    extra = {"present": float(present.mean()),
+                    extra.update({"present": float(present.mean()),
                              **{m: float(np.mean([d.present and d.mode == m for d in gate_choices]))
-                                for m in ("used", "blend", "bypassed")}}
+                                for m in ("used", "blend", "bypassed")}})
                 out = scored[tse_mode, text_mode] = Scored(answered, torch.cat(avds))
                 scores = classification_scores(truth, out.preds, len(self.labels) + 1)
                 concord = ccc(out.avd, avd_true)
@@ -278,9 +279,10 @@ def format_table(report: Dict[str, Any]) -> str:
             r["ccc_a"], r["ccc_v"], r["ccc_d"]))
     gated = [r for r in report["ser"] if r["tse"] == "gated" and r["text"] == report["ser"][0]["text"]]
     if gated:
-        lines += ["", "| set | gate: speaker present | used | blend | bypassed |", "|---|---|---|---|---|"]
-        lines += ["| {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} |".format(r["set"], r["present"], r["used"], r["blend"],
-                                                                     r["bypassed"]) for r in gated]
+        lines += ["", "Gate (UA heard: the SER's answer on what the gate feeds it, absent windows included)", "",
+                  "| set | speaker present | used | blend | bypassed | UA heard |", "|---|---|---|---|---|---|"]
+        lines += ["| {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} |".format(
+            r["set"], r["present"], r["used"], r["blend"], r["bypassed"], r["ua_heard"]) for r in gated]
     if report.get("tse"):
         t = report["tse"]
         parts = ", ".join("{} {:.2f} dB".format(k.replace("si_sdri_db_", ""), v) for k, v in t.items()

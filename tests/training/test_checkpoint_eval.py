@@ -91,10 +91,10 @@ def test_gated_rows_follow_the_gate(ser_corpus, tiny_model, wordllama):
                        gate=bypass).run()
     off, on, gated = report["ser"]
     assert [r["tse"] for r in report["ser"]] == ["off", "on", "gated"]
-    assert gated["ua"] == off["ua"] and gated["present"] == 1.0 and gated["bypassed"] == 1.0
+    assert gated["ua"] == off["ua"] == gated["ua_heard"] and gated["present"] == 1.0 and gated["bypassed"] == 1.0
     assert [g["tse"] for g in report["text_gain"]] == ["on - off", "gated - off", "gated - on"]
     table = format_table(report)
-    assert "| clean | gated - off | +0.000 |" in table and "gate: speaker present" in table
+    assert "| clean | gated - off | +0.000 |" in table and "| speaker present | used |" in table
     absent = GateThresholds(use_margin=0.1, bypass_margin=0.0, present_similarity=-1.0, present_ratio_db=10.0)
     report = Evaluator(tiny_model, ser_corpus, tse=PassThroughTSE(), text_encoder=wordllama, config=config,
                        gate=absent).run()

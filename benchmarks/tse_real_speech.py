@@ -9,7 +9,7 @@ speaker, 48 kHz), all resampled to 16 kHz. Get the first without installing it::
 Targets are the speakers with enough audio (their first 3 s enroll them, 3 s segments after that
 are targets); interferers are every other recording. Conditions per target segment: another
 speaker at −5, 0 and +5 dB SIR; synthetic environment noise (the corpus' test split) at −5 dB SNR;
-and the other speaker *alone* (the enrolled speaker absent). Through a bundle, with the same
+the target alone; and the other speaker alone (the enrolled speaker absent). Through a bundle, with the same
 library calls as ``emotrt extract`` and ``emotrt run``:
 
     python benchmarks/tse_real_speech.py make --codec2 /work/data/real/codec2 --corpus /work/data/synth --out /work/data/real/check
@@ -97,7 +97,7 @@ def make(codec2: Path, corpus: Path, out: Path, per_speaker: int = 4, seed: int 
             clip = np.resize(clip, SEGMENT)
             base = "{}_{}".format(name, i)
             sf.write(str(out / (base + "_target.wav")), target, RATE, subtype="FLOAT")
-            mixtures = {"sir_m5": target + _scale(other, target, -5.0), "sir_0": target + _scale(other, target, 0.0),
+            mixtures = {"alone": target.copy(), "sir_m5": target + _scale(other, target, -5.0), "sir_0": target + _scale(other, target, 0.0),
                         "sir_p5": target + _scale(other, target, 5.0), "noise_m5": target + _scale(clip, target, -5.0),
                         "absent": _scale(other, target, 0.0)}
             for condition, mix in mixtures.items():
@@ -202,7 +202,7 @@ def score(check: Path, bundle: Path, tse: str = "auto") -> Dict[str, Dict[str, f
                 if r.tse:
                     row.setdefault(r.tse, []).append(1.0)
                 row.setdefault("windows", []).append(1.0)
-            if item["condition"] == "absent":
+            if item["condition"] in ("absent", "alone"):
                 continue
             raw = gated_signal(pipeline, RATE, mix, item["speaker"], gate=False)
             fed = gated_signal(pipeline, RATE, mix, item["speaker"])

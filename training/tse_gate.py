@@ -237,7 +237,7 @@ def calibrate_checkpoints(ser_dir: Any, tse_dir: Any, corpus: Any, per_condition
                           min_present: float = 0.95, samples_out: Any = None,
                           on_item: Optional[Callable[[], None]] = None) -> Tuple[GateThresholds, Dict[str, Any]]:
     """Collect valid-split samples for the SER/TSE checkpoints and calibrate; (thresholds, per-condition summary)."""
-    from emotrt.runtime.bundle import sha256_file
+    from emotrt.runtime.manifest import sha256_file
     from emotrt.training.checkpoint import WEIGHTS as WEIGHTS_FILE
     from emotrt.training.models import load_model
 

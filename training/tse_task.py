@@ -164,7 +164,7 @@ def warm_start(model: TSE, path: str) -> Dict[str, Any]:
 
     Returns the parent's provenance (path, sha256, step) for the new checkpoint's config.
     """
-    from emotrt.runtime.bundle import sha256_file
+    from emotrt.runtime.manifest import sha256_file
     from emotrt.training.checkpoint import WEIGHTS, load_checkpoint
 
     config, weights = load_checkpoint(path)

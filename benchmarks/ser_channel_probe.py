@@ -21,7 +21,7 @@ import torch
 
 from emotrt.training.augment import ChannelAugment, ChannelConfig
 from emotrt.training.channels import TARGET_CHANNELS, conditions
-from emotrt.training.evaluate import fit_window
+from emotrt.training.checkpoint_eval import fit_window
 from emotrt.training.features import FeatureConfig, LogMel
 from emotrt.training.metrics import classification_scores
 

@@ -21,6 +21,7 @@ from emotrt.runtime.errors import ConfigError
 from emotrt.training.features import FeatureConfig, LogMel
 
 FRONTENDS = ("fbank", "ssl", "whisper")
+INPUT_NORMS = ("none", "rms")  # fbank only: see FbankFrontend
 
 
 def local_pretrained_dir(path: Optional[str], what: str) -> Path:
@@ -62,17 +63,30 @@ class FbankFrontend(nn.Module):
     The scaling is one fixed affine map (speech in [-1, 1] gives natural-log mel energies of about
     -5.6 +- 4.7 here), not a per-frame norm: a per-frame LayerNorm would erase the level and the
     spectral tilt, which carry much of the emotion.
+
+    ``input_norm="rms"`` first brings each window to one RMS (:data:`REFERENCE_RMS`, the corpus's
+    median): the SER then cannot see the input gain, whatever the microphone's sensitivity or
+    the TSE's output scale, while loudness changes inside the window stay. The SER scores
+    independent windows, so this per-window normalisation streams exactly. In the graph:
+    Mul, ReduceMean, Add, Sqrt, Div before the DFT (kept FP32 with the rest of the front end).
     """
 
     OFFSET, SCALE = 5.0, 5.0
+    REFERENCE_RMS = 0.06  # median RMS of a 2 s test window of the synthetic corpus (-24.5 dBFS)
+    RMS_FLOOR = 1e-10  # mean square below -100 dBFS is not amplified further (digital silence stays silent)
 
-    def __init__(self, features: FeatureConfig) -> None:
+    def __init__(self, features: FeatureConfig, input_norm: str = "none") -> None:
         super().__init__()
+        if input_norm not in INPUT_NORMS:
+            raise ConfigError("fbank: input_norm must be one of {}, got {!r}".format(", ".join(INPUT_NORMS), input_norm))
         self.logmel = LogMel(features)
+        self.input_norm = input_norm
         self.out_dim = features.n_mels
         self.normalise_frames = False
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        if self.input_norm == "rms":
+            audio = audio * (self.REFERENCE_RMS / torch.sqrt((audio * audio).mean(-1, keepdim=True) + self.RMS_FLOOR))
         return (self.logmel(audio) + self.OFFSET) / self.SCALE
 
 
@@ -139,10 +153,12 @@ class WhisperFrontend(nn.Module):
 
 
 def build_frontend(kind: str, features: FeatureConfig, path: Optional[str] = None,
-                   hf_config: Optional[Dict[str, Any]] = None, freeze: bool = True) -> nn.Module:
+                   hf_config: Optional[Dict[str, Any]] = None, freeze: bool = True, input_norm: str = "none") -> nn.Module:
     """The front end ``kind``; pretrained ones load from ``path`` or rebuild from a stored ``hf_config``."""
     if kind == "fbank":
-        return FbankFrontend(features)
+        return FbankFrontend(features, input_norm)
+    if input_norm != "none":
+        raise ConfigError("input_norm {!r} is for the fbank front end; {} normalises its own input".format(input_norm, kind))
     if kind not in FRONTENDS:
         raise ConfigError("unknown SER frontend {!r}; expected one of {}".format(kind, ", ".join(FRONTENDS)))
     if hf_config is not None:

@@ -18,7 +18,7 @@ from torch import nn
 from emotrt.runtime.errors import ConfigError
 from emotrt.training.computed import const, int64s, integers
 from emotrt.training.features import FeatureConfig
-from emotrt.training.frontends import FRONTENDS, build_frontend, frontend_hf_config
+from emotrt.training.frontends import FRONTENDS, INPUT_NORMS, build_frontend, frontend_hf_config
 
 FAMILY = "ser"
 NULL_ENV = ("learned", "zeros")
@@ -50,6 +50,9 @@ class SERConfig:
     frontend_path: Optional[str] = None
     frontend_hf_config: Optional[Dict[str, Any]] = None
     freeze_frontend: bool = True
+    # "rms": each window brought to one RMS before the log-mel, so input gain cannot change the
+    # emotion (issue 19); "none": absolute level, as the SERs before it read it.
+    input_norm: str = "none"
     # Raw log-mel (no per-utterance mean removal): level and long-term spectrum carry emotion
     # (on the synthetic corpus a linear probe on mean/std log-mel fell from 0.64 to 0.35 with it).
     features: FeatureConfig = field(default_factory=lambda: FeatureConfig(n_fft=512, win_length=400, hop_length=320,
@@ -64,6 +67,8 @@ class SERConfig:
             raise ConfigError("ser: unknown frontend {!r}; expected one of {}".format(self.frontend, ", ".join(FRONTENDS)))
         if self.text_fine_tune and self.text_encoder == "wordllama":
             raise ConfigError("ser: text_fine_tune needs a transformers text_encoder (roberta, bert, clap), not wordllama")
+        if self.input_norm not in INPUT_NORMS:
+            raise ConfigError("ser: input_norm must be one of {}, got {!r}".format(", ".join(INPUT_NORMS), self.input_norm))
         if self.null_env not in NULL_ENV:
             raise ConfigError("ser: null_env must be one of {}, got {!r}".format(", ".join(NULL_ENV), self.null_env))
         if min(self.window_samples, self.d_model, self.layers, self.ff_dim, self.text_dim) <= 0:
@@ -205,7 +210,7 @@ class SER(nn.Module):
         super().__init__()
         self.config = config
         self.frontend = build_frontend(config.frontend, config.features, config.frontend_path,
-                                       config.frontend_hf_config, config.freeze_frontend)
+                                       config.frontend_hf_config, config.freeze_frontend, config.input_norm)
         dim = self.frontend.out_dim
         norm = [LayerNorm(dim)] if self.frontend.normalise_frames else []
         self.input_proj = nn.Sequential(*norm, nn.Linear(dim, config.d_model))

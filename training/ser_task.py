@@ -4,7 +4,10 @@ Each training window is a clean labelled utterance cropped to the model window b
 :class:`emotrt.training.corpus.sampler.MixingSampler`, optionally with another training talker at
 an SIR and a seen environment's noise at an SNR, plus one of that environment's descriptions
 (encoded once by the text encoder). The description is dropped to the null token with probability
-``p_no_text`` so the model also works without one. Loss: cross-entropy + ``ccc_weight`` *
+``p_no_text`` so the model also works without one. ``[augment]`` (:class:`ChannelConfig`) then
+passes the mixed window through a random room, microphone, self-noise and input gain, as a
+device would (training and the validation windows alike, so the best checkpoint is the one that
+holds up on another device). Loss: cross-entropy + ``ccc_weight`` *
 (1 - mean CCC of arousal/valence/dominance), optionally + distillation from a frozen teacher
 that hears the clean window (see :class:`SERLossConfig`).
 """
@@ -21,13 +24,14 @@ import torch
 from torch.nn import functional as F
 
 from emotrt.runtime.errors import ConfigError, CorpusError
+from emotrt.training.augment import ChannelAugment, ChannelConfig
 from emotrt.training.metrics import ccc, classification_scores
 from emotrt.training.ser import SER, SERConfig
 
 log = logging.getLogger(__name__)
 
 AVD = ("arousal", "valence", "dominance")
-SECTIONS = ("model", "data", "loss")
+SECTIONS = ("model", "data", "loss", "augment")
 
 
 @dataclass(frozen=True)
@@ -168,10 +172,11 @@ class SERTask:
     name = "ser"
 
     def __init__(self, model: SERConfig, data: SERDataConfig, loss: SERLossConfig = SERLossConfig(),
-                 text_encoder: Any = None) -> None:
+                 text_encoder: Any = None, augment: ChannelConfig = ChannelConfig()) -> None:
         from emotrt.training.text import DescriptionBank, load_text_encoder
 
-        self.model_config, self.data, self.loss_config = model, data, loss
+        self.model_config, self.data, self.loss_config, self.augment_config = model, data, loss, augment
+        self.channel = ChannelAugment(augment, model.sample_rate) if augment.active else None
         self.root = Path(data.corpus)
         envs_file = self.root / "environments.json"
         if not envs_file.is_file():
@@ -187,11 +192,17 @@ class SERTask:
         self.labels = list(model.labels)
         valid = labelled_sampler(self.root, "valid", self.labels, self.mix, data.valid_seed)
         rng = np.random.default_rng(data.valid_seed)
-        self.valid = self._batch([valid[i] for i in range(data.valid_size)], rng, text_dropout=0.0)
+        self.valid = self._batch([valid[i] for i in range(data.valid_size)], rng, text_dropout=0.0,
+                                 channel_rng=np.random.default_rng([data.valid_seed, 19]))
         log.info("ser task: %d valid windows from %d utterances", data.valid_size, len(valid))
 
-    def _batch(self, items: List[Any], rng: np.random.Generator, text_dropout: float) -> Dict[str, Any]:
-        return window_batch(items, self.labels, self.bank, rng, text_dropout)
+    def _batch(self, items: List[Any], rng: np.random.Generator, text_dropout: float,
+               channel_rng: Any = None) -> Dict[str, Any]:
+        batch = window_batch(items, self.labels, self.bank, rng, text_dropout)
+        if self.channel is not None:
+            channel_rng = channel_rng if channel_rng is not None else rng
+            batch["audio"] = torch.from_numpy(np.stack([self.channel(a, channel_rng) for a in batch["audio"].numpy()]))
+        return batch
 
     def build_model(self) -> SER:
         """A fresh SER of the configured dimensions."""
@@ -251,7 +262,8 @@ class SERTask:
 
     def checkpoint_config(self, model: SER) -> Dict[str, Any]:
         """The SER checkpoint config (family ``ser``, every dimension, labels, text encoder, data settings)."""
-        return dict(model.checkpoint_config(), data=asdict(self.data), loss=asdict(self.loss_config))
+        return dict(model.checkpoint_config(), data=asdict(self.data), loss=asdict(self.loss_config),
+                    augment=asdict(self.augment_config))
 
 
 def from_recipe(recipe: Any, text_encoder: Any = None) -> SERTask:
@@ -262,4 +274,5 @@ def from_recipe(recipe: Any, text_encoder: Any = None) -> SERTask:
     model = SERConfig.from_dict(dict(recipe.sections.get("model", {})))
     data = parse_section(recipe.sections.get("data", {}), SERDataConfig, "recipe [data]")
     loss = parse_section(recipe.sections.get("loss", {}), SERLossConfig, "recipe [loss]")
-    return SERTask(model, data, loss, text_encoder)
+    augment = parse_section(recipe.sections.get("augment", {}), ChannelConfig, "recipe [augment]")
+    return SERTask(model, data, loss, text_encoder, augment)

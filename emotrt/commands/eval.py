@@ -12,6 +12,11 @@ def eval_(
     sets: str = typer.Option("", "--sets", help="Comma-separated test sets (default: all stored)."),
     text: str = typer.Option("text,none,wrong", "--text", help="Environment-text modes: text, none, wrong."),
     limit: Optional[int] = typer.Option(None, "--limit", help="At most this many utterances per test set."),
+    channels: bool = typer.Option(False, "--channels", help="Score under held-out input gains, microphones and rooms "
+                                  "instead: UA, CCC and label agreement with the unaltered run."),
+    channel_list: str = typer.Option("", "--channel-list", help="With --channels: comma-separated conditions "
+                                     "(default: all of emotrt.training.channels.CHANNELS)."),
+    gains: str = typer.Option("-20,-12,-10,-6,6", "--gains", help="With --channels: input gains in dB."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the report as JSON here."),
     markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write the tables as Markdown here."),
     calibrate_gate: bool = typer.Option(False, "--calibrate-gate", help="Calibrate the TSE gate on the valid split "
@@ -24,7 +29,7 @@ def eval_(
     from rich.progress import Progress
 
     from emotrt.runtime.errors import ConfigError
-    from emotrt.training.checkpoint_eval import EvalConfig, count_items, evaluate_checkpoints, format_table, save_report
+    from emotrt.training.checkpoint_eval import EvalConfig, count_items, save_report
 
     config = EvalConfig(sets=tuple(s for s in sets.split(",") if s), text_modes=tuple(t for t in text.split(",") if t),
                         limit=limit)
@@ -43,8 +48,29 @@ def eval_(
                                                       json.dumps(thresholds.to_dict(), sort_keys=True)))
         for name, row in summary.items():
             typer.echo("  valid {}: {}".format(name, json.dumps({k: round(v, 3) for k, v in row.items()})))
+    if channels:
+        from emotrt.training.channel_eval import ChannelEvalConfig, evaluate_channels, format_channels
+        from emotrt.training.channels import CHANNELS
+
+        chosen = tuple(c for c in channel_list.split(",") if c) or tuple(CHANNELS)
+        try:
+            gain_values = tuple(float(g) for g in gains.split(",") if g.strip())
+        except ValueError:
+            raise typer.BadParameter("--gains takes comma-separated numbers of dB, got {!r}".format(gains))
+        run_config = ChannelEvalConfig(sets=config.sets, gains=gain_values, channels=chosen,
+                                       text_mode=config.text_modes[0], limit=limit)
+        run, fmt = (lambda tick: evaluate_channels(ser, corpus, tse, run_config, on_item=tick)), format_channels
+    else:
+        from emotrt.training.checkpoint_eval import evaluate_checkpoints, format_table
+
+        run, fmt = (lambda tick: evaluate_checkpoints(ser, corpus, tse, config, on_item=tick)), format_table
     with Progress(transient=True) as progress:
         bar = progress.add_task("evaluating", total=count_items(corpus, config))
-        report = evaluate_checkpoints(ser, corpus, tse, config, on_item=lambda: progress.advance(bar))
-    save_report(report, out, markdown)
-    typer.echo(format_table(report))
+        report = run(lambda: progress.advance(bar))
+    save_report(report, out, None)
+    text_out = fmt(report)
+    if markdown is not None:
+        from emotrt.runtime.atomic import atomic_write
+
+        atomic_write(Path(markdown), (text_out + "\n").encode())
+    typer.echo(text_out)

@@ -51,3 +51,15 @@ def test_eval_bad_inputs_are_one_line_errors(corpus_and_checkpoint, tmp_path):
         proc = emotrt("eval", *args)
         assert proc.returncode == 2, (args, proc.stderr)
         assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_eval_channels_prints_ua_and_label_agreement(corpus_and_checkpoint):
+    root = corpus_and_checkpoint
+    proc = emotrt("eval", str(root / "ser"), "--corpus", str(root / "synth"), "--sets", "clean", "--channels",
+                  "--channel-list", "telephone", "--gains", "-12,6", "--out", str(root / "channels.json"))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((root / "channels.json").read_text())
+    assert [r["condition"] for r in report["rows"]] == ["unaltered", "gain_m12db", "gain_p6db", "telephone"]
+    assert "Label agreement with the unaltered run" in proc.stdout and "| telephone |" in proc.stdout
+    bad = emotrt("eval", str(root / "ser"), "--corpus", str(root / "synth"), "--channels", "--channel-list", "no_mic")
+    assert bad.returncode == 2 and "no_mic" in bad.stderr and "Traceback" not in bad.stderr

@@ -28,7 +28,7 @@ def real_ckpts(tmp_path_factory):
     torch.manual_seed(0)
     tse = TSE.from_config("tiny")
     save_checkpoint(root / "tse", tse.state_dict(), tse.checkpoint_config())
-    ser = SER.from_config(tiny_ser_config(env_film=True))
+    ser = SER.from_config(tiny_ser_config(env_film=True, input_norm="rms"))  # the default SER's front end
     torch.nn.init.normal_(ser.env_film.weight, std=0.1)  # a trained FiLM, not the identity it starts as
     save_checkpoint(root / "ser", ser.state_dict(), ser.checkpoint_config())
     return root / "tse", root / "ser"

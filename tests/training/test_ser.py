@@ -124,3 +124,28 @@ def test_committed_default_checkpoint_gives_the_stored_basis_front_end_outputs(r
         stored = model(audio, token)
     for new, old in zip(computed, stored):
         assert (new - old).abs().max() <= 1e-4
+
+
+def test_rms_input_norm_makes_the_output_independent_of_input_gain():
+    torch.manual_seed(0)
+    model = SER.from_config(SERConfig(input_norm="rms", **TINY)).eval()
+    audio = torch.randn(2, 8000) * 0.05
+    audio[1, :3000] = 0.0  # digital silence stays silent
+    token = model.null_env(2)
+    reference = model(audio, token)[0]
+    for gain in (10 ** (-30 / 20), 10 ** (-12 / 20), 10 ** (6 / 20), 150.0):
+        assert torch.allclose(model(audio * gain, token)[0], reference, atol=1e-4)
+    absolute = SER.from_config(SERConfig(**TINY)).eval()
+    absolute.load_state_dict(model.state_dict())
+    assert not torch.allclose(absolute(audio * 0.1, token)[0], absolute(audio, token)[0], atol=1e-3)
+    assert torch.equal(model(torch.zeros(1, 8000), model.null_env(1))[0],
+                       absolute(torch.zeros(1, 8000), model.null_env(1))[0])
+
+
+def test_input_norm_is_validated_and_only_for_fbank():
+    with pytest.raises(ConfigError, match="input_norm"):
+        SERConfig(input_norm="agc", **TINY)
+    from emotrt.training.frontends import build_frontend
+
+    with pytest.raises(ConfigError, match="input_norm"):
+        build_frontend("ssl", SERConfig().features, input_norm="rms")

@@ -1,0 +1,59 @@
+"""The same speech through a bundle as other devices would hear it: do the reported emotions change?
+
+Issue 19's first measurement, on the runtime path (ONNX Runtime backend, the stream's windows,
+VAD, smoothing and ``match_level``): the demo's mixture scaled by a constant gain, or passed
+through a held-out microphone or room at its own level (training/channels.py), each run through
+:func:`emotrt.runtime.offline.evaluate_offline` (the results a stream gives), and the share of
+speech windows whose reported emotion equals the unaltered run's.
+
+    python benchmarks/ser_channel_agreement.py out/demo/bundle out/demo/mixture.wav SPEAKER ENVIRONMENT
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+GAINS = (-20.0, -12.0, -6.0, -3.0, 3.0, 6.0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundle")
+    parser.add_argument("mixture")
+    parser.add_argument("speaker")
+    parser.add_argument("environment")
+    parser.add_argument("--out", default=None, help="write the rows as JSON here")
+    args = parser.parse_args()
+    import soundfile as sf
+
+    from emotrt.runtime import Pipeline
+    from emotrt.runtime.offline import evaluate_offline
+    from emotrt.training.channels import CHANNELS, conditions
+
+    audio, rate = sf.read(args.mixture, dtype="float32")
+    if rate != 16000:
+        raise SystemExit("expected a 16 kHz mixture (the conditions are designed at 16 kHz), got {} Hz".format(rate))
+    conds = conditions(GAINS, tuple(CHANNELS))
+    rows = []
+    with Pipeline.from_bundle(args.bundle, backend="onnxruntime") as pipeline:
+        reference = evaluate_offline(pipeline, rate, audio, args.speaker, args.environment)
+        print("| input | speech windows | labels equal to the unaltered run | raw argmax equal |")
+        print("|---|---|---|---|")
+        print("| unaltered | {} | | |".format(sum(r.speech for r in reference)))
+        for name, cond in conds.items():
+            results = evaluate_offline(pipeline, rate, cond.apply(audio), args.speaker, args.environment)
+            both = [(a, b) for a, b in zip(reference, results) if a.speech and b.speech]
+            same = float(np.mean([a.emotion == b.emotion for a, b in both])) if both else float("nan")
+            raw = float(np.mean([np.argmax(a.raw) == np.argmax(b.raw) for a, b in both])) if both else float("nan")
+            rows.append(dict(condition=name, description=cond.description, speech_windows=sum(r.speech for r in results),
+                             compared=len(both), agreement=same, raw_agreement=raw))
+            print("| {} | {} | {:.0%} | {:.0%} |".format(name, rows[-1]["speech_windows"], same, raw), flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

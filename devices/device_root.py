@@ -175,12 +175,15 @@ class DeviceRoot:
         The cache is keyed by the full fingerprint, so an unchanged model is never rebuilt. The
         builder sees a work view ``staging/.engines-<id>`` whose ``models`` links into the (read-only)
         bundle and whose ``engines`` links to ``ROOT/engines``; the plans' manifest entries go to
-        ``engines/by-bundle/<id>.json``. Without TensorRT nothing is built and the reason is returned.
+        ``engines/by-bundle/<id>.json`` (:mod:`emotrt.runtime.device_engines`, where the runtime finds
+        them). Without TensorRT nothing is built and the reason is returned.
         """
         from emotrt.devices.bundle_build import BuildSummary, EngineRun, _engine_capability, _workspace, build_engines
         from emotrt.devices.engine_build import BuildConfig
         from emotrt.devices.profiles import match_device
         from emotrt.runtime.bundle_reader import Bundle
+        from emotrt.runtime.device_engines import write_device_engines
+        from emotrt.runtime.manifest import EngineEntry
 
         reason = _engine_capability(device, trt)
         if reason:
@@ -195,7 +198,7 @@ class DeviceRoot:
             if name != "engines":
                 os.symlink(str(bundle.root / name), str(view / name))
         summary = BuildSummary(view)
-        entries: List[Dict[str, Any]] = []
+        entries: List[EngineEntry] = []
         run = EngineRun(device, BuildConfig(device.tensorrt, _workspace(match_device(device)), 3, None), trt=trt)
         report = None
         if progress is not None:
@@ -204,10 +207,10 @@ class DeviceRoot:
         run = dataclasses.replace(run, progress=report)
         try:
             for built in build_engines(view, bundle.manifest.models, run, summary, hashes=dict(bundle.manifest.files)):
-                entries.append(built.to_json())
+                entries.append(built)
         finally:
             shutil.rmtree(str(view), ignore_errors=True)
-            atomic_write(self.engines / "by-bundle" / (bundle_id + ".json"), (json.dumps(entries, indent=1) + "\n").encode())
+            write_device_engines(self.root, bundle_id, entries)
         return {"built": summary.engines_built, "cached": summary.engines_cached, "skipped": None}
 
     def selftest(self, bundle_id: str) -> Dict[str, Any]:

@@ -207,5 +207,5 @@ def tensorrt_row(bundle: Bundle, model: str, precision: str, device: DeviceFinge
                for n, dims in entry.fingerprint.shapes.items() if n in feed and tuple(feed[n].shape) != tuple(dims)]
     if misfits:  # one fixed-shape profile per plan: e.g. enrollment built for --enroll-seconds of audio
         return SelftestRow(model, precision, "tensorrt", None, None, "skip", "fixed shapes differ: " + "; ".join(misfits))
-    return _row(bundle, model, precision, "tensorrt", str(bundle.root / entry.plan), feed, reference,
+    return _row(bundle, model, precision, "tensorrt", str(bundle.plan_path(entry)), feed, reference,
                 contract=bundle.contract(model))

@@ -3,6 +3,11 @@
     bundle = Bundle.open("bundle/")            # or "bundle.tar"; verifies schema and every sha256
     onnx = bundle.model_path("tse_step", "int8")
     engine = bundle.engine_for("tse_step", "int8", probe_device())   # raises when none matches
+    plan = bundle.plan_path(engine)
+
+On a device root (``ROOT/bundles/<id>``, or ``ROOT/current`` pointing there) the engines that
+``emotrt flash`` built into ``ROOT/engines/`` (:mod:`emotrt.runtime.device_engines`) are offered
+alongside the manifest's own, under the same fingerprint and sha256 rules.
 
 Torch-free and Python 3.8-valid: this runs on the device. The manifest's shape and the rule
 for which files it covers are :mod:`emotrt.runtime.manifest`, shared with the writer
@@ -14,10 +19,11 @@ import shutil
 import tarfile
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from emotrt.runtime.atomic import staged_dir
 from emotrt.runtime.contract import ModelContract
+from emotrt.runtime.device_engines import read_device_engines
 from emotrt.runtime.errors import BundleError, FingerprintMismatchError
 from emotrt.runtime.fingerprint import DeviceFingerprint, check_match, differences
 from emotrt.runtime.manifest import MANIFEST, EngineEntry, Manifest, check_member_name, covered_files, sha256_file
@@ -84,6 +90,8 @@ class Bundle:
         self.root = root
         self.manifest = manifest
         self._unpacked = unpacked
+        self.device_root: Optional[Path] = None  # ROOT when the bundle is installed there (ROOT/bundles/<id>)
+        self.device_engines: Tuple[EngineEntry, ...] = ()  # the plans built for it in ROOT/engines, ROOT-relative
 
     def close(self) -> None:
         """Remove the temporary copy of a bundle opened from a ``.tar``; idempotent."""
@@ -124,6 +132,8 @@ class Bundle:
         bundle = cls(root, None, unpacked)
         try:
             bundle.manifest = Manifest.read(root)
+            if unpacked is None:
+                bundle.device_root, bundle.device_engines = read_device_engines(root)
             if verify:
                 bundle.verify(cached=verify == "cached")
         except BaseException:
@@ -163,6 +173,7 @@ class Bundle:
         for owner, rel in self.manifest.referenced_files():
             if rel not in files:
                 problems.append("{} refers to {}, which the bundle does not carry".format(owner, rel))
+        problems += self._device_engine_problems()
         if problems:
             raise BundleError(
                 "bundle {} failed verification: {}".format(self.root, "; ".join(problems)),
@@ -170,6 +181,17 @@ class Bundle:
             )
         if record is not None:
             record.save()
+
+    def _device_engine_problems(self) -> List[str]:
+        """The device-built plans that are missing or do not match the sha256 recorded with them."""
+        problems = []
+        for entry in self.device_engines:
+            path = self.plan_path(entry)
+            if not path.is_file():
+                problems.append("device-built plan {} is missing".format(path))
+            elif entry.sha256 and sha256_file(path) != entry.sha256:
+                problems.append("device-built plan {} does not match its sha256 (tampered or corrupt)".format(path))
+        return problems
 
     # ------------------------------------------------------------------ models
 
@@ -252,7 +274,16 @@ class Bundle:
 
     @property
     def engines(self) -> List[EngineEntry]:
-        return list(self.manifest.engines)
+        """The manifest's engines, then those built for this bundle on its device root (a plan listed in both: the manifest's)."""
+        own = list(self.manifest.engines)
+        keys = {e.key for e in own}
+        return own + [e for e in self.device_engines if e.key not in keys]
+
+    def plan_path(self, entry: EngineEntry) -> Path:
+        """Where ``entry``'s plan is: in the bundle, or in the device root's engine cache."""
+        if self.device_root is not None and any(e is entry for e in self.device_engines):
+            return self.device_root / entry.plan
+        return self.root / entry.plan
 
     def engine_for(self, name: str, precision: str, device: DeviceFingerprint) -> EngineEntry:
         """The plan of ``name``/``precision`` built for ``device``; never one built for anything else.
@@ -282,5 +313,5 @@ class Bundle:
         raise AssertionError("unreachable: check_match raises on a mismatch")  # pragma: no cover
 
     def engine_path(self, name: str, precision: str, device: DeviceFingerprint) -> Path:
-        return self.root / self.engine_for(name, precision, device).plan
+        return self.plan_path(self.engine_for(name, precision, device))
 

@@ -154,6 +154,7 @@ class EngineEntry:
     onnx: Optional[str] = None  # the bundle ONNX the plan was built from (the FP32 graph for implicit INT8)
     build_log: Optional[str] = None
     timing_cache: Optional[str] = None
+    sha256: Optional[str] = None  # the plan's, for plans outside a bundle (runtime/device_engines.py); a bundle's are in ``files``
 
     @property
     def fingerprint_id(self) -> str:
@@ -167,13 +168,13 @@ class EngineEntry:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "EngineEntry":
         return cls(data["model"], data["precision"], EngineFingerprint.from_dict(data["fingerprint"]), data["plan"],
-                   data.get("trtexec", ""), data.get("onnx"), data.get("build_log"), data.get("timing_cache"))
+                   data.get("trtexec", ""), data.get("onnx"), data.get("build_log"), data.get("timing_cache"), data.get("sha256"))
 
     def to_json(self) -> Dict[str, Any]:
         return _drop_none({
             "model": self.model, "precision": self.precision, "fingerprint": self.fingerprint.to_dict(),
             "fingerprint_id": self.fingerprint_id, "plan": self.plan, "onnx": self.onnx, "trtexec": self.trtexec,
-            "build_log": self.build_log, "timing_cache": self.timing_cache,
+            "build_log": self.build_log, "timing_cache": self.timing_cache, "sha256": self.sha256,
         })
 
 

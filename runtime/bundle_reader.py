@@ -292,12 +292,13 @@ class Bundle:
         plans exist but none fits, :class:`BundleError` when there are none.
         """
         self.require(name)
-        rebuild = rebuild_command(self.root)
+        if self.device_root is None:
+            rebuild, where = rebuild_command(self.root), "  (on the device)"
+        else:  # an installed bundle is never modified: its engines come from the next flash
+            rebuild, where = "flash the bundle again from the workstation (emotrt flash BUNDLE --device NAME)", ""
         candidates = [e for e in self.engines if e.model == name and e.precision == precision]
         if not candidates:
-            raise BundleError(
-                "bundle has no {} TensorRT engine for {}".format(precision, name), hint=rebuild + "  (on the device)"
-            )
+            raise BundleError("bundle has no {} TensorRT engine for {}".format(precision, name), hint=rebuild + where)
         variants = self.manifest.models[name].variants
         for entry in candidates:
             if not differences(entry.fingerprint, device, ("tensorrt", "compute_capability", "l4t", "cuda")):

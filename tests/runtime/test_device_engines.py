@@ -77,8 +77,9 @@ def test_auto_picks_the_engines_flash_built_on_the_device(tmp_path, plain_bundle
 def test_a_device_built_plan_for_another_device_is_never_loaded(tmp_path, plain_bundle, device_here):
     bundle_id = install(tmp_path, plain_bundle)
     build_on_device(tmp_path, bundle_id, OTHER_DEVICE)
-    with pytest.raises(FingerprintMismatchError, match=r"tensorrt is '8.6.2' in the plan but '10.3.0' here"):
+    with pytest.raises(FingerprintMismatchError, match=r"tensorrt is '8.6.2' in the plan but '10.3.0' here") as error:
         Pipeline.from_bundle(tmp_path / "current", backend="tensorrt")
+    assert "emotrt flash" in error.value.hint and "emotrt build" not in error.value.hint
     with Pipeline.from_bundle(tmp_path / "current", backend="auto") as pipeline:
         assert pipeline.backend == "onnxruntime"
         assert "no TensorRT engine fits this device" in pipeline.backend_reason and "tensorrt" in pipeline.backend_reason

@@ -19,7 +19,7 @@ import logging
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from emotrt.devices import trt_compat
 from emotrt.devices.bundle_writer import (Staged, collect_models, pack_tar, provenance, read_onnx_io, update_manifest,
@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_WORKSPACE_MIB = 1024
 
+#: ``(onnx_path, tensorrt_release) -> lint error lines`` (none: the parser takes the graph).
+#: ``emotrt build`` passes :func:`emotrt.export.lint.plan_check`; the device side has no ``onnx``.
+GraphCheck = Callable[[Path, str], Sequence[str]]
+
 
 @dataclass(frozen=True)
 class BuildOptions:
@@ -60,6 +64,7 @@ class BuildOptions:
     enroll_seconds: float = 3.0
     tar: bool = False
     force: bool = False
+    graph_check: Optional[GraphCheck] = None  # lint per planned TensorRT release; failing plans are dropped
 
     def __post_init__(self) -> None:
         problems = []
@@ -91,6 +96,7 @@ class Skipped:
     precision: str
     tensorrt: str
     reason: str
+    lint: bool = False  # dropped because the graph fails the lint for this release
 
 
 @dataclass
@@ -103,11 +109,23 @@ class BuildSummary:
     build_plans: int = 0
     skipped: List["Skipped"] = field(default_factory=list)
 
+    def lint_warnings(self) -> List[str]:
+        """One line per TensorRT release whose plans were dropped because their graphs fail the lint."""
+        groups: Dict[str, List["Skipped"]] = {}
+        for item in self.skipped:
+            if item.lint:
+                groups.setdefault(item.tensorrt, []).append(item)
+        return ["TensorRT {}: dropped {} plan(s) ({}): {}; {}".format(
+            version, len(items), ", ".join("{}/{}".format(i.model, i.precision) for i in items), items[0].reason,
+            _JP5_HINT if version.startswith("8.") else "change the export so those graphs pass")
+            for version, items in groups.items()]
+
     def skipped_by_model(self) -> List[str]:
         """One line per model/precision that some TensorRT version cannot build, naming those versions."""
         groups: Dict[Tuple[str, str], List["Skipped"]] = {}
         for item in self.skipped:
-            groups.setdefault((item.model, item.precision), []).append(item)
+            if not item.lint:  # lint_warnings() reports those
+                groups.setdefault((item.model, item.precision), []).append(item)
         return ["{}/{} on TensorRT {}: {}".format(m, p, ", ".join(dict.fromkeys(i.tensorrt for i in items)), items[0].reason)
                 for (m, p), items in groups.items()]
     no_engines_reason: Optional[str] = None
@@ -178,9 +196,19 @@ def _rel(root: Path, path: Path) -> str:
     return Path(path).relative_to(root).as_posix()
 
 
+def _lint_skip(check: Optional[GraphCheck], root: Path, name: str, precision: str, onnx: Path,
+               tensorrt: str) -> Optional[Skipped]:
+    """A :class:`Skipped` when ``check`` finds lint errors in ``onnx`` for ``tensorrt``."""
+    problems = list(check(onnx, tensorrt)) if check is not None else []
+    if not problems:
+        return None
+    return Skipped(name, precision, tensorrt, "{} fails `emotrt lint --trt {}` ({} error(s), first: {})".format(
+        _rel(root, onnx), tensorrt, len(problems), problems[0]), lint=True)
+
+
 def _jobs(root: Path, models: Models, shapes: Shapes, tensorrt: str, precisions: Sequence[str],
-          skipped: List[Skipped]) -> List[Tuple[EngineJob, ModelEntry]]:
-    """One job per (model, precision) the bundle can build on TensorRT ``tensorrt``."""
+          skipped: List[Skipped], check: Optional[GraphCheck] = None) -> List[Tuple[EngineJob, ModelEntry]]:
+    """One job per (model, precision) the bundle can build on TensorRT ``tensorrt`` (and whose graph passes ``check``)."""
     jobs = []
     for name, entry in sorted(models.items()):
         fixed, dynamic = shapes[name]
@@ -192,6 +220,10 @@ def _jobs(root: Path, models: Models, shapes: Shapes, tensorrt: str, precisions:
                 recipe = trt_compat.choose_recipe(tensorrt, precision, sorted(entry.variants), bool(entry.calib_cache))
             except ConfigError as exc:
                 skipped.append(Skipped(name, precision, tensorrt, exc.message))
+                continue
+            refused = _lint_skip(check, root, name, precision, root / entry.variants[recipe.onnx_variant], tensorrt)
+            if refused is not None:
+                skipped.append(refused)
                 continue
             code = str(trt_compat.features(tensorrt).calib_cache_code)
             cache_rel = entry.calib_caches.get(code) or entry.calib_cache
@@ -206,21 +238,56 @@ def plan_builds(root: Path, models: Models, profiles: Sequence[DeviceProfile], o
                 skipped: List[Skipped]) -> List[BuildPlan]:
     """The ``build_plans`` entries: one trtexec line per target, JetPack release, model and precision.
 
-    Paths are relative to the bundle root, where the line is meant to run.
+    Paths are relative to the bundle root, where the line is meant to run. With
+    ``options.graph_check`` every planned graph is linted for its release: a plan the
+    lint fails is dropped (listed in ``skipped``, logged as a warning), and a target
+    left with no plan at all is a :class:`ConfigError`.
     """
     shapes = bundle_shapes(root, models, options.enroll_seconds)
     plans = []
     for profile in profiles:
+        before = len(plans)
         for release in profile.releases:
             config = BuildConfig(release.tensorrt, profile.workspace_mib, options.opt_level, options.dla_core)
             folder = "engines/{}-jp{}/".format(profile.id, release.jetpack)
-            for job, _ in _jobs(root, models, shapes, release.tensorrt, options.precisions, skipped):
+            dropped = len(skipped)
+            jobs = _jobs(root, models, shapes, release.tensorrt, options.precisions, skipped, options.graph_check)
+            lint_dropped = [s for s in skipped[dropped:] if s.lint]
+            if lint_dropped:
+                log.info("%s JetPack %s (TensorRT %s): %d plan(s) dropped, their graphs fail the lint: %s",
+                            profile.id, release.jetpack, release.tensorrt, len(lint_dropped),
+                            ", ".join("{}/{}".format(s.model, s.precision) for s in lint_dropped))
+            for job, _ in jobs:
                 line = trtexec_for(
                     job, config, folder + "{}.{}.plan".format(job.model, job.precision), folder + "timing.cache",
                     onnx=_rel(root, job.onnx), calib_cache=_rel(root, job.calib_cache) if job.calib_cache else None,
                 )
                 plans.append(BuildPlan(job.model, job.precision, profile.id, line, release.jetpack, release.tensorrt))
+        if len(plans) == before:
+            raise ConfigError(
+                "no build for {} passes the TensorRT lint of its JetPack releases ({})".format(
+                    profile.id, ", ".join(r.tensorrt for r in profile.releases)),
+                hint=_JP5_HINT,
+            )
     return plans
+
+
+_JP5_HINT = ("for JetPack 5 (TensorRT 8.5) export with `emotrt export --trt 8.5` (opset 16, layer norm written out), "
+             "calibrate that export and build a bundle from it")
+
+
+def prune_version_caches(root: Path, models: Models, plans: Sequence[BuildPlan], skipped: Sequence[Skipped]) -> Models:
+    """Drop per-version calibration caches that only lint-dropped INT8 plans would have read."""
+    used = {token.split("=", 1)[1] for p in plans for token in p.trtexec.split() if token.startswith("--calib=")}
+    refused = {(s.model, str(trt_compat.features(s.tensorrt).calib_cache_code)) for s in skipped if s.lint and s.precision == "int8"}
+    out = dict(models)
+    for name, entry in models.items():
+        gone = {code: rel for code, rel in entry.calib_caches.items() if (name, code) in refused and rel not in used}
+        for rel in gone.values():
+            (root / rel).unlink()
+        if gone:
+            out[name] = dataclasses.replace(entry, calib_caches={c: r for c, r in entry.calib_caches.items() if c not in gone})
+    return out
 
 
 @dataclass(frozen=True)
@@ -303,6 +370,7 @@ def build_bundle(options: BuildOptions, device: Optional[DeviceFingerprint] = No
         section = ensure_version_caches(root, section, versions)
         write_expected(root, section)
         plans = plan_builds(root, section, profiles, options, summary.skipped)
+        section = prune_version_caches(root, section, plans, summary.skipped)
         summary.build_plans = len(plans)
         if reason:
             log.info("no engines built: %s; the bundle carries ONNX and trtexec build plans", reason)

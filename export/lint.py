@@ -9,6 +9,8 @@ a Jetson.
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import logging
 import re
@@ -17,12 +19,16 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Set, Tuple
 
 from emotrt.runtime.errors import ConfigError, TensorRTLintError
+from emotrt.runtime.trt_version import parse_version
 
 log = logging.getLogger(__name__)
 
 TABLES = Path(__file__).with_name("trt_ops")
 TRT_TARGETS = ("8.5", "10.3", "11")
 _ONNX_DOMAINS = ("", "ai.onnx")
+#: Operators a parser gained after the newest table not newer than it (REFERENCE.md "Export facts":
+#: TensorRT's parser takes ``LayerNormalization`` from 8.6, which has no table of its own).
+GAINED_SINCE = {"LayerNormalization": (8, 6)}
 _INT32_MAX = 2 ** 31 - 1
 
 
@@ -244,3 +250,45 @@ def lint_model(model: Any, trt: str, name: str = "") -> LintReport:
     report = LintReport(name or model.graph.name, trt, table["source"], tuple(issues))
     log.info("lint %s for TensorRT %s: %d error(s)", report.model, trt, len(report.errors))
     return report
+
+
+def lint_target(tensorrt: str) -> str:
+    """The table a TensorRT release is linted against: the newest target not newer than it.
+
+    ``"8.5.2"`` -> ``"8.5"``, ``"8.6.2"`` -> ``"8.5"`` (plus :data:`GAINED_SINCE`),
+    ``"10.13.3"`` -> ``"10.3"``, ``"11.4.1"`` -> ``"11"``; a release older than every table
+    is a :class:`ConfigError`.
+    """
+    try:
+        version = parse_version(tensorrt)[:2]
+    except ValueError:
+        version = (0, 0)
+    older = [t for t in TRT_TARGETS if parse_version(t)[:2] <= version]
+    if not older:
+        raise ConfigError(
+            "unknown TensorRT target {!r}; expected one of {} or a release such as 8.6.2".format(tensorrt, ", ".join(TRT_TARGETS)),
+            hint="pass --trt 8.5 (JetPack 5), 10.3 (JetPack 6.1/6.2) or 11 (JetPack 7)",
+        )
+    return older[-1]
+
+
+def lint_release(model: Any, tensorrt: str, name: str = "") -> LintReport:
+    """:func:`lint_model` for any TensorRT release (``8.6.2``, ``10.13.3``, or a table name such as ``8.5``)."""
+    report = lint_model(model, lint_target(tensorrt), name=name)
+    version = parse_version(tensorrt)[:2]
+    kept = tuple(i for i in report.issues if not (i.op in GAINED_SINCE and version >= GAINED_SINCE[i.op]))
+    return dataclasses.replace(report, trt=tensorrt, issues=kept)
+
+
+@functools.lru_cache(maxsize=256)
+def _release_errors(path: str, size: int, mtime_ns: int, tensorrt: str) -> Tuple[str, ...]:
+    return tuple(i.line() for i in lint_release(path, tensorrt, name=path).errors)
+
+
+def plan_check(path: Any, tensorrt: str) -> Tuple[str, ...]:
+    """The lint errors of the ONNX file ``path`` on TensorRT ``tensorrt`` (none: it builds); for ``emotrt build``.
+
+    Memoised per file content stamp and release, since a bundle plans the same graph for many targets.
+    """
+    stat = Path(path).stat()
+    return _release_errors(str(path), stat.st_size, stat.st_mtime_ns, tensorrt)

@@ -25,6 +25,7 @@ def build(
     from rich.progress import Progress
 
     from emotrt.devices.bundle_build import BuildOptions, build_bundle, build_device_engines
+    from emotrt.export.lint import plan_check
     from emotrt.runtime.errors import ConfigError
 
     console = Console()
@@ -46,7 +47,7 @@ def build(
             summary = build_bundle(BuildOptions(
                 export_dir=source, out=out, calibration_dir=calibration, targets=tuple(target), precisions=tuple(precision),
                 env_dir=env, speakers_dir=speakers, require_engines=require_engines, dla_core=dla_core,
-                opt_level=opt_level, tar=tar, force=force,
+                opt_level=opt_level, tar=tar, force=force, graph_check=plan_check,
             ), progress=progress)
     console.print("bundle: {}".format(summary.bundle))
     if summary.archive:
@@ -57,5 +58,7 @@ def build(
         console.print("[yellow]no TensorRT engines built here ({}).[/] The bundle carries the ONNX graphs, calibration "
                       "artefacts and {} trtexec build plans; on the device run: emotrt build {}".format(
                           summary.no_engines_reason, summary.build_plans, summary.bundle))
+    for line in summary.lint_warnings():
+        typer.echo("warning: " + line, err=True)
     for line in summary.skipped_by_model():
         console.print("skipped " + line)

@@ -7,18 +7,18 @@ import typer
 
 def lint(
     models: List[Path] = typer.Argument(..., help="ONNX files to check."),
-    trt: str = typer.Option("10.3", help="Target TensorRT: 8.5, 10.3 or 11."),
+    trt: str = typer.Option("10.3", help="Target TensorRT: 8.5, 10.3 or 11, or a release such as 8.6.2 (linted against the newest table not newer)."),
     notes: bool = typer.Option(False, help="Also print the parser's documented restrictions of the ops used."),
 ) -> None:
     """Check every node against the ONNX-TensorRT parser of one TensorRT version; exit 1 on any problem."""
-    from emotrt.export.lint import lint_model
+    from emotrt.export.lint import lint_release
     from emotrt.runtime.errors import ConfigError
 
     failed = 0
     for model in models:
         if not model.is_file():
             raise ConfigError("no such ONNX file: {}".format(model))
-        report = lint_model(model, trt, name=str(model))
+        report = lint_release(model, trt, name=str(model))
         for issue in report.issues:
             if issue.severity == "error" or notes:
                 typer.echo("{}: {} {}".format(model, issue.severity, issue.line()))

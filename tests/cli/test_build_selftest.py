@@ -56,3 +56,15 @@ def test_building_engines_into_a_bundle_without_tensorrt_says_where_to_run_it(bu
 def test_building_from_an_export_dir_needs_out(export_dir):
     proc = emotrt("build", export_dir)
     assert proc.returncode == 2 and "needs --out BUNDLE" in proc.stderr
+
+
+def test_build_warns_on_one_line_per_release_whose_plans_the_lint_drops(tmp_path, export_dir, calibration_dir):
+    from tests.devices.test_bundle_build import _with_layernorm
+
+    source = _with_layernorm(export_dir, tmp_path / "export")
+    proc = emotrt("build", source, "--calibration", calibration_dir, "--out", tmp_path / "b")
+    assert proc.returncode == 0, proc.stderr
+    [warning] = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert warning.startswith("warning: TensorRT 8.5.2: dropped 3 plan(s)") and "Traceback" not in proc.stderr
+    plans = json.loads((tmp_path / "b/manifest.json").read_text())["build_plans"]
+    assert not [p for p in plans if p["model"] == "tse_step" and p["tensorrt"] == "8.5.2"]

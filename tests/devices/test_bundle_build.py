@@ -211,3 +211,51 @@ def test_on_device_build_from_a_tar_unpacks_beside_it(tmp_path, export_dir, cali
     built = build_device_engines(summary.archive, device=ORIN_103, trt=make_tensorrt("10.3.0"), precisions=("fp32",))
     assert built.bundle == tmp_path / "b" and sorted(built.engines_built) == ["enroll/fp32", "ser/fp32", "tse_step/fp32"]
     assert len(Bundle.open(tmp_path / "b").engines) == 3
+
+
+def _with_layernorm(export_dir, out):
+    """A copy of the tiny export whose tse_step ends in a LayerNormalization (opset 17, as `emotrt export --trt 10.3`)."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    out = Path(shutil.copytree(str(export_dir), str(out)))
+    model = onnx.load(str(out / "tse_step.onnx"))
+    producer = next(n for n in model.graph.node if "audio_out" in n.output)
+    producer.output[list(producer.output).index("audio_out")] = "pre_norm"
+    width = model.graph.output[0].type.tensor_type.shape.dim[-1].dim_value
+    model.graph.initializer.append(numpy_helper.from_array(np.ones(width, np.float32), "norm_scale"))
+    model.graph.node.append(helper.make_node("LayerNormalization", ["pre_norm", "norm_scale"], ["audio_out"], name="norm"))
+    onnx.save(model, str(out / "tse_step.onnx"))
+    return out
+
+
+def test_no_plan_the_lint_fails_for_its_release_is_carried(tmp_path, export_dir, calibration_dir):
+    from emotrt.export.lint import plan_check
+
+    source = _with_layernorm(export_dir, tmp_path / "export")
+    summary = build_bundle(options(source, calibration_dir, tmp_path / "b", graph_check=plan_check), device=HOST)
+    manifest = validate(tmp_path / "b")
+    planned = {(p["tensorrt"], p["model"]) for p in manifest["build_plans"]}
+    assert ("8.5.2", "tse_step") not in planned and ("8.6.2", "tse_step") in planned and ("8.5.2", "ser") in planned
+    for plan in manifest["build_plans"]:  # every plan left is one `emotrt lint --trt <its release>` passes
+        onnx = next(t.split("=", 1)[1] for t in plan["trtexec"].split() if t.startswith("--onnx="))
+        assert plan_check(tmp_path / "b" / onnx, plan["tensorrt"]) == (), plan["trtexec"]
+    # the JetPack 5 cache only the dropped INT8 plan would read is not shipped
+    assert "8502" not in manifest["models"]["tse_step"]["calib_caches"] and "8502" in manifest["models"]["ser"]["calib_caches"]
+    assert not (tmp_path / "b/models/tse_step.trt-8502.calib.cache").exists()
+    [warning] = summary.lint_warnings()
+    assert warning.startswith("TensorRT 8.5.2: dropped 3 plan(s) (tse_step/fp32, tse_step/fp16, tse_step/int8): "
+                              "models/tse_step.onnx fails `emotrt lint --trt 8.5.2`")
+    assert "emotrt export --trt 8.5" in warning
+    assert not any(line.startswith("tse_step/fp32") for line in summary.skipped_by_model())
+
+
+def test_a_target_left_with_no_plan_the_lint_passes_is_refused(tmp_path, export_dir, calibration_dir):
+    def jp5_fails(path, tensorrt):
+        return ["unsupported-op: ln (LayerNormalization)"] if tensorrt.startswith("8.5") else []
+
+    with pytest.raises(ConfigError, match=r"no build for xavier-nx passes the TensorRT lint .*8\.5\.2") as info:
+        build_bundle(options(export_dir, calibration_dir, tmp_path / "b", targets=("xavier-nx",), graph_check=jp5_fails),
+                     device=HOST)
+    assert "emotrt export --trt 8.5" in info.value.hint and list(tmp_path.iterdir()) == []

@@ -127,3 +127,31 @@ def test_a_computed_conv_kernel_is_refused_but_a_stored_or_dequantized_one_is_no
     errors = lint_model(model, trt).errors
     assert [(e.node, e.rule) for e in errors] == [("computed_conv", "emotrt-policy")]
     assert "MatMul" in errors[0].message
+
+
+@pytest.mark.parametrize("release,table", [("8.5.2", "8.5"), ("8.6.2", "8.5"), ("10.3.0", "10.3"), ("10.13.3", "10.3"),
+                                           ("11.4.1", "11"), ("8.5", "8.5"), ("11", "11")])
+def test_each_release_lints_against_the_newest_table_not_newer(release, table):
+    from emotrt.export.lint import lint_target
+
+    assert lint_target(release) == table
+
+
+@pytest.mark.parametrize("release", ["8.4.1", "7", "abc", ""])
+def test_a_release_older_than_every_table_is_one_config_error(release):
+    from emotrt.export.lint import lint_target
+
+    with pytest.raises(ConfigError, match="unknown TensorRT target"):
+        lint_target(release)
+
+
+def test_layernorm_fails_8_5_2_and_passes_from_8_6_which_parses_it(tmp_path):
+    from emotrt.export.lint import lint_release, plan_check
+
+    model = _graph([helper.make_node("LayerNormalization", ["x", "s"], ["y"], name="ln")],
+                   [_io("x", [1, 4]), _io("s", [4])], [_io("y", [1, 4])])
+    path = tmp_path / "ln.onnx"
+    onnx.save(model, str(path))
+    assert [i.op for i in lint_release(path, "8.5.2").errors] == ["LayerNormalization"]
+    assert lint_release(path, "8.6.2").ok and lint_release(path, "10.13.3").ok
+    assert plan_check(path, "8.5.2") and plan_check(path, "8.6.2") == ()

@@ -24,7 +24,7 @@ from emotrt.runtime.bundle_reader import unpack_tar
 from emotrt.runtime.contract import PREFIX, ModelContract
 from emotrt.runtime.errors import BundleError
 from emotrt.runtime.manifest import (BuildPlan, EngineEntry, Manifest, ModelEntry, ModelIO, Provenance,
-                                     hash_files)
+                                     hash_files, sha256_file)
 from emotrt.runtime.precision_plan import PrecisionPlan
 
 log = logging.getLogger(__name__)
@@ -99,12 +99,39 @@ def collect_models(export_dir: Any, calibration_dir: Optional[Any] = None) -> Di
             per_version = tuple(sorted(
                 (p.name[len(name) + len(".trt-"):-len(".calib.cache")], p) for p in cal.glob("{}.trt-*.calib.cache".format(name))
             ))
+            if plan is not None:
+                check_calibration_source(path, plan, export_dir)
+            elif len(variants) > 1 or cache is not None or per_version:
+                log.warning("%s: calibration artefacts for %s without a precision plan; their source graph is unchecked",
+                            cal, name)
         models[name] = ModelFiles(name, metadata, variants, cache, plan, per_version)
     if not models:
         raise BundleError(
             "{} holds no ONNX graph with emotrt metadata".format(export_dir), hint="run `emotrt export --out {}`".format(export_dir)
         )
     return models
+
+
+def check_calibration_source(graph: Path, plan_path: Path, export_dir: Path) -> None:
+    """Refuse a precision plan (and so its calibration) made from another graph than the export's ``graph``.
+
+    The plan records the sha256 of the FP32 graph calibration read (``onnx_sha256``); every
+    Q/DQ graph, cache and FP16 graph of that calibration run follows from it.
+    """
+    plan = PrecisionPlan.read(plan_path)
+    if not plan.onnx_sha256:
+        raise BundleError(
+            "{} records no source graph sha256, so it cannot be checked against {}".format(plan_path, graph),
+            hint="re-run `emotrt calibrate {} -o {} --force` with this emotrt".format(export_dir, plan_path.parent),
+        )
+    found = sha256_file(graph)
+    if plan.onnx_sha256 != found:
+        raise BundleError(
+            "calibration {} was made from a {} with sha256 {}..., not this export's {} ({}...)".format(
+                plan_path, plan.source_onnx or graph.name, plan.onnx_sha256[:12], graph, found[:12]),
+            hint="re-run `emotrt calibrate {} -o {} --force` for this export, or pass the --calibration made from it".format(
+                export_dir, plan_path.parent),
+        )
 
 
 def _optional(path: Path) -> Optional[Path]:

@@ -22,11 +22,12 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from emotrt.devices.expected import deviation, limits, read_expected, read_vectors
+from emotrt.devices.expected import CEILING_FACTOR, deviation, limits, read_expected, read_vectors
 from emotrt.runtime.backends import BACKENDS, load_engine
 from emotrt.runtime.bundle_reader import Bundle
 from emotrt.runtime.errors import BackendError, BundleError, FingerprintMismatchError
 from emotrt.runtime.fingerprint import DeviceFingerprint, probe_device
+from emotrt.runtime.precision_plan import PrecisionPlan
 
 
 #: (atol, rtol) per precision; rtol scales with the largest reference magnitude
@@ -116,10 +117,11 @@ def check_outputs(outputs: Dict[str, np.ndarray], reference: Dict[str, np.ndarra
             continue
         measured = deviation(name, got, ref)
         figures = (expected or {}).get(name)
+        table = atol + rtol * (float(np.max(np.abs(ref))) if ref.size else 0.0)
         if figures is None:
-            limit, min_snr = atol + rtol * (float(np.max(np.abs(ref))) if ref.size else 0.0), None
+            limit, min_snr = table, None
         else:
-            limit, min_snr = limits(atol, figures)
+            limit, min_snr = limits(atol, figures, ceiling=CEILING_FACTOR * table)
         problems = []
         if not np.isfinite(measured.max_abs_error) or measured.max_abs_error > limit:
             problems.append("{} max error {:.3g} > {:.3g}".format(name, measured.max_abs_error, limit))
@@ -158,6 +160,20 @@ def _row(bundle: Bundle, model: str, precision: str, backend: str, path: str, fe
     )
 
 
+def calibration_mismatch(bundle: Bundle, model: str) -> Optional[str]:
+    """Why ``model``'s FP16/INT8 artefacts are not the calibration of its FP32 graph, or None when they are."""
+    entry = bundle.manifest.models[model]
+    if not entry.precision_plan:
+        return None
+    recorded = PrecisionPlan.read(bundle.root / entry.precision_plan).onnx_sha256
+    graph = entry.variants["fp32"]
+    actual = bundle.manifest.files.get(graph)
+    if recorded and actual and recorded != actual:
+        return "{} was calibrated from a graph with sha256 {}..., not {} ({}...): rebuild the bundle from a matching " \
+               "emotrt calibrate".format(entry.precision_plan, recorded[:12], graph, actual[:12])
+    return None
+
+
 def tensorrt_unavailable(device: DeviceFingerprint) -> Optional[str]:
     """Why TensorRT plans cannot run here, or None when they can."""
     if "tensorrt" not in BACKENDS:
@@ -183,7 +199,11 @@ def run_selftest(bundle: Bundle, backends: Optional[Sequence[str]] = None,
         except BundleError as exc:
             report.rows.append(SelftestRow(model, "*", "*", None, None, "skip", exc.message))
             continue
+        foreign = calibration_mismatch(bundle, model)
         for precision in bundle.precisions(model):
+            if foreign is not None and precision != "fp32":
+                report.rows.append(SelftestRow(model, precision, "*", None, None, "fail", foreign))
+                continue
             if "onnxruntime" in backends:
                 path = str(bundle.model_path(model, precision))
                 report.rows.append(_row(bundle, model, precision, "onnxruntime", path, feed, reference))

@@ -61,10 +61,21 @@ def test_building_from_an_export_dir_needs_out(export_dir):
 def test_build_warns_on_one_line_per_release_whose_plans_the_lint_drops(tmp_path, export_dir, calibration_dir):
     from tests.devices.test_bundle_build import _with_layernorm
 
-    source = _with_layernorm(export_dir, tmp_path / "export")
-    proc = emotrt("build", source, "--calibration", calibration_dir, "--out", tmp_path / "b")
+    source, calibration = _with_layernorm(export_dir, calibration_dir, tmp_path)
+    proc = emotrt("build", source, "--calibration", calibration, "--out", tmp_path / "b")
     assert proc.returncode == 0, proc.stderr
     [warning] = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
     assert warning.startswith("warning: TensorRT 8.5.2: dropped 3 plan(s)") and "Traceback" not in proc.stderr
     plans = json.loads((tmp_path / "b/manifest.json").read_text())["build_plans"]
     assert not [p for p in plans if p["model"] == "tse_step" and p["tensorrt"] == "8.5.2"]
+
+
+def test_build_refuses_a_calibration_from_another_export_in_one_line(tmp_path, export_dir, calibration_dir):
+    from tests.fixtures.tiny_graphs import write_export_dir
+
+    other = write_export_dir(tmp_path / "other", seed=1)  # same models, other weights: another export
+    proc = emotrt("build", other, "--calibration", calibration_dir, "--out", tmp_path / "b")
+    assert proc.returncode == 2 and not (tmp_path / "b").exists() and "Traceback" not in proc.stderr
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith("error: calibration {}/".format(calibration_dir)) and "not this export's" in line
+    assert "(fix: re-run `emotrt calibrate {} -o {} --force`".format(other, calibration_dir) in line

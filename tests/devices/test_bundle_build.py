@@ -11,6 +11,7 @@ from emotrt.devices.bundle_writer import SCHEMA_FILE
 from emotrt.runtime.bundle_reader import Bundle
 from emotrt.runtime.errors import ConfigError, DependencyError
 from emotrt.runtime.fingerprint import DeviceFingerprint
+from emotrt.runtime.manifest import sha256_file
 from tests.trt_double import make_tensorrt
 
 HOST = DeviceFingerprint(cuda="13.0")  # like this machine: no TensorRT, no GPU, no L4T
@@ -213,28 +214,34 @@ def test_on_device_build_from_a_tar_unpacks_beside_it(tmp_path, export_dir, cali
     assert len(Bundle.open(tmp_path / "b").engines) == 3
 
 
-def _with_layernorm(export_dir, out):
-    """A copy of the tiny export whose tse_step ends in a LayerNormalization (opset 17, as `emotrt export --trt 10.3`)."""
+def _with_layernorm(export_dir, calibration_dir, out):
+    """Copies of the tiny export, whose tse_step ends in a LayerNormalization (opset 17, as `emotrt export --trt 10.3`),
+    and of its calibration, whose tse_step plan then records that graph."""
     import numpy as np
     import onnx
     from onnx import helper, numpy_helper
 
-    out = Path(shutil.copytree(str(export_dir), str(out)))
-    model = onnx.load(str(out / "tse_step.onnx"))
+    out = Path(out)
+    shutil.copytree(str(export_dir), str(out / "export"))
+    model = onnx.load(str(out / "export/tse_step.onnx"))
     producer = next(n for n in model.graph.node if "audio_out" in n.output)
     producer.output[list(producer.output).index("audio_out")] = "pre_norm"
     width = model.graph.output[0].type.tensor_type.shape.dim[-1].dim_value
     model.graph.initializer.append(numpy_helper.from_array(np.ones(width, np.float32), "norm_scale"))
     model.graph.node.append(helper.make_node("LayerNormalization", ["pre_norm", "norm_scale"], ["audio_out"], name="norm"))
-    onnx.save(model, str(out / "tse_step.onnx"))
-    return out
+    onnx.save(model, str(out / "export/tse_step.onnx"))
+    calibration = Path(shutil.copytree(str(calibration_dir), str(out / "calibration")))
+    plan = json.loads((calibration / "tse_step.precision.json").read_text())
+    plan["onnx_sha256"] = sha256_file(out / "export/tse_step.onnx")
+    (calibration / "tse_step.precision.json").write_text(json.dumps(plan))
+    return out / "export", calibration
 
 
 def test_no_plan_the_lint_fails_for_its_release_is_carried(tmp_path, export_dir, calibration_dir):
     from emotrt.export.lint import plan_check
 
-    source = _with_layernorm(export_dir, tmp_path / "export")
-    summary = build_bundle(options(source, calibration_dir, tmp_path / "b", graph_check=plan_check), device=HOST)
+    source, calibration = _with_layernorm(export_dir, calibration_dir, tmp_path)
+    summary = build_bundle(options(source, calibration, tmp_path / "b", graph_check=plan_check), device=HOST)
     manifest = validate(tmp_path / "b")
     planned = {(p["tensorrt"], p["model"]) for p in manifest["build_plans"]}
     assert ("8.5.2", "tse_step") not in planned and ("8.6.2", "tse_step") in planned and ("8.5.2", "ser") in planned
@@ -259,3 +266,18 @@ def test_a_target_left_with_no_plan_the_lint_passes_is_refused(tmp_path, export_
         build_bundle(options(export_dir, calibration_dir, tmp_path / "b", targets=("xavier-nx",), graph_check=jp5_fails),
                      device=HOST)
     assert "emotrt export --trt 8.5" in info.value.hint and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("recorded", ["ab" * 32, None])
+def test_a_calibration_made_from_another_graph_is_refused_before_writing(tmp_path, export_dir, calibration_dir, recorded):
+    from emotrt.runtime.errors import BundleError
+
+    calibration = Path(shutil.copytree(str(calibration_dir), str(tmp_path / "calibration")))
+    plan = json.loads((calibration / "ser.precision.json").read_text())
+    plan["onnx_sha256"] = recorded
+    (calibration / "ser.precision.json").write_text(json.dumps(plan))
+    expected = "was made from a ser.onnx with sha256 abababababab" if recorded else "records no source graph sha256"
+    with pytest.raises(BundleError, match=expected) as info:
+        build_bundle(options(export_dir, calibration, tmp_path / "b"), device=HOST)
+    assert "emotrt calibrate {} -o {} --force".format(export_dir, calibration) in info.value.hint
+    assert not (tmp_path / "b").exists()

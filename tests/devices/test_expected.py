@@ -10,7 +10,7 @@ from onnx import numpy_helper
 
 from emotrt.devices.bundle_build import BuildOptions, build_bundle
 from emotrt.devices.bundle_writer import update_manifest
-from emotrt.devices.expected import SNR_CAP_DB, limits, read_expected, snr_db
+from emotrt.devices.expected import MIN_AUDIO_SNR_DB, SNR_CAP_DB, limits, read_expected, snr_db
 from emotrt.devices.selftest import TOLERANCES, check_outputs, run_selftest
 from emotrt.runtime.bundle_reader import Bundle
 from emotrt.runtime.errors import BundleError
@@ -71,8 +71,14 @@ def test_a_perturbed_int8_graph_fails_though_the_fixed_table_would_pass_it(built
 
 
 def test_limits_follow_the_measured_figures():
-    assert limits(0.06, {"max_abs_error": 1.39, "snr_db": 12.0}) == (pytest.approx(4.17), 6.0)
+    assert limits(0.06, {"max_abs_error": 1.39, "snr_db": 22.0}) == (pytest.approx(4.17), 16.0)
     assert limits(0.06, {"max_abs_error": 0.001}) == (0.06, None)
+
+
+def test_no_build_figure_widens_the_limits_past_the_ceiling():
+    # figures measured against a calibration for another graph: huge error, negative SNR
+    assert limits(0.06, {"max_abs_error": 100.0, "snr_db": -3.0}, ceiling=1.2) == (1.2, MIN_AUDIO_SNR_DB)
+    assert limits(0.06, {"max_abs_error": 0.01, "snr_db": 40.0}, ceiling=1.2) == (0.06, 34.0)
 
 
 def test_snr_is_capped_for_identical_outputs_and_undefined_for_silence():

@@ -79,3 +79,22 @@ def test_tensorrt_rows_never_run_a_foreign_plan_or_a_misfitting_vector(tmp_path,
     xavier = DeviceFingerprint("8.5.2", "7.2", "35.5.0", "11.4", "Jetson Xavier NX")
     row = tensorrt_row(bundle, "ser", "fp32", xavier, *load_testvector(bundle, "ser"))
     assert row.status == "fail" and "tensorrt is '10.3.0' in the plan but '8.5.2' here" in row.detail
+
+
+def test_a_calibration_for_another_graph_fails_whatever_its_build_figures(bundle_copy):
+    import json
+
+    from emotrt.devices.bundle_writer import update_manifest
+
+    plan_path = bundle_copy / "models/tse_step.precision.json"
+    plan = json.loads(plan_path.read_text())
+    plan["onnx_sha256"] = "ab" * 32  # as a bundle made before emotrt build checked provenance
+    plan_path.write_text(json.dumps(plan))
+    update_manifest(bundle_copy, [])
+    report = run_selftest(Bundle.open(bundle_copy), backends=["onnxruntime"], device=HOST)
+    rows = {(r.model, r.precision): r for r in report.rows}
+    assert not report.passed and rows[("tse_step", "fp32")].status == "pass"
+    for precision in ("fp16", "int8"):
+        assert rows[("tse_step", precision)].status == "fail"
+        assert "calibrated from a graph with sha256 abababababab..., not models/tse_step.onnx" in rows[("tse_step", precision)].detail
+    assert rows[("ser", "int8")].status == "pass"

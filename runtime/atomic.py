@@ -2,6 +2,8 @@
 
 Every stage stages its output beside the destination and renames it into place only when
 complete; a failure removes the staging copy and leaves any previous output untouched.
+Staged files and directories get the modes a plain ``open``/``mkdir`` would (0666/0777 less the
+umask), not ``tempfile``'s 0600/0700: a bundle built by one user stays readable by the service user.
 """
 from __future__ import annotations
 
@@ -13,6 +15,20 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux reports it (/proc/self/status)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not atomic across threads)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_file(path: Any, suffix: str = "") -> Iterator[str]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success, remove it on failure."""
@@ -20,6 +36,7 @@ def atomic_file(path: Any, suffix: str = "") -> Iterator[str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name, suffix=suffix)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~current_umask())
     try:
         yield tmp
         os.replace(tmp, str(path))
@@ -53,6 +70,7 @@ def staged_dir(out: Any, tag: str = "partial") -> Iterator[Path]:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=str(out.parent), prefix="." + out.name + "." + tag + "-"))
+    os.chmod(str(work), 0o777 & ~current_umask())
     try:
         yield work
     except BaseException:

@@ -222,6 +222,9 @@ class FileSource(_ThreadSource):
                              hint="give a WAV, FLAC or OGG file") from exc
         self.sample_rate = int(info.samplerate)
         self.frames = int(info.frames)
+        check_complete(self.path, self.frames, self.sample_rate)
+        if self.frames == 0:
+            raise AudioError("audio file {} holds no samples".format(self.path), hint="give a recording with audio in it")
         self.channel = channel
         if channel is not None and channel >= info.channels:
             raise AudioError("{} has {} channel(s), channel {} requested".format(self.path, info.channels, channel))
@@ -268,6 +271,43 @@ class StdinSource(_ThreadSource):
             leftover = data[usable:]
             frames = np.frombuffer(data[:usable], dtype=self.dtype).reshape(-1, self.channels)
             yield to_mono(frames, self.channel)
+
+
+def declared_wav_frames(path: Any) -> Optional[int]:
+    """Frames a RIFF/WAVE header declares for its ``data`` chunk; None for other files or an unset size."""
+    import struct
+
+    try:
+        with open(str(path), "rb") as f:
+            riff = f.read(12)
+            if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
+                return None
+            block_align = 0
+            while True:
+                head = f.read(8)
+                if len(head) < 8:
+                    return None
+                chunk, size = head[:4], struct.unpack("<I", head[4:])[0]
+                if chunk == b"fmt ":
+                    fmt = f.read(size + (size & 1))
+                    block_align = struct.unpack("<H", fmt[12:14])[0] if len(fmt) >= 14 else 0
+                elif chunk == b"data":
+                    return size // block_align if block_align and size not in (0, 0xFFFFFFFF) else None
+                else:
+                    f.seek(size + (size & 1), 1)
+    except OSError:
+        return None
+
+
+def check_complete(path: Any, frames: int, sample_rate: int) -> None:
+    """Refuse a WAV whose data were cut short (libsndfile reads what is there without a word)."""
+    declared = declared_wav_frames(path)
+    if declared is not None and declared > frames:
+        raise AudioError(
+            "audio file {} is truncated: its header declares {:.2f} s, the file holds {:.2f} s".format(
+                path, declared / float(sample_rate), frames / float(sample_rate)),
+            hint="re-record or re-export it (sox {} fixed.wav rewrites the header for what is there)".format(path),
+        )
 
 
 def _soundfile() -> Any:

@@ -251,6 +251,7 @@ class Pipeline:
                         table.kind, table.root, table.dim, what, width),
                     hint="re-enroll speakers / rebuild the environment table for this model",
                 )
+            table.check()  # every vector finite and of that width, at load: a bad file is named now, not mid-stream
 
     def close(self) -> None:
         """Finish pending SER and release every engine."""

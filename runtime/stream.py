@@ -22,6 +22,13 @@ _F32 = np.dtype(np.float32)
 _PEAK = np.maximum.reduce  # the ufunc itself: ndarray.max() adds a Python wrapper frame per hop
 
 
+def _log_due(count: int) -> bool:
+    """Rate limit for per-block warnings: the 1st, 10th, 100th, ... occurrence."""
+    while count % 10 == 0:
+        count //= 10
+    return count == 1
+
+
 @dataclass
 class StreamStats:
     """Counters of what a stream has seen: hops, SER runs and audio faults it recovered from."""
@@ -97,6 +104,9 @@ class Stream:
 
     def input_finished(self) -> None:
         """End of audio: flush the resampler, zero-pad the last partial hop, wait for pending SER."""
+        if self.stats.nonfinite_blocks:
+            log.warning("stream %s: %d NaN/Inf sample(s) in %d block(s) were replaced by silence in all",
+                        self.speaker, self.stats.nonfinite_samples, self.stats.nonfinite_blocks)
         self._push(self._resampler.flush())
         if self._pending.shape[0]:
             pad = self._chunk - self._pending.shape[0]
@@ -122,8 +132,10 @@ class Stream:
             bad = int(block.size - np.count_nonzero(finite))
             self.stats.nonfinite_blocks += 1
             self.stats.nonfinite_samples += bad
-            log.warning("stream %s: %d NaN/Inf samples replaced by silence (%d blocks so far)",
-                        self.speaker, bad, self.stats.nonfinite_blocks)
+            if _log_due(self.stats.nonfinite_blocks):  # blocks 1, 10, 100, ...: not one line per 20 ms block
+                log.warning("stream %s: %d NaN/Inf samples replaced by silence (%d block(s) so far; "
+                            "further warnings at 10x that count, the total at the end)",
+                            self.speaker, bad, self.stats.nonfinite_blocks)
             block = np.where(finite, block, np.float32(0.0))
         clipped = np.abs(block) >= 1.0
         if clipped.any():

@@ -37,9 +37,7 @@ class VectorTable:
         self.kind = kind
         index = self.root / "index.json"
         if index.is_file():
-            data = json.loads(index.read_text())
-            if data.get("kind") != kind:
-                raise ConfigError("{} holds a {} table, not {}".format(self.root, data.get("kind"), kind))
+            data = _read_index(index, kind)
             self.dim = int(data["dim"])
             self.entries: Dict[str, Dict[str, Any]] = data["entries"]
             if dim is not None and dim != self.dim:
@@ -62,9 +60,28 @@ class VectorTable:
         return dict(self.entries[name])
 
     def get(self, name: str) -> np.ndarray:
-        """The vector of ``name`` as float32 [dim]."""
+        """The vector of ``name`` as float32 [dim]; a file that is unreadable, of another width or not finite is refused."""
         self._require(name)
-        return np.load(str(self.root / self.entries[name]["file"])).astype(np.float32)
+        path = self.root / self.entries[name]["file"]
+        hint = "re-create it: {}".format(_FIX[self.kind].format(name=name))
+        try:
+            vector = np.load(str(path), allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise ConfigError("{} {!r}: cannot read {} ({})".format(self.kind, name, path, _first_line(exc)), hint=hint)
+        if not isinstance(vector, np.ndarray) or vector.dtype.kind not in "fiu" or vector.shape != (self.dim,):
+            raise ConfigError("{} {!r}: {} holds {} {}, expected {} float32 values".format(
+                self.kind, name, path, getattr(vector, "dtype", type(vector).__name__), getattr(vector, "shape", ""),
+                self.dim), hint=hint)
+        bad = int(np.count_nonzero(~np.isfinite(vector)))
+        if bad:
+            raise ConfigError("{} {!r}: {} holds {} non-finite value(s) of {}".format(self.kind, name, path, bad, self.dim),
+                              hint=hint)
+        return vector.astype(np.float32)
+
+    def check(self) -> None:
+        """Load every vector (see :meth:`get`): the first bad file raises, named."""
+        for name in self.names():
+            self.get(name)
 
     def add(self, name: str, vector: Any, replace: bool = False, **meta: Any) -> None:
         if not _NAME.match(name):
@@ -105,3 +122,31 @@ class VectorTable:
         data = {"schema": SCHEMA, "kind": self.kind, "dim": self.dim, "entries": self.entries}
         atomic_write(self.root / "index.json", json.dumps(data, indent=1, sort_keys=True).encode())
 
+
+
+_FIX = {"speaker": "emotrt enroll {name} AUDIO --replace",
+        "environment": "emotrt env add {name} DESCRIPTION --ckpt CKPT/ser --table TABLE --replace"}
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def _read_index(index: Path, kind: str) -> Dict[str, Any]:
+    """``index.json`` of a table, checked: schema, kind, a positive width, entries naming plain files."""
+    try:
+        data = json.loads(index.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError("{} table index {} is unreadable ({})".format(kind, index, _first_line(exc)))
+    if not isinstance(data, dict):
+        raise ConfigError("{} table index {} is not a JSON object".format(kind, index))
+    if data.get("kind") != kind:
+        raise ConfigError("{} holds a {} table, not {}".format(index.parent, data.get("kind"), kind))
+    dim, entries = data.get("dim"), data.get("entries")
+    if not isinstance(dim, int) or isinstance(dim, bool) or dim <= 0 or not isinstance(entries, dict):
+        raise ConfigError("{} table index {}: expected a positive integer dim and an entries object".format(kind, index))
+    for name, entry in entries.items():
+        file = entry.get("file") if isinstance(entry, dict) else None
+        if not isinstance(file, str) or not _NAME.match(file) or not isinstance(name, str):
+            raise ConfigError("{} table index {}: entry {!r} names no plain file in the table".format(kind, index, name))
+    return data

@@ -79,3 +79,15 @@ def test_build_refuses_a_calibration_from_another_export_in_one_line(tmp_path, e
     [line] = proc.stderr.strip().splitlines()
     assert line.startswith("error: calibration {}/".format(calibration_dir)) and "not this export's" in line
     assert "(fix: re-run `emotrt calibrate {} -o {} --force`".format(other, calibration_dir) in line
+
+
+def test_a_bundle_and_a_speaker_store_follow_the_umask(tmp_path, export_dir, calibration_dir):
+    import os
+
+    out = tmp_path / "bundle"
+    proc = subprocess.run([sys.executable, "-m", "emotrt", "build", str(export_dir), "--calibration", str(calibration_dir),
+                           "--out", str(out)], capture_output=True, text=True, preexec_fn=lambda: os.umask(0o022))
+    assert proc.returncode == 0, proc.stderr
+    modes = {p.relative_to(out).as_posix(): p.stat().st_mode & 0o777 for p in [out, *out.rglob("*")]}
+    assert {m for p, m in modes.items() if (out / p).is_dir()} == {0o755}
+    assert {m for p, m in modes.items() if (out / p).is_file()} == {0o644}, modes

@@ -13,10 +13,9 @@ def emotrt(*args):
     return subprocess.run([sys.executable, "-m", "emotrt", *args], capture_output=True, text=True)
 
 
-def test_enroll_then_refuse_wrong_rate(toy_export, tmp_path):
+def test_enroll_then_refuse_wrong_rate(toy_export, tmp_path, spoken_wav):
     out, _ = toy_export
-    wav, wav8k = tmp_path / "a.wav", tmp_path / "a8k.wav"
-    soundfile.write(str(wav), np.random.default_rng(0).standard_normal(24000).astype(np.float32) * 0.1, 16000)
+    wav, wav8k = spoken_wav, tmp_path / "a8k.wav"
     soundfile.write(str(wav8k), np.zeros(16000, np.float32), 8000)
     store = tmp_path / "speakers"
     ok = emotrt("enroll", "alice", str(wav), "--model", str(out / "enroll.onnx"), "--store", str(store))
@@ -34,12 +33,12 @@ def test_enroll_needs_audio_or_mic(toy_export, tmp_path):
 
 
 @pytest.mark.audio
-def test_enroll_from_the_microphone_matches_enrolling_the_file(pulse_mic, toy_export, steady_wav, tmp_path):
+def test_enroll_from_the_microphone_matches_enrolling_the_file(pulse_mic, toy_export, spoken_wav, tmp_path):
     import threading
 
     out, _ = toy_export
     store = tmp_path / "speakers"
-    player = threading.Timer(2.5, lambda: pulse_mic.play(steady_wav).wait())
+    player = threading.Timer(2.5, lambda: pulse_mic.play(spoken_wav).wait())
     player.start()
     proc = subprocess.run([sys.executable, "-m", "emotrt", "enroll", "--model", str(out / "enroll.onnx"),
                            "--store", str(store), "--mic=pulse", "--seconds", "6", "dave"],
@@ -47,7 +46,7 @@ def test_enroll_from_the_microphone_matches_enrolling_the_file(pulse_mic, toy_ex
     player.join()
     assert proc.returncode == 0, proc.stderr
     assert "recording 6 s" in proc.stderr
-    ok = emotrt("enroll", "dave_file", str(steady_wav), "--model", str(out / "enroll.onnx"), "--store", str(store))
+    ok = emotrt("enroll", "dave_file", str(spoken_wav), "--model", str(out / "enroll.onnx"), "--store", str(store))
     assert ok.returncode == 0, ok.stderr
     table = VectorTable(store, kind="speaker")
     mic, ref = table.get("dave"), table.get("dave_file")

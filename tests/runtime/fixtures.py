@@ -106,3 +106,13 @@ def spoken(tmp_path_factory):
     audio, rate = sf.read(str(wav), dtype="float32")
     audio = soxr.resample(audio, rate, 16000).astype(np.float32)
     return np.concatenate([np.zeros(16000, np.float32), audio, np.zeros(16000, np.float32)])
+
+
+@pytest.fixture(scope="session")
+def spoken_wav(tmp_path_factory, spoken) -> Path:
+    """:func:`spoken` as a 16 kHz PCM16 WAV (silero hears about 2 s of speech in it)."""
+    import soundfile as sf
+
+    path = tmp_path_factory.mktemp("speech") / "spoken.wav"
+    sf.write(str(path), spoken, 16000, subtype="PCM_16")
+    return path

@@ -34,3 +34,21 @@ def test_staged_dir_replaces_only_when_complete(tmp_path):
         (work / "new.txt").write_text("new")
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
     assert [p.name for p in out.iterdir()] == ["new.txt"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_staged_outputs_follow_the_umask(tmp_path, umask):
+    import os
+
+    from emotrt.runtime.atomic import atomic_write, current_umask, staged_dir
+
+    old = os.umask(umask)
+    try:
+        assert current_umask() == umask
+        atomic_write(tmp_path / "f.bin", b"x")
+        with staged_dir(tmp_path / "d") as work:
+            (work / "inner").write_text("y")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o777 & ~umask

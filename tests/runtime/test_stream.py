@@ -164,3 +164,17 @@ def test_async_ser_gives_the_same_results_in_order(make_pipeline, speech_like):
     for a, b in zip(collected, sync):
         assert a.posteriors == b.posteriors and a.avd == b.avd
     assert stream.stats.ser_runs == sum(r.speech for r in sync)
+
+
+def test_nan_warnings_are_rate_limited_with_a_final_count(make_pipeline, caplog):
+    pipeline = make_pipeline()
+    stream = pipeline.create_stream("alice", "busy_cafe")
+    block = np.full(graphs.CHUNK, 0.01, np.float32)
+    block[0] = np.nan
+    with caplog.at_level(logging.WARNING, logger="emotrt.runtime.stream"):
+        for _ in range(1234):  # ~25 s of 20 ms hops, every one faulty
+            stream.accept_waveform(16000, block)
+        stream.input_finished()
+    lines = [r.getMessage() for r in caplog.records if "NaN/Inf" in r.getMessage()]
+    assert [line.split("(")[1].split(" ")[0] for line in lines[:-1]] == ["1", "10", "100", "1000"]
+    assert lines[-1] == "stream alice: 1234 NaN/Inf sample(s) in 1234 block(s) were replaced by silence in all"

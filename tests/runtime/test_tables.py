@@ -43,3 +43,67 @@ def test_unknown_name_lists_the_known_ones(tmp_path):
     table.add("cafe", [0, 1])
     with pytest.raises(ConfigError, match=r"unknown environment 'car' \(known: cafe\)"):
         table.get("car")
+
+
+def _npy(array):
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+GOOD = _npy(np.ones(3, np.float32))
+BAD_VECTORS = {  # what a device, a cut or a hand edit can leave in <name>.npy
+    "nan": (_npy(np.array([1, np.nan, 3], np.float32)), "1 non-finite value"),
+    "inf": (_npy(np.array([np.inf, -np.inf, 3], np.float32)), "2 non-finite value"),
+    "wider": (_npy(np.ones(4, np.float32)), r"\(4,\), expected 3 float32"),
+    "narrower": (_npy(np.ones(2, np.float32)), r"\(2,\), expected 3 float32"),
+    "2-d": (_npy(np.ones((1, 3), np.float32)), r"\(1, 3\), expected 3 float32"),
+    "strings": (_npy(np.array(["a", "b", "c"])), "<U1 .*expected 3 float32"),
+    "truncated": (GOOD[:-5], "cannot read"),
+    "empty": (b"", "cannot read"),
+    "text": (b"not a numpy file\n", "cannot read"),
+    "pickle": (_npy(np.array([{"a": 1}], dtype=object)), "cannot read"),
+}
+
+
+@pytest.mark.parametrize("kind", ["speaker", "environment"])
+@pytest.mark.parametrize("case", sorted(BAD_VECTORS) + ["missing"])
+def test_a_bad_vector_file_is_refused_at_load_naming_it(tmp_path, kind, case):
+    table = VectorTable(tmp_path, kind=kind, dim=3)
+    table.add("alice", [1, 2, 3])
+    if case == "missing":
+        (tmp_path / "alice.npy").unlink()
+        content, message = None, "cannot read"
+    else:
+        content, message = BAD_VECTORS[case]
+        (tmp_path / "alice.npy").write_bytes(content)
+    again = VectorTable(tmp_path, kind=kind)
+    with pytest.raises(ConfigError, match="{} 'alice': .*{}".format(kind, message)) as info:
+        again.check()
+    assert str(tmp_path / "alice.npy") in info.value.message and "--replace" in info.value.hint
+    assert "\n" not in info.value.message
+
+
+BAD_INDEXES = {
+    "empty": (b"", "unreadable"),
+    "truncated": (b'{"schema": 1, "kind": "speaker", "dim": 3, "entr', "unreadable"),
+    "binary": (b"\xff\xfe\x00garbage", "unreadable"),
+    "a list": (b"[1, 2, 3]", "not a JSON object"),
+    "zero width": (b'{"schema": 1, "kind": "speaker", "dim": 0, "entries": {}}', "positive integer dim"),
+    "string width": (b'{"schema": 1, "kind": "speaker", "dim": "3", "entries": {}}', "positive integer dim"),
+    "no entries": (b'{"schema": 1, "kind": "speaker", "dim": 3}', "entries object"),
+    "path traversal": (b'{"schema": 1, "kind": "speaker", "dim": 3, "entries": {"a": {"file": "../a.npy"}}}',
+                       "names no plain file"),
+    "entry not an object": (b'{"schema": 1, "kind": "speaker", "dim": 3, "entries": {"a": 3}}', "names no plain file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INDEXES))
+def test_a_bad_index_is_one_config_error_naming_it(tmp_path, case):
+    content, message = BAD_INDEXES[case]
+    (tmp_path / "index.json").write_bytes(content)
+    with pytest.raises(ConfigError, match=message) as info:
+        VectorTable(tmp_path, kind="speaker")
+    assert str(tmp_path / "index.json") in info.value.message

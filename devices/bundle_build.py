@@ -36,6 +36,7 @@ from emotrt.runtime.errors import ConfigError, DependencyError
 from emotrt.runtime.fingerprint import DeviceFingerprint, EngineFingerprint, probe_device
 from emotrt.runtime.manifest import BuildPlan, EngineEntry, ModelEntry, ModelIO, sha256_file
 from emotrt.runtime.precision_plan import PrecisionPlan
+from emotrt.runtime.tables import VectorTable
 
 log = logging.getLogger(__name__)
 
@@ -362,6 +363,9 @@ def build_bundle(options: BuildOptions, device: Optional[DeviceFingerprint] = No
         )
     export_dir = Path(options.export_dir)
     models = collect_models(export_dir, options.calibration_dir)
+    env_dir = Path(options.env_dir or export_dir / "env")
+    if env_dir.is_dir():  # write_bundle names a missing table; a broken one is named here, before anything is written
+        VectorTable(env_dir, kind="environment").check()
     profiles = [get_profile(t) for t in options.targets]
     summary = BuildSummary(Path(options.out), no_engines_reason=reason)
 
@@ -381,7 +385,7 @@ def build_bundle(options: BuildOptions, device: Optional[DeviceFingerprint] = No
         return Staged(section, tuple(build_engines(root, section, run, summary)), tuple(plans))
 
     write_bundle(
-        options.out, models, options.env_dir or export_dir / "env", export_dir / "testvectors",
+        options.out, models, env_dir, export_dir / "testvectors",
         speakers_dir=options.speakers_dir, targets=options.targets, stage=stage,
         prov=provenance(models), force=options.force,
     )

@@ -93,6 +93,7 @@ def collect_models(export_dir: Any, calibration_dir: Optional[Any] = None) -> Di
             for precision in ("fp16", "int8"):
                 candidate = cal / "{}.{}.onnx".format(name, precision)
                 if candidate.is_file():
+                    read_onnx_io(candidate)  # a damaged graph is named here, not later as its staged copy
                     variants[precision] = candidate
             cache = _optional(cal / "{}.calib.cache".format(name))
             plan = _optional(cal / "{}.precision.json".format(name))
@@ -102,14 +103,32 @@ def collect_models(export_dir: Any, calibration_dir: Optional[Any] = None) -> Di
             if plan is not None:
                 check_calibration_source(path, plan, export_dir)
             elif len(variants) > 1 or cache is not None or per_version:
-                log.warning("%s: calibration artefacts for %s without a precision plan; their source graph is unchecked",
-                            cal, name)
+                raise BundleError(
+                    "{}: calibration artefacts for {} without {}.precision.json, so their source graph cannot be checked".format(
+                        cal, name, name),
+                    hint="re-run `emotrt calibrate {} -o {} --force`".format(export_dir, cal))
         models[name] = ModelFiles(name, metadata, variants, cache, plan, per_version)
     if not models:
         raise BundleError(
             "{} holds no ONNX graph with emotrt metadata".format(export_dir), hint="run `emotrt export --out {}`".format(export_dir)
         )
+    if calibration_dir is not None:
+        check_calibration_models(Path(calibration_dir), export_dir, models)
     return models
+
+
+def check_calibration_models(cal: Path, export_dir: Path, models: Dict[str, ModelFiles]) -> None:
+    """Refuse a calibration directory with nothing for the export, or with plans for models the export lacks."""
+    planned = sorted(p.name[: -len(".precision.json")] for p in cal.glob("*.precision.json"))
+    foreign = [m for m in planned if m not in models]
+    if foreign:
+        raise BundleError(
+            "{} calibrates {} that {} does not export".format(cal, ", ".join(foreign), export_dir),
+            hint="pass the export the calibration was made from, or re-run `emotrt calibrate {} -o {} --force`".format(
+                export_dir, cal))
+    if not any(m.precision_plan is not None for m in models.values()):
+        raise BundleError("{} holds no calibration for any model of {}".format(cal, export_dir),
+                          hint="run `emotrt calibrate {} -o {}`, or drop --calibration".format(export_dir, cal))
 
 
 def check_calibration_source(graph: Path, plan_path: Path, export_dir: Path) -> None:
@@ -232,6 +251,8 @@ def write_bundle(
     out = Path(out)
     if out.exists() and not force:
         raise BundleError("{} already exists".format(out), hint="pass --force to replace it, or choose another --out")
+    if out.exists():
+        check_replaceable(out, [Path(env_dir), Path(testvectors_dir)] + [p for m in models.values() for p in m.variants.values()])
     if not Path(env_dir).is_dir():
         raise BundleError(
             "no environment table at {}".format(env_dir),
@@ -260,6 +281,29 @@ def write_bundle(
         ).write(staging)
     log.info("bundle written to %s", out)
     return out
+
+
+def check_replaceable(out: Path, inputs: Sequence[Path]) -> None:
+    """``--force`` replaces a bundle or an empty directory, never anything else: not a directory that is not a
+    bundle, not the working directory or one above it, not a directory holding the build's own inputs."""
+    hint = "choose another --out (--force only replaces a bundle)"
+    resolved, cwd = out.resolve(), Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise BundleError("refusing to replace {}: it is the working directory or contains it".format(out), hint=hint)
+    inside = [p for p in inputs if resolved == p.resolve() or resolved in p.resolve().parents]
+    if inside:
+        raise BundleError("refusing to replace {}: it holds this build's input {}".format(out, inside[0]), hint=hint)
+    if not out.is_dir():
+        raise BundleError("refusing to replace {}: it is not a directory, let alone a bundle".format(out), hint=hint)
+    if any(out.iterdir()) and not (out / "manifest.json").is_file():
+        raise BundleError("refusing to replace {}: it is not a bundle (no manifest.json) and not empty".format(out),
+                          hint=hint)
+    if (out / "manifest.json").is_file():
+        try:
+            Manifest.read(out)
+        except Exception as exc:  # any unreadable manifest: not provably a bundle, so not ours to delete
+            raise BundleError("refusing to replace {}: its manifest.json is not a bundle manifest ({})".format(
+                out, str(exc).splitlines()[0] if str(exc) else type(exc).__name__), hint=hint)
 
 
 def update_manifest(root: Any, engines: Sequence[EngineEntry]) -> Manifest:

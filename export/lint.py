@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Set, Tuple
 
-from emotrt.runtime.errors import ConfigError, TensorRTLintError
+from emotrt.runtime.errors import ConfigError, ModelContractError, TensorRTLintError
 from emotrt.runtime.trt_version import parse_version
 
 log = logging.getLogger(__name__)
@@ -235,13 +235,32 @@ def _check_shapes(model: Any, policy: Dict[str, Any]) -> Iterator[LintIssue]:
             yield LintIssue("note", "dynamic-shape", value.name, "", "{} dynamic dims need min/opt/max in one profile".format(len(dynamic)))
 
 
+def load_checked(path: Any) -> Any:
+    """``onnx.load`` that refuses, in one :class:`ModelContractError`, a file that is not a valid ONNX model.
+
+    An empty or cut protobuf can parse as an empty model, which every rule would pass.
+    """
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+        if not model.graph.node or not model.opset_import:
+            raise onnx.checker.ValidationError("no graph nodes or no opset")
+        onnx.checker.check_model(model)
+    except (DecodeError, onnx.checker.ValidationError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelContractError("{} is not a valid ONNX model ({})".format(path, (str(exc).splitlines() or [""])[0][:200]),
+                                 hint="pass a .onnx written by `emotrt export` or `emotrt calibrate`")
+    return model
+
+
 def lint_model(model: Any, trt: str, name: str = "") -> LintReport:
     """Check ``model`` (path or ``onnx.ModelProto``) against TensorRT ``trt``; never raises on findings."""
     import onnx
 
     if not hasattr(model, "graph"):
         name = name or str(model)
-        model = onnx.load(str(model), load_external_data=False)
+        model = load_checked(model)
     table, policy = load_operator_table(trt), _policy()
     issues = list(_check_opset(model, table))
     issues += _check_nodes(model, table, policy)

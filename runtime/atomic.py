@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from emotrt.runtime.errors import ConfigError
+
 
 def current_umask() -> int:
     """The process umask, read without changing it where Linux reports it (/proc/self/status)."""
@@ -29,12 +31,30 @@ def current_umask() -> int:
     return mask
 
 
+def make_dirs(path: Any) -> Path:
+    """``mkdir -p path``; a file in the way or a read-only parent is one :class:`ConfigError`, not a traceback."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _unwritable(path, exc) from exc
+    return path
+
+
+def _unwritable(path: Path, exc: OSError) -> ConfigError:
+    return ConfigError("cannot write in {}: {}".format(path, exc.strerror or exc),
+                       hint="choose an output in an existing, writable directory")
+
+
 @contextlib.contextmanager
 def atomic_file(path: Any, suffix: str = "") -> Iterator[str]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success, remove it on failure."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name, suffix=suffix)
+    make_dirs(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix="." + path.name, suffix=suffix)
+    except OSError as exc:
+        raise _unwritable(path.parent, exc) from exc
     os.close(fd)
     os.chmod(tmp, 0o666 & ~current_umask())
     try:
@@ -68,8 +88,11 @@ def replace_dir(new: Any, out: Any) -> None:
 def staged_dir(out: Any, tag: str = "partial") -> Iterator[Path]:
     """Yield an empty directory beside ``out`` that replaces ``out`` on success and is removed on failure."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=str(out.parent), prefix="." + out.name + "." + tag + "-"))
+    make_dirs(out.parent)
+    try:
+        work = Path(tempfile.mkdtemp(dir=str(out.parent), prefix="." + out.name + "." + tag + "-"))
+    except OSError as exc:
+        raise _unwritable(out.parent, exc) from exc
     os.chmod(str(work), 0o777 & ~current_umask())
     try:
         yield work

@@ -55,7 +55,11 @@ def unpack_tar(archive: Any, dest: Any) -> Path:
     except (tarfile.TarError, OSError) as exc:
         raise BundleError("{} is not a readable tar archive: {}".format(archive, exc))
     with tar:
-        members = tar.getmembers()
+        try:
+            members = tar.getmembers()
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise BundleError("{} is a damaged tar archive: {}".format(archive, exc),
+                              hint="copy the archive again, or rebuild it with `emotrt build --tar`")
         for member in members:
             check_member_name(member.name, str(archive))
             if not (member.isfile() or member.isdir()):
@@ -64,10 +68,14 @@ def unpack_tar(archive: Any, dest: Any) -> Path:
                     hint="rebuild the archive with `emotrt build --tar`",
                 )
         with staged_dir(dest, "unpack") as tmp:
-            if hasattr(tarfile, "data_filter"):
-                tar.extractall(str(tmp), members=members, filter="data")
-            else:  # Python < 3.8.17 has no filters; members were checked above
-                tar.extractall(str(tmp), members=members)
+            try:
+                if hasattr(tarfile, "data_filter"):
+                    tar.extractall(str(tmp), members=members, filter="data")
+                else:  # Python < 3.8.17 has no filters; members were checked above
+                    tar.extractall(str(tmp), members=members)
+            except (tarfile.TarError, EOFError) as exc:
+                raise BundleError("{} is a damaged tar archive: {}".format(archive, exc),
+                                  hint="copy the archive again, or rebuild it with `emotrt build --tar`")
     return _bundle_root(dest)
 
 

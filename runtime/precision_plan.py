@@ -117,6 +117,14 @@ class PrecisionPlan:
                     source, data.get("schema") if isinstance(data, dict) else None, SCHEMA),
                 hint="re-run `emotrt calibrate` with this emotrt",
             )
+        try:
+            return cls._parse(data)
+        except (TypeError, AttributeError, ValueError) as exc:
+            raise ConfigError("{}: malformed precision plan ({}: {})".format(source, type(exc).__name__, exc),
+                              hint="re-run `emotrt calibrate` to write it again")
+
+    @classmethod
+    def _parse(cls, data: Dict[str, Any]) -> "PrecisionPlan":
         section = lambda key, kind: kind.from_json(data[key]) if data.get(key) is not None else None  # noqa: E731
         sensitivity = data.get("sensitivity")
         return cls(
@@ -140,4 +148,9 @@ class PrecisionPlan:
     @classmethod
     def read(cls, path: Any) -> "PrecisionPlan":
         """Load a plan written by this or an older emotrt."""
-        return cls.from_json(json.loads(Path(path).read_text()), source=str(path))
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ConfigError("precision plan {} is unreadable ({})".format(path, (str(exc).splitlines() or [""])[0]),
+                              hint="re-run `emotrt calibrate` to write it again")
+        return cls.from_json(data, source=str(path))

@@ -6,6 +6,7 @@ import os
 import sys
 from typing import IO, Any, Callable, Dict, Optional
 
+from emotrt.runtime.errors import ConfigError
 from emotrt.runtime.results import Result
 
 Sink = Callable[[Result], None]
@@ -21,7 +22,11 @@ class JsonlSink:
         elif hasattr(target, "write"):
             self.file = target
         else:
-            self.file = open(os.fspath(target), "a", encoding="utf-8")
+            try:
+                self.file = open(os.fspath(target), "a", encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError("cannot write results to {}: {}".format(target, exc.strerror or exc),
+                                  hint="pass --jsonl a file in an existing, writable directory")
             self._own = True
 
     def __call__(self, result: Result) -> None:

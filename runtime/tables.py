@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from emotrt.runtime.atomic import atomic_write
+from emotrt.runtime.atomic import atomic_write, make_dirs
 from emotrt.runtime.errors import ConfigError
 
 SCHEMA = 1
@@ -98,7 +98,7 @@ class VectorTable:
             raise ConfigError(
                 "{} {!r}: expected {} finite values, got shape {}".format(self.kind, name, self.dim, vector.shape)
             )
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.root)
         buf = io.BytesIO()
         np.save(buf, vector)
         atomic_write(self.root / (name + ".npy"), buf.getvalue())

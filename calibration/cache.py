@@ -102,7 +102,7 @@ class CalibrationCache:
             name, sep, value = line.rpartition(": ")
             try:
                 scales[name] = hex_scale(value)
-            except ValueError:
+            except (ValueError, struct.error):  # not hex, or more than 8 hex digits (found by the fuzz test)
                 sep = ""
             if not sep or not name:
                 raise CalibrationCacheError("{} line {}: expected '<tensor>: <hex>', found {!r}".format(source, number, line))

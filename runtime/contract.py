@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from emotrt.runtime.errors import ModelContractError
 
@@ -87,6 +87,14 @@ class ModelContract:
             values = {k: json.loads(v) for k, v in data.items()}
         except ValueError as exc:
             raise ModelContractError("{} has malformed emotrt metadata: {}".format(source, exc))
+        try:
+            return cls._from_values(values, source)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:  # found by the fuzz test
+            raise ModelContractError("{} has malformed emotrt metadata ({}: {})".format(source, type(exc).__name__, exc),
+                                     hint="re-export it with `emotrt export`")
+
+    @classmethod
+    def _from_values(cls, values: Dict[str, Any], source: str) -> "ModelContract":
         schema = values.get("schema", SCHEMA)
         if schema > SCHEMA:
             raise ModelContractError(

@@ -107,3 +107,36 @@ def test_manifest_reader_reads_or_refuses(tmp_path, data):
         Manifest.read(tmp_path)
     except EmotrtError:
         pass
+
+
+cache_lines = st.lists(st.one_of(
+    st.text(max_size=30),
+    st.builds(lambda n, h: "{}: {}".format(n, h), st.text(max_size=8), st.text("0123456789abcdef", max_size=10))),
+    max_size=5)
+
+
+@FUZZ
+@given(header=st.one_of(st.just("TRT-100300-EntropyCalibration2"), st.just("TRT-8502-MinMaxCalibration"),
+                        st.text(max_size=30)), lines=cache_lines)
+def test_calibration_cache_reader_reads_or_refuses(header, lines):
+    from emotrt.calibration.cache import CalibrationCache
+
+    try:
+        cache = CalibrationCache.from_text("\n".join([header] + lines) + "\n", source="fuzz")
+    except EmotrtError:
+        return
+    assert CalibrationCache.from_text(cache.to_text()).to_text() == cache.to_text()
+
+
+@FUZZ
+@given(props=st.dictionaries(st.sampled_from(["emotrt.model", "emotrt.schema", "emotrt.sample_rate", "emotrt.chunk_samples",
+                                              "emotrt.window_samples", "emotrt.spk_dim", "emotrt.d_model", "emotrt.labels",
+                                              "emotrt.states", "emotrt.opset"]),
+                             st.one_of(st.text(max_size=10), json_values.map(json.dumps))))
+def test_onnx_contract_reader_reads_or_refuses(props):
+    from emotrt.runtime.contract import ModelContract
+
+    try:
+        ModelContract.from_metadata(props, source="fuzz")
+    except EmotrtError:
+        pass

@@ -301,6 +301,7 @@ class EngineRun:
     enroll_seconds: float = 3.0
     trt: Any = None  # the ``tensorrt`` module (or the test double); imported when None
     progress: Optional[Progress] = None
+    graph_check: Optional[GraphCheck] = None  # e.g. :func:`planned_only`: builds the bundle refused are not tried
 
 
 def build_engines(root: Path, models: Models, run: EngineRun, summary: BuildSummary,
@@ -316,7 +317,7 @@ def build_engines(root: Path, models: Models, run: EngineRun, summary: BuildSumm
     cache = EngineCache(root / "engines", rebuild=rebuild_command(root))
     shapes = bundle_shapes(root, models, run.enroll_seconds)
     device, config = run.device, run.config
-    for job, entry in _jobs(root, models, shapes, device.tensorrt, run.precisions, summary.skipped):
+    for job, entry in _jobs(root, models, shapes, device.tensorrt, run.precisions, summary.skipped, run.graph_check):
         onnx = _rel(root, job.onnx)
         fp = EngineFingerprint(
             tensorrt=device.tensorrt, compute_capability=device.compute_capability, l4t=device.l4t, cuda=device.cuda,
@@ -331,6 +332,24 @@ def build_engines(root: Path, models: Models, run: EngineRun, summary: BuildSumm
         (summary.engines_cached if hit else summary.engines_built).append("{}/{}".format(job.model, job.precision))
         yield EngineEntry(job.model, job.precision, fp, _rel(root, plan), plan.with_suffix(".trtexec.txt").read_text().strip(),
                           onnx=onnx, build_log=_rel(root, plan.with_suffix(".build.log")))
+
+
+def planned_only(plans: Sequence[BuildPlan]) -> GraphCheck:
+    """On the device (no ``onnx`` to lint with): refuse a graph the bundle planned for other releases of this
+    TensorRT version but not for it, i.e. one ``emotrt build`` dropped because it fails that release's lint."""
+    planned: Dict[str, set] = {}
+    for plan in plans:
+        onnx = next((t.split("=", 1)[1] for t in plan.trtexec.split() if t.startswith("--onnx=")), None)
+        if plan.tensorrt and onnx:
+            planned.setdefault(trt_version.normalise_version(plan.tensorrt), set()).add(onnx)
+
+    def check(path: Path, tensorrt: str) -> Sequence[str]:
+        graphs = planned.get(trt_version.normalise_version(tensorrt))
+        rel = Path(path).as_posix().rsplit("/models/", 1)[-1]
+        if graphs is None or "models/" + rel in graphs:
+            return ()
+        return ("the bundle plans no TensorRT {} build of models/{}: `emotrt build` dropped it".format(tensorrt, rel),)
+    return check
 
 
 def _workspace(profiles: Sequence[DeviceProfile]) -> int:
@@ -415,7 +434,8 @@ def build_device_engines(bundle_path: Any, device: Optional[DeviceFingerprint] =
         raise DependencyError("cannot build TensorRT engines here ({})".format(reason),
                               hint="run this on the Jetson the bundle targets (emotrt doctor --role device)")
     config = BuildConfig(device.tensorrt, _workspace(match_device(device)), opt_level, dla_core)
-    run = EngineRun(device, config, precisions, trt=trt, progress=progress)
+    run = EngineRun(device, config, precisions, trt=trt, progress=progress,
+                    graph_check=planned_only(bundle.manifest.build_plans))
     summary = BuildSummary(bundle.root)
     entries: List[EngineEntry] = []
     try:

@@ -281,3 +281,17 @@ def test_a_calibration_made_from_another_graph_is_refused_before_writing(tmp_pat
         build_bundle(options(export_dir, calibration, tmp_path / "b"), device=HOST)
     assert "emotrt calibrate {} -o {} --force".format(export_dir, calibration) in info.value.hint
     assert not (tmp_path / "b").exists()
+
+
+def test_on_a_jetpack_5_device_the_builds_the_bundle_dropped_are_not_tried(tmp_path, export_dir, calibration_dir):
+    from emotrt.export.lint import plan_check
+
+    source, calibration = _with_layernorm(export_dir, calibration_dir, tmp_path)
+    build_bundle(options(source, calibration, tmp_path / "b", graph_check=plan_check), device=HOST)
+    jp5 = DeviceFingerprint("8.5.2", "8.7", "35.5.0", "11.4", "Jetson Orin Nano")
+    trt = make_tensorrt("8.5.2")
+    summary = build_device_engines(tmp_path / "b", device=jp5, trt=trt)
+    assert not [e for e in summary.engines_built if e.startswith("tse_step/")]
+    assert "ser/fp32" in summary.engines_built and "enroll/fp32" in summary.engines_built
+    [warning] = summary.lint_warnings()
+    assert "the bundle plans no TensorRT 8.5.2 build of models/tse_step.onnx" in warning

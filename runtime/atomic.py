@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from emotrt.runtime.errors import ConfigError
+from emotrt.runtime.errors import OutputError
 
 
 def current_umask() -> int:
@@ -32,7 +32,7 @@ def current_umask() -> int:
 
 
 def make_dirs(path: Any) -> Path:
-    """``mkdir -p path``; a file in the way or a read-only parent is one :class:`ConfigError`, not a traceback."""
+    """``mkdir -p path``; a file in the way or a read-only parent is one :class:`OutputError`, not a traceback."""
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -41,8 +41,8 @@ def make_dirs(path: Any) -> Path:
     return path
 
 
-def _unwritable(path: Path, exc: OSError) -> ConfigError:
-    return ConfigError("cannot write in {}: {}".format(path, exc.strerror or exc),
+def _unwritable(path: Path, exc: OSError) -> OutputError:
+    return OutputError("cannot write in {}: {}".format(path, exc.strerror or exc),
                        hint="choose an output in an existing, writable directory")
 
 

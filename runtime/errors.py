@@ -31,6 +31,11 @@ class ConfigError(EmotrtError):
     """A configuration, recipe or checkpoint config is invalid."""
 
 
+class OutputError(ConfigError, OSError):
+    """An output cannot be written there (missing, read-only, a file in the way); also an ``OSError``, so
+    callers that treat an unwritable cache as a cost rather than a failure still catch it."""
+
+
 class DependencyError(EmotrtError):
     """A library or system tool the command needs is missing."""
 

@@ -45,6 +45,7 @@ def run(
     # Hash each bundle file once per content; `emotrt selftest` always re-hashes everything.
     with Pipeline.from_bundle(bundle, backend=backend, config=config, verify="cached") as pipeline:
         typer.echo("backend: {} ({})".format(pipeline.backend, pipeline.backend_reason), err=True)
+        window_s = pipeline.ser.contract.window_samples / float(pipeline.sample_rate)
         stream = pipeline.create_stream(speaker=speaker, environment=environment)
         if mic is not None:
             source = MicSource(mic or None, sample_rate=rate, channels=channels, channel=channel)
@@ -65,5 +66,10 @@ def run(
                 sink.close()
         stream.close()
     sys.stderr.write("summary: " + json.dumps(summary.to_dict(), sort_keys=True) + "\n")
+    if file is not None and summary.to_dict().get("results") == 0:
+        from emotrt.runtime.errors import AudioError
+
+        raise AudioError("{} gave no result: its {:.2f} s are shorter than one SER window ({:.2f} s)".format(
+            file, summary.to_dict().get("audio_seconds", 0.0), window_s), hint="give a recording of at least one window")
     if summary.stopped_by == "input stalled":  # non-zero so a service manager restarts it
         raise typer.Exit(1)

@@ -275,3 +275,52 @@ def main(log: str) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1])
+
+
+def _audio(case: str):
+    """(samples [frames, channels], rate, subtype) for one audio case of `emotrt run --file`."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    speech = 0.2 * np.sin(2 * np.pi * 180 * np.arange(32000) / 16000.0) * (1 + 0.5 * rng.standard_normal(32000) * 0.1)
+    if case == "shorter than a window":
+        return speech[:800, None], 16000, "PCM_16"
+    if case == "no samples":
+        return np.zeros((0, 1)), 16000, "PCM_16"
+    if case == "digital silence":
+        return np.zeros((32000, 1)), 16000, "PCM_16"
+    if case == "NaN burst":
+        nan = speech.copy()
+        nan[8000:8400] = np.nan
+        return nan[:, None], 16000, "FLOAT"
+    if case == "44.1 kHz stereo":
+        import soxr
+
+        x = soxr.resample(speech, 16000, 44100)
+        return np.stack([x, x], axis=1), 44100, "PCM_16"
+    if case == "clipped":
+        return (20 * speech)[:, None], 16000, "FLOAT"
+    raise ValueError(case)
+
+
+#: audio `emotrt run --file` may be given, and whether it is an error (else: a result, counted faults, exit 0)
+AUDIO_CASES = {"shorter than a window": True, "no samples": True, "digital silence": False, "NaN burst": False,
+               "44.1 kHz stereo": False, "clipped": False}
+
+
+@pytest.mark.parametrize("case", sorted(AUDIO_CASES))
+def test_run_on_odd_audio_is_an_error_or_a_counted_recovery(world, case):
+    import soundfile
+
+    audio, rate, subtype = _audio(case)
+    soundfile.write(str(world / "speech.wav"), audio, rate, subtype=subtype)
+    proc = emotrt(_run_args(world))
+    record("run | speech.wav (audio) | {}".format(case), proc, world)
+    if AUDIO_CASES[case]:
+        line = assert_one_clear_line(proc)
+        assert ("shorter than one SER window" in line) or ("holds no samples" in line)
+        return
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    summary = json.loads(next(ln for ln in proc.stderr.splitlines() if ln.startswith("summary: "))[len("summary: "):])
+    assert summary["results"] > 0
+    assert (summary["nonfinite_samples"] > 0) == (case == "NaN burst") and (summary["clipped_samples"] > 0) == (case == "clipped")

@@ -89,8 +89,7 @@ def generate_key(path: Any) -> Tuple[Path, Path]:
     key = Ed25519PrivateKey.generate()
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    atomic_write(path, private)
-    os.chmod(str(path), 0o600)
+    atomic_write(path, private, mode=0o600)  # private from its first byte (outputs otherwise follow the umask)
     pub = path.with_name(path.name + ".pub")
     atomic_write(pub, public + b" emotrt-bundle-signing\n")
     return path, pub

@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 from emotrt.runtime.errors import OutputError
 
@@ -47,8 +47,12 @@ def _unwritable(path: Path, exc: OSError) -> OutputError:
 
 
 @contextlib.contextmanager
-def atomic_file(path: Any, suffix: str = "") -> Iterator[str]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` on success, remove it on failure."""
+def atomic_file(path: Any, suffix: str = "", mode: Optional[int] = None) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success, remove it on failure.
+
+    The file gets ``mode`` (e.g. 0o600 for a private key, set before anything is written), else
+    0666 less the umask.
+    """
     path = Path(path)
     make_dirs(path.parent)
     try:
@@ -56,7 +60,7 @@ def atomic_file(path: Any, suffix: str = "") -> Iterator[str]:
     except OSError as exc:
         raise _unwritable(path.parent, exc) from exc
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~current_umask())
+    os.chmod(tmp, mode if mode is not None else 0o666 & ~current_umask())
     try:
         yield tmp
         os.replace(tmp, str(path))
@@ -65,9 +69,9 @@ def atomic_file(path: Any, suffix: str = "") -> Iterator[str]:
             os.unlink(tmp)
 
 
-def atomic_write(path: Any, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    with atomic_file(path) as tmp:
+def atomic_write(path: Any, data: bytes, mode: Optional[int] = None) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename (``mode``: see :func:`atomic_file`)."""
+    with atomic_file(path, mode=mode) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
 

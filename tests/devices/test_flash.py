@@ -54,7 +54,7 @@ def bundles(flash_work, export_dir, calibration_dir):
     cal_b = Path(shutil.copytree(str(calibration_dir), str(flash_work / "calB")))
     shutil.copy(str(other_exp / "ser.onnx"), str(exp_b / "ser.onnx"))
     shutil.copy(str(other_exp / "testvectors" / "ser.npz"), str(exp_b / "testvectors" / "ser.npz"))
-    for name in ("ser.int8.onnx", "ser.fp16.onnx"):
+    for name in ("ser.int8.onnx", "ser.fp16.onnx", "ser.precision.json"):  # the plan records its source graph
         shutil.copy(str(other_cal / name), str(cal_b / name))
     out["B"] = flashbed.make_bundle(flash_work / "B", exp_b, cal_b)
     env_c = Path(shutil.copytree(str(export_dir / "env"), str(flash_work / "envC")))
@@ -194,7 +194,8 @@ def test_a_bundle_differing_in_one_model_sends_only_its_files_and_rebuilds_only_
     assert history[-1]["engines_built"] and all(e.startswith("ser/") for e in history[-1]["engines_built"])
     assert_runs(device.root, bundles["B"])
     # only the environment table differs: env files only, nothing rebuilt
-    changed = _changed(bundles["B"], bundles["C"]) - {"models/ser.onnx", "models/ser.int8.onnx", "models/ser.fp16.onnx", "testvectors/ser.npz"}
+    changed = _changed(bundles["B"], bundles["C"]) - {"models/ser.onnx", "models/ser.int8.onnx", "models/ser.fp16.onnx",
+                                                       "models/ser.precision.json", "testvectors/ser.npz"}
     assert changed and all(rel.startswith("env/") or rel == "manifest.json" for rel in changed)
     result = flash_device(entry(bed, device), bundles["C"], options(bed))
     assert result.result == "ok" and result.engines_built == 0

@@ -52,3 +52,19 @@ def test_staged_outputs_follow_the_umask(tmp_path, umask):
         os.umask(old)
     assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o666 & ~umask
     assert (tmp_path / "d").stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+def test_an_explicit_mode_holds_from_the_first_byte(tmp_path):
+    import os
+
+    from emotrt.runtime.atomic import atomic_file
+
+    old = os.umask(0o022)
+    try:
+        with atomic_file(tmp_path / "key", mode=0o600) as tmp:
+            assert os.stat(tmp).st_mode & 0o777 == 0o600  # before the secret is written
+            with open(tmp, "wb") as f:
+                f.write(b"secret")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "key").stat().st_mode & 0o777 == 0o600

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-from typing import Optional
+from typing import List, Optional, Sequence
 
 import typer
 
@@ -77,12 +77,27 @@ def _register() -> None:
 _register()
 
 
+# Options whose value may be left out: `--mic` is the default input, `--mic USB` / `--mic 3` a chosen one.
+# Typer's parser (0.29) has no optional-value options (click 8's flag_value did this): a bare `--mic`
+# took the next token as the device (`--mic --live` looked for a microphone called "--live") or failed
+# at the end of the line. Where no value follows, the option gets an explicit empty one (`--mic=`).
+OPTIONAL_VALUES = {"run": ("--mic",), "enroll": ("--mic",)}
+
+
+def fill_optional_values(argv: Sequence[str]) -> List[str]:
+    """``argv`` with every bare optional-value option of its command written as ``--option=``."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    names = OPTIONAL_VALUES.get(command or "", ())
+    return [arg + "=" if arg in names and (i + 1 == len(argv) or argv[i + 1].startswith("-")) else arg
+            for i, arg in enumerate(argv)]
+
+
 def main() -> None:
     """Entry point: user errors print one line and exit non-zero; bugs keep their traceback."""
     from emotrt.runtime.errors import EmotrtError
 
     try:
-        app()
+        app(args=fill_optional_values(sys.argv[1:]), prog_name="emotrt")
     except EmotrtError as exc:
         sys.stderr.write("error: {}\n".format(exc))
         sys.exit(exc.exit_code)

@@ -9,7 +9,7 @@ def run(
     bundle: Path = typer.Argument(..., envvar="EMOTRT_BUNDLE", help="Bundle directory or .tar (or $EMOTRT_BUNDLE)."),
     speaker: str = typer.Option(..., "--speaker", "-s", help="Enrolled speaker to extract."),
     environment: str = typer.Option(..., "--environment", "-e", help="Environment id from the bundle's table."),
-    mic: Optional[str] = typer.Option(None, "--mic", flag_value="", help="Microphone: name part or index (default input if no value)."),
+    mic: Optional[str] = typer.Option(None, "--mic", flag_value="", help="Microphone: --mic (default input) or --mic NAME|INDEX (a name part or an index)."),
     file: Optional[Path] = typer.Option(None, "--file", help="WAV/FLAC file to read."),
     realtime: bool = typer.Option(False, "--realtime", help="Pace --file in real time instead of as fast as possible."),
     stdin: bool = typer.Option(False, "--stdin", help="Read raw interleaved PCM from stdin."),

@@ -54,3 +54,17 @@ def _wide_env():
     import os
 
     return dict(os.environ, COLUMNS="200")
+
+
+def test_a_bare_mic_takes_no_token_that_follows_it():
+    """README's microphone lines as written: `--mic` alone, before another option, or with a device."""
+    from emotrt.cli import fill_optional_values
+
+    assert fill_optional_values(["run", "B", "-s", "a", "-e", "c", "--mic"])[-1] == "--mic="
+    assert fill_optional_values(["run", "B", "--mic", "--live"])[2:] == ["--mic=", "--live"]
+    assert fill_optional_values(["enroll", "--mic", "--seconds", "8", "alice"]) == \
+        ["enroll", "--mic=", "--seconds", "8", "alice"]
+    assert fill_optional_values(["run", "B", "--mic", "USB", "--live"])[2:4] == ["--mic", "USB"]
+    assert fill_optional_values(["profile", "B", "--mic"]) == ["profile", "B", "--mic"]  # its --mic needs a name
+    proc = emotrt("run", "BUNDLE", "-s", "alice", "-e", "busy_cafe", "--mic", "--help")
+    assert proc.returncode == 0 and "Usage: emotrt run" in proc.stdout, proc.stderr

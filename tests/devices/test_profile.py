@@ -199,25 +199,29 @@ def test_history_rows_are_keyed_and_survive_reopening(tiny_profile, tmp_path):
     assert sqlite3.connect(str(db)).execute("PRAGMA user_version").fetchone()[0] == 1
 
 
-def test_compare_flags_an_injected_2x_slowdown_and_passes_an_identical_rerun(runtime_bundle, tmp_path):
-    """Three CLI profiles into one history: base, identical re-run, TSE step made 2x slower (test hook)."""
+def test_compare_flags_an_injected_2x_slowdown_and_passes_an_identical_profile(runtime_bundle, tmp_path):
+    """Two CLI profiles into one history: base, and the TSE step made 2x slower (test hook).
+
+    Two real re-runs are not compared here: on this shared 2-core VM the load moves every stage's median by
+    20-40 % between runs seconds apart, so whether they "agree" is a timing outcome, not a property of the
+    code (benchmarks/bench_profile.py measures that A/A noise). The identical case is the same profile read
+    from its directory and from the history; the noise-aware interval itself is tested on samples below."""
     db, common = str(tmp_path / "h.db"), ["--duration", "2", "--warmup", "0.25", "--no-layers", "--no-html",
                                          "--backend", "onnxruntime", "--no-overhead"]
-    for name, extra in (("base", []), ("rerun", []), ("slow", ["--inject-slowdown", "tse_step=2"])):
+    for name, extra in (("base", []), ("slow", ["--inject-slowdown", "tse_step=2"])):
         proc = emotrt("profile", str(runtime_bundle), "-o", str(tmp_path / name), "--history", db, *common, *extra)
         assert proc.returncode == 0, proc.stderr
-    # --tolerance 0.5: this shared 2-core VM's load can move every stage's median by 20-40 % between two runs a
-    # few seconds apart (seen at load average 9-10); on a device with locked clocks the default 0.20 is the gate
-    same = emotrt("profile", "compare", "1", "2", "--history", db, "--tolerance", "0.5")
+    same = emotrt("profile", "compare", "1", str(tmp_path / "base"), "--history", db)
     assert same.returncode == 0, same.stdout + same.stderr
     assert "no regression" in same.stdout
-    slow = emotrt("profile", "compare", "1", "3", "--history", db, "--tolerance", "0.5")
+    # the default tolerance (0.20): a 2x stage stays above 1.2x even when the load drifts by 40 % between runs
+    slow = emotrt("profile", "compare", "1", "2", "--history", db)
     assert slow.returncode == 1, slow.stdout + slow.stderr
     assert "REGRESSION in tse_step" in slow.stdout
     # the same answer from the profile directories, without the history
-    assert emotrt("profile", "compare", str(tmp_path / "base"), str(tmp_path / "slow"), "--tolerance", "0.5").returncode == 1
+    assert emotrt("profile", "compare", str(tmp_path / "base"), str(tmp_path / "slow")).returncode == 1
     listing = emotrt("profile", "history", "--history", db)
-    assert listing.returncode == 0 and listing.stdout.count("fp32") == 3
+    assert listing.returncode == 0 and listing.stdout.count("fp32") == 2
 
 
 def test_compare_uses_the_noise_of_each_run(tiny_profile):

@@ -357,7 +357,12 @@ def _workspace(profiles: Sequence[DeviceProfile]) -> int:
     return min(p.workspace_mib for p in profiles) if profiles else DEFAULT_WORKSPACE_MIB
 
 
-def _engine_capability(device: DeviceFingerprint, trt: Any) -> Optional[str]:
+def device_build_config(device: DeviceFingerprint, opt_level: int = 3, dla_core: Optional[int] = None) -> BuildConfig:
+    """The build settings for this device: its TensorRT, its profile's workspace, the builder options."""
+    return BuildConfig(device.tensorrt, _workspace(match_device(device)), opt_level, dla_core)
+
+
+def engine_capability(device: DeviceFingerprint, trt: Any) -> Optional[str]:
     """None when this machine can build engines, else why not."""
     if not device.can_build:
         missing = [n for n in ("tensorrt", "compute_capability") if getattr(device, n) is None]
@@ -374,7 +379,7 @@ def build_bundle(options: BuildOptions, device: Optional[DeviceFingerprint] = No
                  progress: Optional[Progress] = None) -> BuildSummary:
     """Write the bundle of ``options``; engines too when this machine has TensorRT and a GPU."""
     device = device if device is not None else probe_device()
-    reason = _engine_capability(device, trt)
+    reason = engine_capability(device, trt)
     if reason and options.require_engines:
         raise DependencyError(
             "--require-engines: cannot build TensorRT engines here ({})".format(reason),
@@ -429,11 +434,11 @@ def build_device_engines(bundle_path: Any, device: Optional[DeviceFingerprint] =
         bundle_path = unpack_tar(bundle_path, bundle_path.with_suffix(""))
     bundle = Bundle.open(bundle_path)
     device = device if device is not None else probe_device()
-    reason = _engine_capability(device, trt)
+    reason = engine_capability(device, trt)
     if reason:
         raise DependencyError("cannot build TensorRT engines here ({})".format(reason),
                               hint="run this on the Jetson the bundle targets (emotrt doctor --role device)")
-    config = BuildConfig(device.tensorrt, _workspace(match_device(device)), opt_level, dla_core)
+    config = device_build_config(device, opt_level, dla_core)
     run = EngineRun(device, config, precisions, trt=trt, progress=progress,
                     graph_check=planned_only(bundle.manifest.build_plans))
     summary = BuildSummary(bundle.root)

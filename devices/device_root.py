@@ -178,14 +178,12 @@ class DeviceRoot:
         ``engines/by-bundle/<id>.json`` (:mod:`emotrt.runtime.device_engines`, where the runtime finds
         them). Without TensorRT nothing is built and the reason is returned.
         """
-        from emotrt.devices.bundle_build import BuildSummary, EngineRun, _engine_capability, _workspace, build_engines
-        from emotrt.devices.engine_build import BuildConfig
-        from emotrt.devices.profiles import match_device
+        from emotrt.devices.bundle_build import BuildSummary, EngineRun, build_engines, device_build_config, engine_capability
         from emotrt.runtime.bundle_reader import Bundle
         from emotrt.runtime.device_engines import write_device_engines
         from emotrt.runtime.manifest import EngineEntry
 
-        reason = _engine_capability(device, trt)
+        reason = engine_capability(device, trt)
         if reason:
             return {"built": [], "cached": [], "skipped": reason}
         bundle = Bundle.open(self.bundle_path(bundle_id), verify=False)
@@ -199,7 +197,7 @@ class DeviceRoot:
                 os.symlink(str(bundle.root / name), str(view / name))
         summary = BuildSummary(view)
         entries: List[EngineEntry] = []
-        run = EngineRun(device, BuildConfig(device.tensorrt, _workspace(match_device(device)), 3, None), trt=trt)
+        run = EngineRun(device, device_build_config(device), trt=trt)
         report = None
         if progress is not None:
             def report(phase: str, step: int, steps: int) -> None:

@@ -27,7 +27,7 @@ def synth(
 
 @data.command("prepare")
 def prepare(
-    corpus: str = typer.Argument(..., help="iemocap, msp-podcast, crema-d, ravdess, esd, librispeech, musan, demand, esc-50 or wham."),
+    corpus: str = typer.Argument(..., help="iemocap, msp-podcast, crema-d, ravdess, esd, savee, tess, librispeech, musan, demand, esc-50 or wham."),
     path: Path = typer.Argument(..., help="The root of your local copy of the corpus."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: data/<corpus>)."),
     classes: str = typer.Option("four", help="Emotion classes to keep: four (neutral/happy/angry/sad) or all."),

@@ -67,6 +67,17 @@ def build_esd(root):
     (root / "0011/0011.txt").write_text("0011_000351\tThe nine the eggs.\tAngry\n")
 
 
+def build_savee(root):
+    for spk, name in (("DC", "a01"), ("DC", "sa03"), ("JK", "su15"), ("KL", "n30"), ("KL", "d02"), ("KL", "info")):
+        tone(root / "AudioData" / spk / (name + ".wav"), rate=44100)
+
+
+def build_tess(root):
+    for folder, name in (("OAF_angry", "OAF_back_angry"), ("OAF_Pleasant_surprise", "OAF_bath_ps"),
+                         ("YAF_sad", "YAF_dog_sad"), ("YAF_pleasant_surprised", "YAF_dog_ps")):
+        tone(root / "TESS Toronto emotional speech set data" / folder / (name + ".wav"), rate=24414)
+
+
 def build_librispeech(root):
     for subset, spk, chapter in (("train-clean-100", "19", "198"), ("dev-clean", "84", "121123"), ("test-clean", "61", "70968")):
         folder = root / subset / spk / chapter
@@ -103,7 +114,7 @@ def build_wham(root):
 
 
 BUILDERS = {"iemocap": build_iemocap, "msp-podcast": build_msp, "crema-d": build_crema, "ravdess": build_ravdess,
-            "esd": build_esd, "librispeech": build_librispeech, "musan": build_musan, "demand": build_demand,
+            "esd": build_esd, "savee": build_savee, "tess": build_tess, "librispeech": build_librispeech, "musan": build_musan, "demand": build_demand,
             "esc-50": build_esc50, "wham": build_wham}
 
 
@@ -175,6 +186,20 @@ def test_crema_d_ravdess_esd_speakers_genders_splits(tmp_path):
     _, _, esd = prepared(tmp_path / "e", "esd", classes="all")
     assert esd["train"]["esd_0011_000351"].text == "The nine the eggs." and esd["train"]["esd_0011_000351"].emotion == "angry"
     assert set(esd["valid"]) == {"esd_0011_000721"} and set(esd["test"]) == {"esd_0012_001071"}
+
+
+def test_savee_and_tess_emotions_speakers_splits(tmp_path):
+    _, _, savee = prepared(tmp_path / "s", "savee", classes="all")
+    assert {u.emotion for u in savee["train"].values()} == {"angry", "sad"}
+    assert savee["valid"]["savee_JK_su15"].emotion == "surprise"
+    assert {k: u.emotion for k, u in savee["test"].items()} == {"savee_KL_n30": "neutral", "savee_KL_d02": "disgust"}
+    assert {u.speaker for u in savee["train"].values()} == {"savee_DC"} and savee["test"]["savee_KL_n30"].gender == "m"
+    _, _, tess = prepared(tmp_path / "t", "tess", classes="all")
+    assert {k: u.emotion for k, u in tess["train"].items()} == {"tess_OAF_back_angry": "angry", "tess_OAF_bath_ps": "surprise"}
+    dog = tess["test"]["tess_YAF_dog_sad"]
+    assert (dog.speaker, dog.gender, dog.text) == ("tess_YAF", "f", "Say the word dog.")
+    _, _, four = prepared(tmp_path / "f", "tess")
+    assert set(four["train"]) == {"tess_OAF_back_angry"} and set(four["test"]) == {"tess_YAF_dog_sad"}
 
 
 def test_librispeech_speakers_sex_and_subsets(tmp_path):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable, Dict, List, Tuple
 
 from .common import Source
-from .emotion import load_crema_d, load_esd, load_iemocap, load_msp_podcast, load_ravdess
+from .emotion import load_crema_d, load_esd, load_iemocap, load_msp_podcast, load_ravdess, load_savee, load_tess
 from .noise import load_demand, load_esc50, load_musan, load_wham
 from .speech import load_librispeech
 
@@ -21,6 +21,8 @@ LOADERS: Dict[str, Tuple[Callable[..., List[Source]], str]] = {
     "crema-d": (load_crema_d, "emotion"),
     "ravdess": (load_ravdess, "emotion"),
     "esd": (load_esd, "emotion"),
+    "savee": (load_savee, "emotion"),
+    "tess": (load_tess, "emotion"),
     "librispeech": (load_librispeech, "speech"),
     "musan": (load_musan, "noise"),
     "demand": (load_demand, "noise"),

@@ -1,4 +1,4 @@
-"""Emotional speech corpora: IEMOCAP, MSP-Podcast, CREMA-D, RAVDESS, ESD."""
+"""Emotional speech corpora: IEMOCAP, MSP-Podcast, CREMA-D, RAVDESS, ESD, SAVEE, TESS."""
 from __future__ import annotations
 
 import re
@@ -185,3 +185,54 @@ def load_esd(path: Path, speakers: Optional[tuple] = ESD_ENGLISH) -> List[Source
                 text=texts.get(wav.stem), emotion=harmonise(rel[0]),
             ))
     return nonempty(sources, root, "esd", ESD_LAYOUT)
+
+
+SAVEE_LAYOUT = "[AudioData/]<DC|JE|JK|KL>/<emo><nn>.wav (emo one of a d f h n sa su)"
+SAVEE_EMOTIONS = {"a": "angry", "d": "disgust", "f": "fear", "h": "happy", "n": "neutral", "sa": "sad", "su": "surprise"}
+#: SAVEE has four male speakers: KL is the test speaker, JK validation.
+SAVEE_SPLITS = {"DC": "train", "JE": "train", "JK": "valid", "KL": "test"}
+_SAVEE_NAME = re.compile(r"^(sa|su|a|d|f|h|n)(\d+)$")
+
+
+def load_savee(path: Path) -> List[Source]:
+    """SAVEE (audio part): four male speakers, emotion from the file-name prefix, split by speaker."""
+    root = corpus_dir(path, "savee")
+    base = root / "AudioData" if (root / "AudioData").is_dir() else root
+    sources = []
+    for speaker, split in SAVEE_SPLITS.items():
+        for wav in sorted((base / speaker).glob("*.wav")):
+            match = _SAVEE_NAME.match(wav.stem)
+            if not match:
+                continue
+            sources.append(Source(
+                file=wav, id="savee_{}_{}".format(speaker, wav.stem), split=split, speaker="savee_" + speaker,
+                gender="m", emotion=SAVEE_EMOTIONS[match.group(1)],
+            ))
+    return nonempty(sources, root, "savee", SAVEE_LAYOUT)
+
+
+TESS_LAYOUT = "[<OAF|YAF>_<emotion>/]<OAF|YAF>_<word>_<emotion>.wav (emotion one of angry disgust fear happy neutral ps sad)"
+TESS_EMOTIONS = {"angry": "angry", "disgust": "disgust", "fear": "fear", "happy": "happy", "neutral": "neutral",
+                 "ps": "surprise", "sad": "sad"}
+#: TESS has two female talkers (older and younger adult): the younger is the test speaker.
+TESS_SPLITS = {"OAF": "train", "YAF": "test"}
+
+
+def load_tess(path: Path) -> List[Source]:
+    """TESS: "Say the word ..." by two actresses, emotion from the file name (ps = pleasant surprise).
+
+    The emotion folders are spelled differently between copies, so only the file name is read;
+    files directly under the root (the Dataverse zip) work too.
+    """
+    root = corpus_dir(path, "tess")
+    sources = []
+    for wav in sorted(root.rglob("*.wav")):
+        parts = wav.stem.split("_")
+        if len(parts) != 3 or parts[0].upper() not in TESS_SPLITS or parts[2].lower() not in TESS_EMOTIONS:
+            continue
+        speaker, word, emotion = parts[0].upper(), parts[1], parts[2].lower()
+        sources.append(Source(
+            file=wav, id="tess_{}_{}_{}".format(speaker, word, emotion), split=TESS_SPLITS[speaker],
+            speaker="tess_" + speaker, gender="f", text="Say the word {}.".format(word), emotion=TESS_EMOTIONS[emotion],
+        ))
+    return nonempty(sources, root, "tess", TESS_LAYOUT)

@@ -44,3 +44,22 @@ def print_stats(stats: Dict[str, Any], out: Path) -> None:
         console.print("test sets: " + ", ".join("{} ({})".format(k, v) for k, v in stats["testsets"].items()))
     if "generation_seconds" in stats:
         console.print("generated in {:.1f} s with {} workers".format(stats["generation_seconds"], stats.get("workers")))
+
+
+def print_class_tables(stats: Dict[str, Any], out: Path) -> None:
+    """Print the per class x split counts of a combined corpus before and after balancing."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for when in ("before", "after"):
+        table = Table(title="{} {} balancing ({})".format(out, when, stats["balance"]))
+        counts = stats[when]
+        columns = list(next(iter(counts.values())))
+        for column in ["class"] + columns:
+            table.add_column(column, justify="left" if column == "class" else "right")
+        for name, row in counts.items():
+            table.add_row(name, *(str(row[c]) for c in columns))
+        console.print(table)
+    if stats.get("moved_speakers"):
+        console.print("speakers moved to one split (they were in several): " + ", ".join(stats["moved_speakers"]))

@@ -1,6 +1,6 @@
-"""``emotrt data synth`` and ``emotrt data prepare``: make or import audio corpora."""
+"""``emotrt data synth``, ``prepare`` and ``combine``: make, import or combine audio corpora."""
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -45,3 +45,27 @@ def prepare(
         stats = prepare_corpus(corpus, path, out, classes=classes, drop_neutral=drop_neutral, workers=workers,
                                force=force, progress=progress)
     print_stats(stats, out)
+
+
+@data.command("combine")
+def combine(
+    corpora: List[Path] = typer.Argument(..., help="Prepared corpus directories (emotrt data prepare / synth)."),
+    out: Path = typer.Option(..., "--out", help="Directory to write the combined corpus to."),
+    classes: str = typer.Option("four", help="four (neutral/happy/angry/sad), all, or comma-separated harmonised names."),
+    balance: str = typer.Option("none", help="Equal train class counts: none, augment (new audio: time stretch, pitch "
+                                "shift, noise, gain; needs sox) or resample (repeat utterances)."),
+    noise: List[Path] = typer.Option([], "--noise", help="Corpus with manifests/noise.jsonl whose train clips "
+                                     "--balance augment adds (repeatable; without it no noise is added)."),
+    seed: int = typer.Option(0, help="Seed of the balancing: the same seed makes the same rows and audio."),
+    workers: Optional[int] = typer.Option(None, help="Parallel augmentation processes (default: CPU count)."),
+    force: bool = typer.Option(False, help="Replace a non-empty output directory."),
+) -> None:
+    """One corpus from several: namespaced speakers, speaker-disjoint splits, per-row source; class counts before/after."""
+    from emotrt.training.corpus.combine import combine_corpora
+
+    from ._corpus_tables import print_class_tables, progress_bar
+
+    with progress_bar("augmenting") as progress:
+        stats = combine_corpora(corpora, out, classes=classes, balance=balance, seed=seed, noise=noise,
+                                workers=workers, force=force, progress=progress)
+    print_class_tables(stats, out)

@@ -24,3 +24,24 @@ def test_cli_prepare_prints_statistics_and_errors_in_one_line(tmp_path):
     bad = subprocess.run(cmd[:-5] + [str(tmp_path / "missing"), "--out", str(tmp_path / "p")], capture_output=True, text=True)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert bad.stderr.startswith("error: ravdess corpus path not found")
+
+
+def test_cli_combine_prints_class_tables_and_bad_input_is_one_line(tmp_path):
+    from tests.training.corpus.test_combine import fake_corpus
+
+    a = fake_corpus(tmp_path / "a", "alpha", [("a1", "s1", "train", "angry"), ("a2", "s1", "train", "angry"),
+                                             ("a3", "s2", "test", "sad")])
+    b = fake_corpus(tmp_path / "b", "beta", [("b1", "s1", "train", "sad")])
+    base = [sys.executable, "-m", "emotrt", "data", "combine"]
+    ok = subprocess.run(base + [str(a), str(b), "--out", str(tmp_path / "o"), "--balance", "resample"],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "before balancing (resample)" in ok.stdout and "after balancing" in ok.stdout
+    (tmp_path / "empty").mkdir()
+    for args, message in (([str(a), str(tmp_path / "missing")], "error: corpus directory not found"),
+                          ([str(a), str(tmp_path / "empty")], "error: {} has no prepared manifest".format(tmp_path / "empty")),
+                          ([str(a), "--classes", "angry,bored"], "error: unknown class 'bored'")):
+        bad = subprocess.run(base + args + ["--out", str(tmp_path / "p")], capture_output=True, text=True)
+        assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+        assert bad.stderr.startswith(message), bad.stderr
+    assert not (tmp_path / "p").exists()

@@ -57,6 +57,7 @@ class Utterance:
     sir_db: Optional[float] = None
     snr_mode: Optional[str] = None
     gender_pair: Optional[str] = None
+    augment: Optional[Dict[str, Any]] = dataclasses.field(default=None, hash=False)
     root: Optional[str] = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
@@ -78,6 +79,13 @@ _ENUMS = {"split": SPLITS, "gender": ("f", "m"), "emotion": EMOTIONS, "snr_mode"
 _NUMBERS = ("duration", "arousal", "valence", "dominance", "snr_db", "sir_db")
 
 
+def _augment_problems(value: Any) -> List[str]:
+    if not isinstance(value, dict):
+        return ["augment={!r}, expected an object".format(value)]
+    missing = [k for k in ("method", "of", "seed") if k not in value]
+    return ["augment lacks {}".format(", ".join(missing))] if missing else []
+
+
 def check_line(line: Dict[str, Any]) -> List[str]:
     """Every problem of one manifest line against the schema (empty when valid)."""
     problems = ["missing field {!r}".format(k) for k in _REQUIRED if k not in line]
@@ -85,7 +93,9 @@ def check_line(line: Dict[str, Any]) -> List[str]:
     for key, value in line.items():
         if value is None or key not in _FIELD_NAMES:
             continue
-        if key in _ENUMS and value not in _ENUMS[key]:
+        if key == "augment":
+            problems += _augment_problems(value)
+        elif key in _ENUMS and value not in _ENUMS[key]:
             problems.append("{}={!r}, expected one of {}".format(key, value, ", ".join(_ENUMS[key])))
         elif key == "sample_rate" and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             problems.append("sample_rate={!r}, expected a positive integer".format(value))

@@ -110,10 +110,13 @@ class SSLFrontend(nn.Module):
         self.out_dim = self.backbone.config.hidden_size
         self.normalise_frames = True
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+    def hidden_states(self, audio: torch.Tensor) -> List[torch.Tensor]:
+        """Every hidden layer [B, N, D] the mix weighs: the feature projection, then each transformer layer."""
         audio = (audio - audio.mean(-1, keepdim=True)) / torch.sqrt(audio.var(-1, keepdim=True) + 1e-7)
-        out = self.backbone(audio, output_hidden_states=True)
-        return self.mix(list(out.hidden_states))
+        return list(self.backbone(audio, output_hidden_states=True).hidden_states)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.mix(self.hidden_states(audio))
 
 
 class WhisperFrontend(nn.Module):
@@ -137,7 +140,8 @@ class WhisperFrontend(nn.Module):
         self.out_dim = config.d_model
         self.normalise_frames = True
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+    def hidden_states(self, audio: torch.Tensor) -> List[torch.Tensor]:
+        """Every hidden layer [B, N, D] the mix weighs: the position-embedded convolutions, then each layer."""
         enc = self.encoder
         mel = self.logmel(audio).transpose(1, 2)
         x = nn.functional.gelu(enc.conv1(mel))
@@ -148,7 +152,10 @@ class WhisperFrontend(nn.Module):
             x = layer(x, None, layer_head_mask=None)[0]
             states.append(x)
         states[-1] = enc.layer_norm(x)
-        mixed = self.mix(states)
+        return states
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        mixed = self.mix(self.hidden_states(audio))
         return mixed + self.adapter(mixed)
 
 

@@ -17,6 +17,11 @@ def eval_(
     channel_list: str = typer.Option("", "--channel-list", help="With --channels: comma-separated conditions "
                                      "(default: all of emotrt.training.channels.CHANNELS)."),
     gains: str = typer.Option("-20,-12,-10,-6,6", "--gains", help="With --channels: input gains in dB."),
+    layers: bool = typer.Option(False, "--layers", help="For an ssl/whisper front end instead: per-layer linear-probe "
+                                "UA/CCC (fitted on the clean train split) on the clean and -5 dB test sets, and the "
+                                "learned layer weights."),
+    probe_limit: Optional[int] = typer.Option(None, "--probe-limit", help="With --layers: at most this many train "
+                                              "utterances to fit the probes on."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the report as JSON here."),
     markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write the tables as Markdown here."),
     calibrate_gate: bool = typer.Option(False, "--calibrate-gate", help="Calibrate the TSE gate on the valid split "
@@ -25,7 +30,8 @@ def eval_(
 ) -> None:
     """SER UA/WA/F1/CCC per SNR x condition x TSE off/on/gated x environment text; TSE SI-SDRi.
 
-    The gated rows appear when the --tse checkpoint carries gate thresholds (--calibrate-gate)."""
+    The gated rows appear when the --tse checkpoint carries gate thresholds (--calibrate-gate).
+    --channels and --layers print their own tables instead."""
     from rich.progress import Progress
 
     from emotrt.runtime.errors import ConfigError
@@ -48,7 +54,16 @@ def eval_(
                                                       json.dumps(thresholds.to_dict(), sort_keys=True)))
         for name, row in summary.items():
             typer.echo("  valid {}: {}".format(name, json.dumps({k: round(v, 3) for k, v in row.items()})))
-    if channels:
+    if layers and (channels or tse is not None):
+        raise ConfigError("--layers probes the SER's front end alone; it takes neither --channels nor --tse",
+                          hint="emotrt eval SER --corpus C --layers")
+    if layers:
+        from emotrt.training.layer_eval import LayerEvalConfig, count_layer_items, evaluate_layers, format_layers
+
+        layer_config = LayerEvalConfig(sets=config.sets, limit=limit, train_limit=probe_limit)
+        total = count_layer_items(corpus, layer_config)
+        run, fmt = (lambda tick: evaluate_layers(ser, corpus, layer_config, on_item=tick)), format_layers
+    elif channels:
         from emotrt.training.channel_eval import ChannelEvalConfig, evaluate_channels, format_channels
         from emotrt.training.channels import CHANNELS
 
@@ -65,7 +80,7 @@ def eval_(
 
         run, fmt = (lambda tick: evaluate_checkpoints(ser, corpus, tse, config, on_item=tick)), format_table
     with Progress(transient=True) as progress:
-        bar = progress.add_task("evaluating", total=count_items(corpus, config))
+        bar = progress.add_task("evaluating", total=total if layers else count_items(corpus, config))
         report = run(lambda: progress.advance(bar))
     save_report(report, out, None)
     text_out = fmt(report)

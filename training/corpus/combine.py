@@ -8,11 +8,14 @@ moves wholly to the split :func:`~emotrt.training.corpus.loaders.common.stable_s
 
 Balancing touches the train split only (valid and test stay as recorded). ``resample`` repeats
 utterances of the smaller classes; ``augment`` writes new audio for them, offline: SoX's ``tempo``
-(WSOLA time stretch, pitch kept) and ``pitch``, noise from the given noise corpora at an SNR (the
-clips used are linked into ``OUT/noise/``), then a gain through
+(WSOLA time stretch, pitch kept) and ``pitch``, a train clip of a seen environment of the given
+noise corpora at an SNR, then a gain through
 :func:`emotrt.training.augment.apply_gain_db`. Each new row records its seed and parameters in
 ``augment``; :func:`render_augment` rebuilds its audio from them and :func:`draw_augment` the
 parameters from the seed.
+
+The noise corpora's clips, ``manifests/noise.jsonl`` and ``environments.json`` are carried over
+(linked, merged), so the combined corpus trains an SER as it is (``--set data.corpus=OUT``).
 """
 from __future__ import annotations
 
@@ -157,6 +160,29 @@ def _noise_path(clip: Utterance) -> str:
     return "noise/{}/{}.wav".format(_safe(clip.environment or "noise"), _safe(clip.id))
 
 
+def noise_corpora(paths: Sequence[Path]) -> Tuple[List[Utterance], Dict[str, Any]]:
+    """Every clip of the noise corpora ``paths`` and their environments merged (the first description list wins)."""
+    clips: List[Utterance] = []
+    environments: Dict[str, Any] = {}
+    for path in paths:
+        envs_file = path / "environments.json"
+        if not envs_file.is_file():
+            raise CorpusError("noise corpus {} has no environments.json".format(path),
+                              hint="give --noise a corpus made by `emotrt data prepare <noise corpus>` or `data synth`")
+        for env, info in json.loads(envs_file.read_text()).items():
+            environments.setdefault(env, info)
+        clips += load_manifest(path / "manifests" / "noise.jsonl", root=path)
+    twice = sorted(k for k, n in Counter(c.id for c in clips).items() if n > 1)
+    if twice:
+        raise CorpusError("noise clip id {!r} is in two --noise corpora".format(twice[0]), hint="give each noise corpus once")
+    return clips, environments
+
+
+def augment_noises(clips: Sequence[Utterance], environments: Dict[str, Any]) -> List[Utterance]:
+    """The clips ``augment`` draws from (the list :func:`draw_augment` takes): train clips of seen environments."""
+    return [c for c in clips if c.split == "train" and environments.get(c.environment, {}).get("split") == "seen"]
+
+
 def find_sox() -> str:
     """The sox executable, or a DependencyError saying how to install it."""
     exe = shutil.which("sox")
@@ -250,7 +276,8 @@ def combine_corpora(
     if not rows:
         raise CorpusError("no utterance of {} has a label in {}".format(", ".join(names), ", ".join(chosen)),
                           hint="pass --classes all or other class names")
-    noises = [u for n in noise for u in load_manifest(Path(n) / "manifests" / "noise.jsonl", root=n) if u.split == "train"]
+    clips, environments = noise_corpora([Path(n) for n in noise])
+    noises = augment_noises(clips, environments)
     if balance == "augment":
         find_sox()
     before = class_table(rows, chosen)
@@ -260,10 +287,8 @@ def combine_corpora(
     with corpus_output(out, force) as tmp:
         for u, source in linked:
             _link(source, tmp / u.path)
-        used = {r.augment["noise"] for r in new if r.augment.get("noise")}
-        for clip in noises:
-            if clip.id in used:
-                _link(clip.file, tmp / _noise_path(clip))
+        for clip in clips:
+            _link(clip.file, tmp / _noise_path(clip))
         paths_by_id = {u.id: u.path for u in rows}
         jobs = [(str(tmp / paths_by_id[r.augment["of"]]), r.augment, str(tmp), str(tmp / r.path))
                 for r in new if r.augment["method"] == "augment"]
@@ -273,9 +298,12 @@ def combine_corpora(
                for r in new]
         final = rows + new
         manifests = {split: [u for u in final if u.split == split] for split in SPLITS}
+        if clips:
+            manifests["noise"] = [dataclasses.replace(c, path=_noise_path(c), root=None) for c in clips]
+            (tmp / "environments.json").write_text(json.dumps(environments, indent=2))
         for split, lines in manifests.items():
             write_manifest(tmp / "manifests" / (split + ".jsonl"), lines)
-        stats = corpus_stats(manifests, {}, {})
+        stats = corpus_stats(manifests, environments, {})
         stats.update(corpus="combined", sources={n: str(p.resolve()) for n, p in zip(names, paths)},
                      noise=[str(Path(n).resolve()) for n in noise], classes=list(chosen), balance=balance, seed=seed,
                      augment=dataclasses.asdict(config), moved_speakers=moved,

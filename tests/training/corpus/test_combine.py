@@ -7,8 +7,9 @@ import pytest
 import soundfile as sf
 
 from emotrt.runtime.errors import ConfigError, CorpusError
-from emotrt.training.corpus import Utterance, load_manifest, write_manifest
-from emotrt.training.corpus.combine import combine_corpora, draw_augment, render_augment
+from emotrt.training.corpus import MixConfig, MixingSampler, Utterance, load_manifest, write_manifest
+from emotrt.training.corpus.combine import (augment_noises, combine_corpora, draw_augment, noise_corpora,
+                                            render_augment)
 
 needs_sox = pytest.mark.skipif(shutil.which("sox") is None, reason="sox is not installed (make setup installs it)")
 
@@ -29,7 +30,7 @@ def fake_corpus(root, name, rows):
         path = "speech/{}/{}.wav".format(speaker, ident)
         voice(root / path, hash((name, i)) % 1000)
         utts.append(Utterance(id=ident, path=path, sample_rate=16000, duration=0.4, corpus=name, split=split,
-                              speaker=speaker, emotion=emotion, arousal=3.0, valence=3.0, dominance=3.0))
+                              speaker=speaker, emotion=emotion, text="sentence " + ident, arousal=3.0, valence=3.0, dominance=3.0))
     for split in ("train", "valid", "test"):
         write_manifest(root / "manifests" / (split + ".jsonl"), [u for u in utts if u.split == split])
     (root / "corpus.json").write_text(json.dumps({"corpus": name}))
@@ -37,11 +38,20 @@ def fake_corpus(root, name, rows):
 
 
 def fake_noise(root):
+    """A noise corpus: a seen environment with a train clip, an unseen one with another."""
     rng = np.random.default_rng(7)
-    (root / "noise" / "hum").mkdir(parents=True)
-    sf.write(str(root / "noise/hum/n1.wav"), (0.1 * rng.standard_normal(24000)).astype(np.float32), 16000, subtype="PCM_16")
-    write_manifest(root / "manifests/noise.jsonl", [Utterance(id="n1", path="noise/hum/n1.wav", sample_rate=16000,
-                                                               duration=1.5, corpus="fake", split="train", environment="hum")])
+    clips = []
+    for ident, env in (("n1", "hum"), ("n2", "wind")):
+        path = "noise/{}/{}.wav".format(env, ident)
+        (root / path).parent.mkdir(parents=True)
+        sf.write(str(root / path), (0.1 * rng.standard_normal(24000)).astype(np.float32), 16000, subtype="PCM_16")
+        clips.append(Utterance(id=ident, path=path, sample_rate=16000, duration=1.5, corpus="fake", split="train",
+                               environment=env))
+    write_manifest(root / "manifests/noise.jsonl", clips)
+    (root / "environments.json").write_text(json.dumps({
+        "hum": {"descriptions": ["This speech is recorded next to a humming fridge."], "split": "seen"},
+        "wind": {"descriptions": ["This speech is recorded in strong wind."], "split": "unseen"},
+        "quiet": {"descriptions": ["This speech is recorded in a quiet room."], "split": "seen"}}))
     return root
 
 
@@ -106,12 +116,16 @@ def test_augment_balances_train_classes_and_rows_regenerate_from_their_seeds(two
     for row in made[:2]:
         source = rows[row.augment["of"]]
         assert (row.speaker, row.emotion, row.split, row.corpus) == (source.speaker, source.emotion, "train", source.corpus)
-        assert draw_augment(row.augment["seed"], source.id, load_manifest(noise / "manifests/noise.jsonl")) == row.augment
+        assert draw_augment(row.augment["seed"], source.id, augment_noises(*noise_corpora([noise]))) == row.augment
         written = sf.read(str(row.file), dtype="float32")[0]
         again = render_augment(sf.read(str(source.file), dtype="float32")[0], row.augment, out)
         assert len(again) == len(written) and np.abs(again - written).max() <= 1.0 / 32767 + 1e-6
         assert not np.allclose(written[:len(written) // 2], sf.read(str(source.file), dtype="float32")[0][:len(written) // 2],
                                atol=1e-2)
+    assert json.loads((out / "environments.json").read_text()) == json.loads((noise / "environments.json").read_text())
+    assert [c.id for c in load_manifest(out / "manifests/noise.jsonl")] == ["n1", "n2"]
+    sampler = MixingSampler.from_corpus(out, "train", MixConfig(segment_seconds=0.3, p_interferer=0.0, p_noise=1.0))
+    assert sampler[0].environment == "hum" and len(sampler) == len(train)  # trains as it is: seen noise, enrollment
     again = combine_corpora(two_corpora, tmp_path / "again", classes="four", balance="augment", seed=3,
                             noise=[noise], workers=1)
     assert again["after"] == stats["after"]
@@ -142,6 +156,8 @@ def test_bad_inputs_are_one_error_and_nothing_is_written(two_corpora, tmp_path):
         combine_corpora([a], out, classes="happy,joyful")
     with pytest.raises(CorpusError, match="two inputs are both corpus 'a'"):
         combine_corpora([a, a], out)
+    with pytest.raises(CorpusError, match="noise corpus .*empty has no environments.json"):
+        combine_corpora([a], out, noise=[tmp_path / "empty"])
     with pytest.raises(ConfigError, match="balance='more'"):
         combine_corpora([a], out, balance="more")
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

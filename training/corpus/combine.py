@@ -113,7 +113,7 @@ def _namespaced(name: str, utts: List[Utterance], classes: Sequence[str]
             continue
         speaker = None if u.speaker is None else "{}:{}".format(name, u.speaker)
         split = stable_split(speaker) if u.speaker in moved else u.split
-        path = "speech/{}/{}/{}".format(_safe(name), _safe(u.speaker or "unknown"), Path(u.path).name)
+        path = "speech/{}/{}/{}.wav".format(_safe(name), _safe(u.speaker or "unknown"), _safe(u.id))
         rows.append((dataclasses.replace(u, id="{}:{}".format(name, u.id), speaker=speaker, split=split, corpus=name,
                                          path=path, root=None), u.file))
     return rows, ["{}:{}".format(name, s) for s in moved]
@@ -292,8 +292,10 @@ def combine_corpora(
         paths_by_id = {u.id: u.path for u in rows}
         jobs = [(str(tmp / paths_by_id[r.augment["of"]]), r.augment, str(tmp), str(tmp / r.path))
                 for r in new if r.augment["method"] == "augment"]
-        with ProcessPoolExecutor(workers or os.cpu_count() or 1) as pool:
-            durations = iter(collect(pool.map(_render, jobs, chunksize=4), len(jobs), progress))
+        durations = iter(())
+        if jobs:
+            with ProcessPoolExecutor(workers or os.cpu_count() or 1) as pool:
+                durations = iter(collect(pool.map(_render, jobs, chunksize=4), len(jobs), progress))
         new = [dataclasses.replace(r, duration=round(next(durations), 4)) if r.augment["method"] == "augment" else r
                for r in new]
         final = rows + new

@@ -49,14 +49,14 @@ def layer_weights(frontend: Any) -> List[float]:
 
 def pooled_layers(frontend: Any, windows: Sequence[np.ndarray], batch_size: int = 8,
                   on_item: Optional[Callable[[], None]] = None) -> np.ndarray:
-    """Utterance features [N, layers + 1 (the mixed sum), D]: each hidden layer's frames averaged over time."""
+    """Utterance features [N, layers + 1 (the mixed sum), D] (float32): each hidden layer's frames averaged over time."""
     out = []
     with torch.no_grad():
         for start in range(0, len(windows), batch_size):
             audio = torch.from_numpy(np.stack(windows[start:start + batch_size]))
             states = frontend.hidden_states(audio)
             stacked = torch.stack([s.mean(dim=1) for s in states + [frontend.mix(states)]], dim=1)
-            out.append(stacked.double().numpy())
+            out.append(stacked.float().numpy())  # float32: [N, layers, D] of a large train split stays in memory
             for _ in range(len(audio)):
                 if on_item is not None:
                     on_item()

@@ -54,8 +54,9 @@ def combine(
     classes: str = typer.Option("four", help="four (neutral/happy/angry/sad), all, or comma-separated harmonised names."),
     balance: str = typer.Option("none", help="Equal train class counts: none, augment (new audio: time stretch, pitch "
                                 "shift, noise, gain; needs sox) or resample (repeat utterances)."),
-    noise: List[Path] = typer.Option([], "--noise", help="Corpus with manifests/noise.jsonl whose train clips "
-                                     "--balance augment adds (repeatable; without it no noise is added)."),
+    noise: List[Path] = typer.Option([], "--noise", help="Noise corpus (manifests/noise.jsonl, environments.json), "
+                                     "carried into the output; --balance augment adds its seen train clips "
+                                     "(repeatable; without it no noise is added)."),
     seed: int = typer.Option(0, help="Seed of the balancing: the same seed makes the same rows and audio."),
     workers: Optional[int] = typer.Option(None, help="Parallel augmentation processes (default: CPU count)."),
     force: bool = typer.Option(False, help="Replace a non-empty output directory."),

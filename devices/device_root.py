@@ -356,15 +356,28 @@ class DeviceRoot:
 
     # ---------------------------------------------------------------- activation (switch -> restart -> health -> commit)
 
-    def recover(self) -> Optional[Dict[str, Any]]:
-        """Roll back an activation whose process died before it was committed (a cut, a crash, a power loss)."""
-        pending = self.root / "pending.json"
-        if not pending.is_file():
+    def pending(self) -> Optional[Dict[str, Any]]:
+        """The activation that has switched but not committed (``pending.json``), None when there is none."""
+        path = self.root / "pending.json"
+        if not path.is_file():
             return None
         try:
-            info = json.loads(pending.read_text())
+            return json.loads(path.read_text())
         except ValueError:
-            info = {}
+            return {}
+
+    def recover(self) -> Optional[Dict[str, Any]]:
+        """Roll back an activation whose process died before it was committed (a cut, a crash, a power loss).
+
+        An activation owned by an update client (``owner``: the Mender update module) spans several
+        processes and is the client's to commit or roll back: it is refused here, never undone.
+        """
+        info = self.pending()
+        if info is None:
+            return None
+        if info.get("owner"):
+            raise DeviceStateError("{}: a {} deployment of {} is in progress (switched, not yet committed)".format(
+                self.root, info["owner"], info.get("to")), hint="let the {} client commit or roll it back, then try again".format(info["owner"]))
         pid = info.get("pid")
         if pid and _alive(int(pid)):
             raise DeviceStateError("{}: another activation (pid {}) is still running".format(self.root, pid),
@@ -388,6 +401,42 @@ class DeviceRoot:
         (self.root / "pending.json").unlink()
         return self.record("rollback", after, before, "rolled back", reason)
 
+    def begin_activation(self, bundle_id: str, service: bool = False, owner: Optional[str] = None,
+                         say: Callable[[str], None] = lambda step: None) -> Dict[str, Any]:
+        """Write ``pending.json``, then switch to ``bundle_id`` and restart the service: the first half of an activation.
+
+        Until :meth:`finish_activation` the switch is provisional: :meth:`abort_activation` (or
+        :meth:`recover`, when the process that began it is gone and no ``owner`` holds it) undoes it.
+        """
+        if not self.bundle_path(bundle_id).is_dir():
+            raise DeviceStateError("bundle {} is not installed on {}".format(bundle_id, self.root))
+        info = {"from": self.link("current"), "to": bundle_id, "previous": self.link("previous"), "pid": os.getpid(),
+                "service": service, "time": _now()}
+        if owner:
+            info["owner"] = owner
+        atomic_write(self.root / "pending.json", json.dumps(info).encode())
+        self.switch(bundle_id)
+        say("switched")
+        if service:
+            restart_service()
+        say("restarted")
+        return info
+
+    def finish_activation(self, info: Dict[str, Any], health: Dict[str, Any], keep: int = 3,
+                          extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """Commit the pending activation: drop ``pending.json``, record it in ``state.json``, prune to ``keep``."""
+        (self.root / "pending.json").unlink()
+        entry = self.record("flash", info.get("from"), info["to"], "ok", "", health=health, **(extra or {}))
+        entry["pruned"] = self.prune(keep)
+        return entry
+
+    def abort_activation(self, reason: str) -> Optional[Dict[str, Any]]:
+        """Undo the pending activation (back to the bundle that was current, service restarted); None when none is pending."""
+        info = self.pending()
+        if info is None:
+            return None
+        return self._undo(info, reason, service=bool(info.get("service")))
+
     def activate(self, bundle_id: str, say: Callable[[str], None], confirm: Callable[[float], bool],
                  service: bool = False, health_timeout: float = 60.0, commit_timeout: float = 120.0,
                  keep: int = 3, extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
@@ -401,31 +450,23 @@ class DeviceRoot:
         self.recover()
         if not self.bundle_path(bundle_id).is_dir():
             raise DeviceStateError("bundle {} is not installed on {}".format(bundle_id, self.root))
-        before, previous = self.link("current"), self.link("previous")
-        info = {"from": before, "to": bundle_id, "previous": previous, "pid": os.getpid(), "service": service, "time": _now()}
-        atomic_write(self.root / "pending.json", json.dumps(info).encode())
+        info: Dict[str, Any] = {"from": self.link("current")}
         try:
-            self.switch(bundle_id)
-            say("switched")
-            if service:
-                restart_service()
-            say("restarted")
+            info = self.begin_activation(bundle_id, service=service, say=say)
             health = self.health_check(timeout=health_timeout, service=service)
             say("healthy " + json.dumps(health))
             if not confirm(commit_timeout):
                 raise DeviceStateError("the workstation did not commit within {:.0f} s".format(commit_timeout))
         except BaseException as exc:
+            before = info.get("from")
             reason = exc.message if isinstance(exc, EmotrtError) else "{}: {}".format(type(exc).__name__, exc)
-            entry = self._undo(info, reason, service)
+            self.abort_activation(reason)
             if isinstance(exc, EmotrtError):
                 raise type(exc)(exc.message + " (rolled back to {})".format(before or "nothing"), hint=exc.hint)
             if not isinstance(exc, Exception):
                 raise
             raise HealthCheckError(reason + " (rolled back to {})".format(before or "nothing")) from exc
-        (self.root / "pending.json").unlink()
-        entry = self.record("flash", before, bundle_id, "ok", "", health=health, **(extra or {}))
-        entry["pruned"] = self.prune(keep)
-        return entry
+        return self.finish_activation(info, health, keep, extra)
 
 
 # -------------------------------------------------------------------- service (systemd)
@@ -488,6 +529,37 @@ def _fsync_dir(path: Path) -> None:
 
 
 
+
+
+def check_target(targets: Sequence[str], facts: Dict[str, Any]) -> Optional[str]:
+    """None when one of a bundle's ``targets`` is this device (board and JetPack release in the probe's ``facts``), else why not.
+
+    The one compatibility rule of both delivery paths: ``emotrt flash`` asks it before copying, the Mender
+    update module before staging.
+    """
+    from emotrt.devices.profiles import get_profile, match_device
+    from emotrt.runtime.fingerprint import DeviceFingerprint
+
+    if not facts.get("l4t") or not facts.get("board"):
+        return "not a Jetson (no /etc/nv_tegra_release or /proc/device-tree/model)"
+    device = DeviceFingerprint(l4t=facts["l4t"], board=facts["board"], tensorrt=facts.get("tensorrt"), cuda=facts.get("cuda"))
+    matched = {p.id for p in match_device(device)}
+    for target in targets:
+        if target not in matched:
+            continue
+        profile = get_profile(target)
+        for release in profile.releases:
+            if _l4t_matches(release.l4t, facts["l4t"]):
+                return None
+        return "{} runs L4T {}, but target {} covers JetPack {} only".format(
+            facts["board"], facts["l4t"], target, ", ".join(r.jetpack for r in profile.releases))
+    return "the bundle targets {} but the device is {!r} (matches {})".format(
+        ", ".join(targets) or "nothing", facts["board"], ", ".join(sorted(matched)) or "no known profile")
+
+
+def _l4t_matches(release: str, found: str) -> bool:
+    want = release.split(".")
+    return found.split(".")[: len(want)] == want
 
 
 def device_fingerprint(fs_root: Optional[str] = None) -> Any:

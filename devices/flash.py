@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from emotrt.devices import device_probe
-from emotrt.devices.device_root import DeviceStateError, HealthCheckError, TransferCorruptError, bundle_id_of
+from emotrt.devices.device_root import DeviceStateError, HealthCheckError, TransferCorruptError, bundle_id_of, check_target
 from emotrt.devices.device_venv import install_venv
 from emotrt.devices.inventory import DeviceEntry
 from emotrt.devices.remote import Remote, RemoteCommandError, RemoteError, connect
@@ -183,36 +183,9 @@ class LocalBundle:
 # ------------------------------------------------------------------------ preflight
 
 
-def check_target(bundle: LocalBundle, facts: Dict[str, Any]) -> Optional[str]:
-    """None when one of the bundle's targets is this device (board and JetPack release), else why not."""
-    from emotrt.devices.profiles import get_profile, match_device
-    from emotrt.runtime.fingerprint import DeviceFingerprint
-
-    if not facts.get("l4t") or not facts.get("board"):
-        return "not a Jetson (no /etc/nv_tegra_release or /proc/device-tree/model)"
-    device = DeviceFingerprint(l4t=facts["l4t"], board=facts["board"], tensorrt=facts.get("tensorrt"), cuda=facts.get("cuda"))
-    matched = {p.id for p in match_device(device)}
-    for target in bundle.targets:
-        if target not in matched:
-            continue
-        profile = get_profile(target)
-        for release in profile.releases:
-            if _l4t_matches(release.l4t, facts["l4t"]):
-                return None
-        return "{} runs L4T {}, but target {} covers JetPack {} only".format(
-            facts["board"], facts["l4t"], target, ", ".join(r.jetpack for r in profile.releases))
-    return "the bundle targets {} but the device is {!r} (matches {})".format(
-        ", ".join(bundle.targets) or "nothing", facts["board"], ", ".join(sorted(matched)) or "no known profile")
-
-
-def _l4t_matches(release: str, found: str) -> bool:
-    want = release.split(".")
-    return found.split(".")[: len(want)] == want
-
-
 def preflight(bundle: LocalBundle, facts: Dict[str, Any], need: Dict[str, int], options: FlashOptions, name: str) -> int:
     """Raise :class:`PreflightError` for a device the bundle has no target for or too little disk; return bytes to send."""
-    reason = check_target(bundle, facts)
+    reason = check_target(bundle.targets, facts)
     if reason:
         raise PreflightError("{}: refused before copying anything: {}".format(name, reason),
                              hint="build the bundle for it: emotrt build ... --target PROFILE (emotrt devices list-targets)")

@@ -36,6 +36,7 @@ COMMANDS = [
     ("rollback", "emotrt.commands.flash:rollback"),
     ("status", "emotrt.commands.flash:status"),
     ("sign", "emotrt.commands.flash:sign"),
+    ("package", "emotrt.commands.package:package"),
 ]
 
 app = typer.Typer(

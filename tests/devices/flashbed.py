@@ -16,7 +16,7 @@ import shutil
 import sys
 import sysconfig
 from pathlib import Path
-from typing import Optional
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -41,6 +41,34 @@ def make_bundle(out: Path, export_dir: Path, calibration_dir: Optional[Path] = N
     with Bundle.open(out):
         pass
     return out
+
+
+def make_bundles(work: Path, export_dir: Path, calibration_dir: Path, names=("A", "B", "C", "N")) -> Dict[str, Path]:
+    """The bundles the delivery tests switch between: A (base), B (ser changed: graphs + test vector),
+    C (environment table changed), N (no speaker: fails its health check)."""
+    from emotrt.runtime.tables import VectorTable
+    from tests.fixtures.tiny_graphs import write_calibration_dir, write_export_dir
+
+    out = {"A": make_bundle(work / "A", export_dir, calibration_dir)}
+    if "B" in names:
+        other_exp = write_export_dir(work / "exp1", seed=1)
+        other_cal = write_calibration_dir(work / "cal1", seed=1, models=("ser",))
+        exp_b = Path(shutil.copytree(str(export_dir), str(work / "expB")))
+        cal_b = Path(shutil.copytree(str(calibration_dir), str(work / "calB")))
+        shutil.copy(str(other_exp / "ser.onnx"), str(exp_b / "ser.onnx"))
+        shutil.copy(str(other_exp / "testvectors" / "ser.npz"), str(exp_b / "testvectors" / "ser.npz"))
+        for name in ("ser.int8.onnx", "ser.fp16.onnx", "ser.precision.json"):  # the plan records its source graph
+            shutil.copy(str(other_cal / name), str(cal_b / name))
+        out["B"] = make_bundle(work / "B", exp_b, cal_b)
+    env_c = Path(shutil.copytree(str(export_dir / "env"), str(work / "envC")))
+    table = VectorTable(env_c, kind="environment")
+    table.add("quiet_office", table.get("busy_cafe") * 0.5, descriptions=["a quiet office"])
+    out["C"] = make_bundle(work / "C", export_dir, calibration_dir, env_dir=env_c)
+    env_n = Path(shutil.copytree(str(export_dir / "env"), str(work / "envN")))
+    VectorTable(env_n, kind="environment").add("library", table.get("busy_cafe") * 0.1, descriptions=["a library"])
+    # speakers/ lies outside the manifest (devices enroll their own), so N differs in its table too: its own id
+    out["N"] = make_bundle(work / "N", export_dir, calibration_dir, speaker=None, env_dir=env_n)
+    return {k: v for k, v in out.items() if k in names}
 
 
 def trt_shim(base: Path, version: str = "10.3.0") -> Path:

@@ -44,28 +44,7 @@ def flash_work(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def bundles(flash_work, export_dir, calibration_dir):
     """A (base), B (ser changed: graphs + test vector), C (environment table changed), N (no speaker: fails its health check)."""
-    from emotrt.runtime.tables import VectorTable
-    from tests.fixtures.tiny_graphs import write_calibration_dir, write_export_dir
-
-    out = {"A": flashbed.make_bundle(flash_work / "A", export_dir, calibration_dir)}
-    other_exp = write_export_dir(flash_work / "exp1", seed=1)
-    other_cal = write_calibration_dir(flash_work / "cal1", seed=1, models=("ser",))
-    exp_b = Path(shutil.copytree(str(export_dir), str(flash_work / "expB")))
-    cal_b = Path(shutil.copytree(str(calibration_dir), str(flash_work / "calB")))
-    shutil.copy(str(other_exp / "ser.onnx"), str(exp_b / "ser.onnx"))
-    shutil.copy(str(other_exp / "testvectors" / "ser.npz"), str(exp_b / "testvectors" / "ser.npz"))
-    for name in ("ser.int8.onnx", "ser.fp16.onnx", "ser.precision.json"):  # the plan records its source graph
-        shutil.copy(str(other_cal / name), str(cal_b / name))
-    out["B"] = flashbed.make_bundle(flash_work / "B", exp_b, cal_b)
-    env_c = Path(shutil.copytree(str(export_dir / "env"), str(flash_work / "envC")))
-    table = VectorTable(env_c, kind="environment")
-    table.add("quiet_office", table.get("busy_cafe") * 0.5, descriptions=["a quiet office"])
-    out["C"] = flashbed.make_bundle(flash_work / "C", export_dir, calibration_dir, env_dir=env_c)
-    env_n = Path(shutil.copytree(str(export_dir / "env"), str(flash_work / "envN")))
-    VectorTable(env_n, kind="environment").add("library", table.get("busy_cafe") * 0.1, descriptions=["a library"])
-    # speakers/ lies outside the manifest (devices enroll their own), so N differs in its table too: its own id
-    out["N"] = flashbed.make_bundle(flash_work / "N", export_dir, calibration_dir, speaker=None, env_dir=env_n)
-    return {k: LocalBundle.open(v) for k, v in out.items()}
+    return {k: LocalBundle.open(v) for k, v in flashbed.make_bundles(flash_work, export_dir, calibration_dir).items()}
 
 
 @pytest.fixture(scope="session")

@@ -58,6 +58,7 @@ class FlashOptions:
     keep: int = 3
     service: bool = True
     install_service: bool = False
+    install_mender_module: bool = False
     wheelhouse: Optional[Path] = None
     dry_run: bool = False
     accept_new_host_key: bool = False
@@ -361,7 +362,8 @@ def _flash_steps(remote: Remote, bundle: LocalBundle, options: FlashOptions, obs
 
     name = remote.entry.name
     step("probe")
-    if not options.install_service:
+    installs = options.install_service or options.install_mender_module
+    if not installs:
         active = active_state(remote)
         if active == (bundle.bundle_id, emotrt.__version__):
             result.before, result.result, result.reason = bundle.bundle_id, "no-op", "already active"
@@ -370,7 +372,7 @@ def _flash_steps(remote: Remote, bundle: LocalBundle, options: FlashOptions, obs
     facts, plan = found["facts"], found["transfer"]
     result.before = facts.get("current")
     venv_ok = facts.get("emotrt") == emotrt.__version__
-    if facts.get("current") == bundle.bundle_id and venv_ok and not facts.get("pending") and not options.install_service:
+    if facts.get("current") == bundle.bundle_id and venv_ok and not facts.get("pending") and not installs:
         result.result, result.reason = "no-op", "already active"
         return
     step("preflight")
@@ -390,6 +392,11 @@ def _flash_steps(remote: Remote, bundle: LocalBundle, options: FlashOptions, obs
 
         result.step = "install-service"
         install_service(remote, service_unit(remote.entry.root, remote.entry.user or None))
+    if options.install_mender_module:
+        from emotrt.devices.service import install_mender_module
+
+        result.step = "install-mender-module"
+        observer.message(name, "Mender update module: " + install_mender_module(remote, options.service))
     step("commit")
     files = None if plan["installed"] else {k: list(v) for k, v in bundle.files.items()}
     done = install(remote, bundle, options, observer, step, files, {"bytes_sent": result.bytes_sent})

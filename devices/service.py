@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import PurePosixPath
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 UNIT_NAME = "emotrt.service"
 UNIT_PATH = "/etc/systemd/system/" + UNIT_NAME
@@ -77,14 +77,29 @@ def install_service(remote: Any, text: str) -> None:
     tmp = str(PurePosixPath(remote.entry.root) / "staging" / UNIT_NAME)
     remote.run(["mkdir", "-p", str(PurePosixPath(tmp).parent)])
     remote.sftp().putfo(__import__("io").BytesIO(text.encode()), tmp)
+    for argv in (["install", "-m", "0644", tmp, UNIT_PATH], ["systemctl", "daemon-reload"], ["systemctl", "enable", UNIT_NAME]):
+        sudo(remote, argv, "installing " + UNIT_NAME, "copy the unit by hand")
+
+
+def install_mender_module(remote: Any, service: bool = True) -> str:
+    """Write the Mender update module ``emotrt-bundle`` for this device's ROOT (``sudo -n``: the client's module directory is root's)."""
+    from emotrt.devices.mender_module import MODULE_DIR, MODULE_TYPE
+
+    root = PurePosixPath(remote.entry.root)
+    argv = [str(root / "venv" / "bin" / "python"), "-m", "emotrt.devices.mender_module", "--root", str(root)]
+    sudo(remote, argv + ([] if service else ["--no-service"]) + ["install-module"], "installing the Mender update module",
+         "copy it by hand: python -m emotrt.devices.mender_module --root ROOT install-module (as root, on the device)")
+    return str(PurePosixPath(MODULE_DIR) / MODULE_TYPE)
+
+
+def sudo(remote: Any, argv: List[str], what: str, otherwise: str) -> None:
+    """Run ``sudo -n ARGV`` on the device; a refusal is one line saying what needed it and how else to do it."""
     from emotrt.devices.remote import RemoteCommandError
     from emotrt.runtime.errors import EmotrtError
 
-    for argv in (["install", "-m", "0644", tmp, UNIT_PATH], ["systemctl", "daemon-reload"], ["systemctl", "enable", UNIT_NAME]):
-        try:
-            remote.run(["sudo", "-n"] + argv)
-        except RemoteCommandError as exc:
-            raise EmotrtError("{}: installing {} needs `sudo -n {}` on the device, which failed: {}".format(
-                remote.entry.name, UNIT_NAME, argv[0], (exc.result.stderr.strip().splitlines() or ["exit {}".format(exc.result.returncode)])[-1]),
-                hint="allow {} passwordless sudo for install and systemctl (visudo), or copy the unit by hand; "
-                     "nothing was switched".format(remote.entry.user or "the user"))
+    try:
+        remote.run(["sudo", "-n"] + argv)
+    except RemoteCommandError as exc:
+        raise EmotrtError("{}: {} needs `sudo -n {}` on the device, which failed: {}".format(
+            remote.entry.name, what, argv[0], (exc.result.stderr.strip().splitlines() or ["exit {}".format(exc.result.returncode)])[-1]),
+            hint="allow {} passwordless sudo for it (visudo), or {}; nothing was switched".format(remote.entry.user or "the user", otherwise))

@@ -23,6 +23,8 @@ def flash(
     keep: int = typer.Option(3, "--keep", help="Installed bundles kept per device (current and previous always)."),
     no_service: bool = NO_SERVICE,
     install_service: bool = typer.Option(False, "--install-service", help="Install and enable emotrt.service (sudo on the device)."),
+    install_mender_module: bool = typer.Option(False, "--install-mender-module", help="Install the Mender update module emotrt-bundle "
+                                                                                     "for emotrt package --mender artifacts (sudo on the device)."),
     wheelhouse: Optional[Path] = typer.Option(None, "--wheelhouse", help="Wheels for offline devices (emotrt's and its dependencies')."),
     speaker: Optional[str] = typer.Option(None, "--speaker", help="Speaker the service extracts (default: the bundle's first)."),
     environment: Optional[str] = typer.Option(None, "--environment", help="Environment the service uses (default: the bundle's first)."),
@@ -36,7 +38,8 @@ def flash(
     from emotrt.devices.inventory import Inventory
 
     entries = Inventory.load(inventory).select(device, group, everything)
-    options = FlashOptions(keep=keep, service=not no_service, install_service=install_service, wheelhouse=wheelhouse,
+    options = FlashOptions(keep=keep, service=not no_service, install_service=install_service, install_mender_module=install_mender_module,
+                           wheelhouse=wheelhouse,
                            dry_run=dry_run, accept_new_host_key=accept_new_host_key, speaker=speaker, environment=environment,
                            known_hosts=known_hosts)
     fleet = FleetOptions(parallel=parallel, canary=canary, max_failures=max_failures)

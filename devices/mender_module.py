@@ -89,6 +89,15 @@ class UpdateModule:
     def artifact_name(self) -> Optional[str]:
         return (self.header_info().get("artifact_provides") or {}).get("artifact_name")
 
+    def _client_value(self, name: str) -> Optional[str]:
+        """``current_<name>`` as Mender 3.x+ clients write it (``<name>`` in the original v3 file API)."""
+        for candidate in ("current_" + name, name):
+            try:
+                return (self.files / candidate).read_text().strip()
+            except OSError:
+                continue
+        return None
+
     def _tmp(self, name: str) -> Path:
         return self.files / "tmp" / name
 
@@ -190,10 +199,7 @@ class UpdateModule:
     def check_device(self, meta: Dict[str, Any]) -> None:
         """One line, before anything is staged, for an artifact of another device type or a bundle for another Jetson."""
         types = (self.header_info().get("artifact_depends") or {}).get("device_type") or []
-        try:
-            mine = (self.files / "device_type").read_text().strip()
-        except OSError:
-            mine = None
+        mine = self._client_value("device_type")
         if mine is not None and types and mine not in types:
             raise MenderArtifactError("artifact {} is for device type(s) {}, this device is {!r}; nothing was staged".format(
                 self.artifact_name(), ", ".join(types), mine), hint="emotrt package BUNDLE --mender {}".format(mine))

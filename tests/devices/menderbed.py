@@ -3,13 +3,15 @@
 What it does is what the client does with a module (Update Modules v3: mender's
 Documentation/update-modules-v3-file-api.md; the Download streaming of
 src/mender-update/update_module/v3/update_module_download.cpp): it lays out the FILES directory
-(``version``, ``artifact_name``, ``device_type``, ``header/{header-info,type-info,meta-data}``, ``tmp/``)
+(``version``, ``current_artifact_name``, ``current_device_type``, ``header/{header-info,type-info,meta-data}``, ``tmp/``)
 from a real ``.mender`` written by ``mender-artifact``, runs ``MODULE STATE FILES`` with FILES as the
 working directory, and in Download offers each payload through the ``stream-next`` FIFO (a line
 ``streams/NAME``, then the bytes through the FIFO ``streams/NAME``, an empty read at the end). A module
 that never opens ``stream-next`` gets the payload saved under ``files/`` instead. The state order is the
-documented one: Download, ArtifactInstall, ArtifactCommit, Cleanup; ArtifactRollback when Commit fails
-after a successful install; ArtifactFailure after a failed Install or Commit; Cleanup always.
+documented one, with the queries where mender 3.4 asks them: Download, SupportsRollback, ArtifactInstall,
+NeedsArtifactReboot, ArtifactCommit, Cleanup; ArtifactRollback when Commit fails after a successful
+install; ArtifactFailure after a failed Install or Commit; Cleanup always (test_mender.py also runs the
+real client where it is installed).
 """
 from __future__ import annotations
 
@@ -70,8 +72,8 @@ class MenderClient:
         (files / "header").mkdir(parents=True)
         (files / "tmp").mkdir()
         (files / "version").write_text("3")
-        (files / "artifact_name").write_text("installed-before")
-        (files / "device_type").write_text(self.device_type)
+        (files / "current_artifact_name").write_text("installed-before")  # as mender 3.4 lays them out
+        (files / "current_device_type").write_text(self.device_type)
         for name in ("header-info", "type-info", "meta-data"):
             if name in header:
                 (files / "header" / name).write_bytes(header[name])
@@ -140,10 +142,10 @@ class MenderClient:
         """Run the documented state sequence; returns the states called (failed ones marked ``!``)."""
         self.calls = []
         files = self.files_dir(artifact)
-        assert self.call("SupportsRollback", files).stdout.strip() == "Yes"
         if self.download(artifact, files, **download).returncode != 0:
             self.call("Cleanup", files)
             return self.trace()
+        assert self.call("SupportsRollback", files).stdout.strip() == "Yes"
         if self.call("ArtifactInstall", files).returncode != 0:
             self.call("ArtifactFailure", files)
             self.call("Cleanup", files)

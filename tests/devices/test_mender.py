@@ -66,7 +66,7 @@ def root_of(client: MenderClient) -> DeviceRoot:
     return DeviceRoot(client.module.parent.parent / "root")
 
 
-OK = ["SupportsRollback", "Download", "ArtifactInstall", "NeedsArtifactReboot", "ArtifactCommit", "Cleanup"]
+OK = ["Download", "SupportsRollback", "ArtifactInstall", "NeedsArtifactReboot", "ArtifactCommit", "Cleanup"]
 
 
 # ------------------------------------------------------------------ Done when: the artifact
@@ -118,7 +118,7 @@ def test_a_failing_health_check_then_artifact_rollback_leaves_the_previous_bundl
     a, n = artifacts["A"][1].bundle_id, artifacts["N"][1].bundle_id
     assert client.deploy(artifacts["A"][0]) == OK, client.errors()
     trace = client.deploy(artifacts["N"][0])
-    assert trace == ["SupportsRollback", "Download", "ArtifactInstall", "NeedsArtifactReboot", "ArtifactCommit!",
+    assert trace == ["Download", "SupportsRollback", "ArtifactInstall", "NeedsArtifactReboot", "ArtifactCommit!",
                      "ArtifactRollback", "ArtifactFailure", "Cleanup"], client.errors()
     assert "health check" in client.errors() and "enrolled speaker" in client.errors()
     assert (device.link("current"), device.link("previous")) == (a, None) and device.pending() is None
@@ -137,7 +137,7 @@ def test_a_cut_during_download_leaves_current_untouched(artifacts, tmp_path, how
     assert client.deploy(artifacts["A"][0]) == OK, client.errors()
     size = len(read_artifact(artifacts["C"][0])[1]["bundle.tar"])
     trace = client.deploy(artifacts["C"][0], **{how: size // 2})
-    assert trace == ["SupportsRollback", "Download!", "Cleanup"]
+    assert trace == ["Download!", "Cleanup"]
     if how == "cut_at":
         assert "cut short" in client.errors() and len(client.errors().strip().splitlines()) == 1
     assert device.link("current") == a and device.pending() is None
@@ -190,19 +190,19 @@ def test_a_signed_artifact_verifies_with_the_public_key_and_a_tampered_one_is_re
         validate_artifact(tampered, keys["ours"][1])
     # the device checks on its own too: the changed manifest.json fails its sha256 in the signed meta-data
     client = make_device(tmp_path / "device")
-    assert client.deploy(tampered) == ["SupportsRollback", "Download!", "Cleanup"]
+    assert client.deploy(tampered) == ["Download!", "Cleanup"]
     assert "corrupted in transit): manifest.json" in client.errors() and "deploy the artifact again" in client.errors()
     assert root_of(client).link("current") is None and not root_of(client).bundles.exists()
 
 
 def test_another_device_type_or_another_jetson_is_refused_with_one_line(artifacts, tmp_path):
     client = make_device(tmp_path / "orin")
-    assert client.deploy(artifacts["X"][0]) == ["SupportsRollback", "Download!", "Cleanup"]
+    assert client.deploy(artifacts["X"][0]) == ["Download!", "Cleanup"]
     line = client.errors().strip()
     assert "\n" not in line and "for device type(s) jetson-xavier-nx-devkit, this device is '{}'".format(ORIN_TYPE) in line
     assert sorted(os.listdir(root_of(client).root)) == []  # nothing staged
     xavier = make_device(tmp_path / "xavier", facts=XAVIER_NX)  # the right Mender type, a bundle built for an Orin Nano
-    assert xavier.deploy(artifacts["A"][0]) == ["SupportsRollback", "Download!", "Cleanup"]
+    assert xavier.deploy(artifacts["A"][0]) == ["Download!", "Cleanup"]
     line = xavier.errors().strip()
     assert "\n" not in line and "refused before staging anything" in line and "Xavier NX" in line and "orin-nano-8gb" in line
     assert sorted(os.listdir(root_of(xavier).root)) == []
@@ -250,3 +250,70 @@ def test_packaging_without_mender_artifact_is_one_line_with_the_install_hint(art
 def emotrt_cli(*args, env=None):
     return subprocess.run([str(REPO / ".venv" / "bin" / "emotrt")] + [str(a) for a in args], capture_output=True, text=True,
                           timeout=300, env=dict(os.environ, COLUMNS="200", **(env or {})))
+
+
+# ------------------------------------------------------------------ the real Mender client (where it is installed)
+
+MODULE_PATH = Path("/usr/share/mender/modules/v3") / MODULE_TYPE  # mender 3.4 reads modules only here
+ARTIFACT_INFO = Path("/etc/mender/artifact_info")  # and the installed artifact's name here, before its first update
+
+
+@pytest.fixture
+def real_client(tmp_path):
+    """``mender`` in standalone mode (install / commit / rollback) with its state in a temp dir, running the module
+    against a temp ROOT. It needs root for the two fixed paths above; what it creates there it removes."""
+    mender = shutil.which("mender")
+    if mender is None:
+        pytest.skip("the Mender client is not installed (apt-get install mender-client)")
+    if os.geteuid() != 0:
+        pytest.skip("the Mender client reads update modules from {} only: needs root".format(MODULE_PATH.parent))
+    if MODULE_PATH.exists() and "emotrt.devices.mender_module" not in MODULE_PATH.read_text():
+        pytest.skip("{} is someone else's module".format(MODULE_PATH))
+    client = make_device(tmp_path)
+    created = [MODULE_PATH] + ([] if ARTIFACT_INFO.exists() else [ARTIFACT_INFO])
+    MODULE_PATH.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(str(client.module), str(MODULE_PATH))
+    if ARTIFACT_INFO in created:
+        ARTIFACT_INFO.parent.mkdir(parents=True, exist_ok=True)
+        ARTIFACT_INFO.write_text("artifact_name=factory-image\n")
+    data = tmp_path / "mender-data"
+    data.mkdir()
+    (data / "device_type").write_text("device_type={}\n".format(ORIN_TYPE))
+    conf = tmp_path / "mender.conf"
+    conf.write_text(json.dumps({"DeviceTypeFile": str(data / "device_type")}))
+
+    def run(*args):
+        return subprocess.run([mender, "-c", str(conf), "-b", str(conf), "--data", str(data), "--no-syslog"] + [str(a) for a in args],
+                              env=client.env, capture_output=True, text=True, timeout=600)
+
+    try:
+        yield run, root_of(client)
+    finally:
+        for path in created:
+            path.unlink()
+
+
+def test_the_real_mender_client_installs_commits_and_rolls_back_through_the_module(real_client, artifacts, tmp_path):
+    mender, device = real_client
+    a, c, n = (artifacts[k][1].bundle_id for k in "ACN")
+    done = mender("install", artifacts["A"][0])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert device.link("current") == a and device.pending()["owner"] == "mender"  # switched, not yet committed
+    done = mender("commit")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert device.pending() is None and device.state()["history"][-1]["via"] == "mender"
+    assert mender("show-artifact").stdout.strip() == "emotrt-" + a
+    assert mender("install", artifacts["C"][0]).returncode == 0
+    assert device.link("current") == c
+    assert mender("rollback").returncode == 0  # the client's own rollback: ArtifactRollback in the module
+    assert (device.link("current"), device.pending()) == (a, None)
+    assert mender("install", artifacts["N"][0]).returncode == 0
+    failed = mender("commit")  # N fails its health check: the client rolls back
+    assert failed.returncode != 0
+    assert (device.link("current"), device.pending()) == (a, None) and device.selftest(a)["passed"]
+    assert "enrolled speaker" in device.state()["history"][-1]["reason"]
+    cut = tmp_path / "cut.mender"
+    cut.write_bytes(artifacts["C"][0].read_bytes()[: artifacts["C"][0].stat().st_size // 2])
+    assert mender("install", cut).returncode != 0
+    assert (device.link("current"), device.pending()) == (a, None)
+    assert mender("show-artifact").stdout.strip() == "emotrt-" + a

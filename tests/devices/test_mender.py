@@ -62,6 +62,19 @@ def make_device(base: Path, facts=ORIN_NANO, device_type: str = ORIN_TYPE) -> Me
     return MenderClient(module, base / "work", device_type, env)
 
 
+def mender_key(base: Path):
+    """An ECDSA P-256 key pair in PEM, the kind Mender signs artifacts with: (private, public)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = base.with_name(base.name + ".pem"), base.with_name(base.name + ".pub.pem")
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                          serialization.NoEncryption()))
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return private, public
+
+
 def root_of(client: MenderClient) -> DeviceRoot:
     return DeviceRoot(client.module.parent.parent / "root")
 
@@ -161,19 +174,9 @@ def test_a_module_that_does_not_stream_installs_from_the_files_tree(artifacts, t
 
 
 def test_a_signed_artifact_verifies_with_the_public_key_and_a_tampered_one_is_refused(artifacts, tmp_path):
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     from emotrt.devices.mender_artifact import MenderToolError, validate_artifact
 
-    keys = {}
-    for name in ("ours", "stranger"):
-        key = ec.generate_private_key(ec.SECP256R1())
-        keys[name] = (tmp_path / (name + ".pem"), tmp_path / (name + ".pub.pem"))
-        keys[name][0].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                                    serialization.NoEncryption()))
-        keys[name][1].write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                                serialization.PublicFormat.SubjectPublicKeyInfo))
+    keys = {name: mender_key(tmp_path / name) for name in ("ours", "stranger")}
     proc = emotrt_cli("package", artifacts["A"][1].root, "--mender", ORIN_TYPE, "--key", keys["ours"][0], "-o", tmp_path / "signed.mender")
     assert proc.returncode == 0, proc.stderr
     assert "signed" in proc.stdout
@@ -287,14 +290,14 @@ def real_client(tmp_path):
                               env=client.env, capture_output=True, text=True, timeout=600)
 
     try:
-        yield run, root_of(client)
+        yield run, root_of(client), conf
     finally:
         for path in created:
             path.unlink()
 
 
 def test_the_real_mender_client_installs_commits_and_rolls_back_through_the_module(real_client, artifacts, tmp_path):
-    mender, device = real_client
+    mender, device, _ = real_client
     a, c, n = (artifacts[k][1].bundle_id for k in "ACN")
     done = mender("install", artifacts["A"][0])
     assert done.returncode == 0, done.stderr[-2000:]
@@ -317,3 +320,18 @@ def test_the_real_mender_client_installs_commits_and_rolls_back_through_the_modu
     assert mender("install", cut).returncode != 0
     assert (device.link("current"), device.pending()) == (a, None)
     assert mender("show-artifact").stdout.strip() == "emotrt-" + a
+
+
+def test_the_real_client_with_a_verify_key_installs_only_artifacts_signed_with_it(real_client, artifacts, tmp_path):
+    from emotrt.devices.mender_artifact import write_artifact
+
+    mender, device, conf = real_client
+    private, public = mender_key(tmp_path / "release")
+    conf.write_text(json.dumps(dict(json.loads(conf.read_text()), ArtifactVerifyKey=str(public))))
+    refused = mender("install", artifacts["A"][0])
+    assert refused.returncode != 0 and "signature" in refused.stderr.lower()
+    assert device.link("current") is None and not device.bundles.exists()
+    signed = write_artifact(artifacts["A"][1].root, tmp_path / "signed.mender", ORIN_TYPE, key=private)
+    done = mender("install", signed)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert mender("commit").returncode == 0 and device.link("current") == artifacts["A"][1].bundle_id

@@ -256,6 +256,9 @@ class UpdateModule:
         except (tarfile.TarError, EOFError) as exc:
             raise MenderArtifactError("the payload of bundle {} was cut short or is damaged ({}); `current` was not touched".format(
                 bundle_id, exc), hint="deploy the artifact again")
+        except OSError as exc:  # a full or read-only disk: one line in the client's log, not a traceback
+            raise DeviceStateError("cannot stage bundle {} in {}: {}; `current` was not touched".format(
+                bundle_id, partial, exc.strerror or exc), hint="free space on the device (emotrt flash ... --keep 1 prunes old bundles)")
         try:
             return self.device.commit_staged(bundle_id, files)
         except DeviceStateError as exc:  # its hints speak of flash's resumable transfer; Mender downloads anew

@@ -21,7 +21,7 @@ from emotrt.runtime.errors import ConfigError, CorpusError
 from emotrt.training.channels import CHANNELS, GAINS_DB, TARGET_CHANNELS, conditions, gain_name
 from emotrt.training.checkpoint_eval import AVD, EvalConfig, Evaluator, fit_window, list_testsets
 from emotrt.training.metrics import ccc, classification_scores
-from emotrt.training.text_gain import Scored, paired_gain
+from emotrt.training.text_gain import paired_gain
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +63,6 @@ class ChannelEvaluator:
         self.config = config
         self.conditions = conditions(config.gains, config.channels)
 
-    def _score(self, windows: List[np.ndarray], envs: Sequence[str]) -> Scored:
-        ser, size = self.base.ser, self.config.batch_size
-        preds, avds = [], []
-        for start in range(0, len(windows), size):
-            audio = torch.from_numpy(np.stack(windows[start:start + size]))
-            with torch.no_grad():
-                logits, avd = ser(audio, self.base._tokens(envs[start:start + size], self.config.text_mode))
-            preds.append(logits.argmax(-1).numpy())
-            avds.append(avd.double())
-        return Scored(np.concatenate(preds), torch.cat(avds))
-
     def evaluate_set(self, name: str, on_item: Optional[Callable[[], None]] = None) -> List[Dict[str, Any]]:
         """One row per condition (the unaltered run first) for the stored test set ``name``."""
         from emotrt.training.corpus import load_manifest
@@ -98,7 +87,7 @@ class ChannelEvaluator:
         envs = [str(u.environment) for u in items]
         truth = np.array([base.labels.index(u.emotion) for u in items])
         avd_true = torch.tensor([[getattr(u, k) or 3.0 for k in AVD] for u in items], dtype=torch.float64)
-        scored = {n: self._score(windows[n], envs) for n in names}
+        scored = {n: base.score(windows[n], envs, self.config.text_mode) for n in names}
         reference = scored[UNALTERED]
         rows = []
         for cond in names:

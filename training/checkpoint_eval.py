@@ -4,7 +4,9 @@ SER: UA, WA, macro-F1 and CCC (arousal, valence, dominance) per test set (clean;
 5, 0, -5 dB for seen and unseen environments; an interfering talker at 0 dB SIR, same and
 different gender) x TSE off/on/gated (the runtime's do-no-harm gate; a window it finds without
 the enrolled speaker is a miss) x environment text on / none / wrong description. TSE: SI-SDRi
-on the two-talker sets, overall and per gender pair.
+on the two-talker sets, overall and per gender pair. With a second SER (``against``), that SER's
+UA/CCC on the same windows and the differences with 95 % paired bootstrap intervals (e.g. a
+distilled student against its baseline).
 """
 from __future__ import annotations
 
@@ -101,10 +103,11 @@ class Evaluator:
     """SER (and optionally TSE) evaluation over one corpus; library form of ``emotrt eval``."""
 
     def __init__(self, ser: Any, corpus: Any, tse: Any = None, config: EvalConfig = EvalConfig(),
-                 text_encoder: Any = None, gate: Any = None) -> None:
+                 text_encoder: Any = None, gate: Any = None, against: Any = None) -> None:
         from emotrt.training.text import DescriptionBank, load_text_encoder
 
         self.ser, self.tse, self.config = ser.eval(), tse.eval() if tse is not None else None, config
+        self.against = against.eval() if against is not None else None  # a second SER scored on the same windows
         self.gate = gate if tse is not None else None  # GateThresholds: adds the TSE-gated rows
         self.corpus = Path(corpus)
         envs_file = self.corpus / "environments.json"
@@ -115,6 +118,14 @@ class Evaluator:
         encoder = text_encoder or ser.text or load_text_encoder(cfg.text_encoder, cfg.text_encoder_path)
         self.bank = DescriptionBank(encoder, json.loads(envs_file.read_text()), cfg.text_template)
         self.labels = list(cfg.labels)
+        if against is not None:
+            other = against.config
+            mine = (list(cfg.labels), cfg.window_samples, cfg.text_encoder, cfg.text_template)
+            theirs = (list(other.labels), other.window_samples, other.text_encoder, other.text_template)
+            if mine != theirs:
+                raise ConfigError("eval --against: the SERs differ in (labels, window_samples, text_encoder, "
+                                  "text_template): {} vs {}".format(mine, theirs),
+                                  hint="compare SERs trained for the same labels, window and text encoder")
         self._speech: Dict[str, Any] = {}
         self._spk: Dict[str, torch.Tensor] = {}
 
@@ -142,11 +153,25 @@ class Evaluator:
                 self._spk[speaker] = self.tse.enroll(torch.from_numpy(self._audio(enroll))[None])[0]
         return self._spk[speaker]
 
-    def _tokens(self, envs: Sequence[str], mode: str) -> torch.Tensor:
+    def _tokens(self, envs: Sequence[str], mode: str, ser: Any = None) -> torch.Tensor:
+        ser = ser if ser is not None else self.ser
         if mode == "none":
-            return self.ser.null_env(len(envs))
+            return ser.null_env(len(envs))
         chosen = [self.bank.wrong(e) if mode == "wrong" else e for e in envs]
-        return self.ser.project_env(torch.stack([self.bank.embedding(e) for e in chosen]))
+        return ser.project_env(torch.stack([self.bank.embedding(e) for e in chosen]))
+
+    def score(self, windows: Sequence[np.ndarray], envs: Sequence[str], text_mode: str, ser: Any = None) -> Scored:
+        """Class predictions and arousal/valence/dominance of ``ser`` (default: the evaluated SER) on
+        ``windows`` heard in the environments ``envs``, in batches of ``config.batch_size``."""
+        ser = ser if ser is not None else self.ser
+        preds, avds = [], []
+        for chunk in _batches(list(range(len(windows))), self.config.batch_size):
+            audio = torch.from_numpy(np.stack([windows[i] for i in chunk]))
+            with torch.no_grad():
+                logits, avd = ser(audio, self._tokens([envs[i] for i in chunk], text_mode, ser))
+            preds.append(logits.argmax(-1).numpy())
+            avds.append(avd.double())
+        return Scored(np.concatenate(preds), torch.cat(avds))
 
     def extract_raw(self, speaker: str, audio: np.ndarray) -> np.ndarray:
         """TSE output for ``speaker`` aligned with its input (a causal model lags by ``latency_samples``),
@@ -210,27 +235,22 @@ class Evaluator:
                 on_item()
         truth = np.array([self.labels.index(u.emotion) for u in items])
         avd_true = torch.tensor([[getattr(u, k) or 3.0 for k in AVD] for u in items], dtype=torch.float64)
+        envs = [str(u.environment) for u in items]
+        present = np.array([d.present for d in gate_choices])
         rows = []
         scored: Dict[Tuple[str, str], Scored] = {}
         for tse_mode in tse_modes:
             for text_mode in self.config.text_modes:
-                preds, avds = [], []
-                for chunk in _batches(list(range(len(items))), self.config.batch_size):
-                    audio = torch.from_numpy(np.stack([windows[tse_mode][i] for i in chunk]))
-                    with torch.no_grad():
-                        logits, avd = self.ser(audio, self._tokens([str(items[i].environment) for i in chunk], text_mode))
-                    preds.append(logits.argmax(-1).numpy())
-                    avds.append(avd.double())
-                answered = np.concatenate(preds)
+                heard = self.score(windows[tse_mode], envs, text_mode)
+                answered = heard.preds
                 extra: Dict[str, Any] = {}
                 if tse_mode == "gated":  # no answer where the gate finds the enrolled speaker absent: a miss
-                    present = np.array([d.present for d in gate_choices])
                     extra = {"ua_heard": classification_scores(truth, answered, len(self.labels))["ua"]}
                     answered = np.where(present, answered, len(self.labels))
                     extra.update({"present": float(present.mean()),
                              **{m: float(np.mean([d.present and d.mode == m for d in gate_choices]))
                                 for m in ("used", "blend", "bypassed")}})
-                out = scored[tse_mode, text_mode] = Scored(answered, torch.cat(avds))
+                out = scored[tse_mode, text_mode] = Scored(answered, heard.avd)
                 scores = classification_scores(truth, out.preds, len(self.labels) + 1)
                 concord = ccc(out.avd, avd_true)
                 rows.append(dict(describe_set(name), set=name, tse=tse_mode, text=text_mode, n=len(items), **scores,
@@ -241,6 +261,15 @@ class Evaluator:
         gains += [dict(set=name, tse="{} - {}".format(a, b), compared="TSE " + text,
                        **paired_gain(truth, avd_true, scored[a, text], scored[b, text], classes))
                   for a, b in TSE_PAIRS if (a, text) in scored and (b, text) in scored]
+        if self.against is not None:
+            for tse_mode in tse_modes:
+                other = self.score(windows[tse_mode], envs, text, self.against)
+                if tse_mode == "gated":
+                    other = Scored(np.where(present, other.preds, len(self.labels)), other.avd)
+                gains.append(dict(set=name, tse=tse_mode, compared="against " + text,
+                                  against_ua=classification_scores(truth, other.preds, classes)["ua"],
+                                  against_ccc=float(ccc(other.avd, avd_true).mean()),
+                                  **paired_gain(truth, avd_true, scored[tse_mode, text], other, classes)))
         return rows, improvements, gains
 
     def run(self, on_item: Optional[Callable[[], None]] = None) -> Dict[str, Any]:
@@ -290,33 +319,51 @@ def format_table(report: Dict[str, Any]) -> str:
         lines += ["", "TSE SI-SDRi {:.2f} dB over {} two-talker mixtures ({})".format(t["si_sdri_db"], t["n"], parts)]
     rows = report.get("text_gain", [])
     tse_rows = [r for r in rows if str(r["compared"]).startswith("TSE ")]
-    lines += format_gains([r for r in rows if r not in tse_rows])
+    against_rows = [r for r in rows if str(r["compared"]).startswith("against ")]
+    lines += format_gains([r for r in rows if r not in tse_rows and r not in against_rows])
     if tse_rows:
         lines += ["", "TSE modes: differences on the same utterances ({}), 95 % paired bootstrap interval".format(
             tse_rows[0]["compared"][4:] + " text"), "",
             "| set | compared | UA | interval | mean CCC | interval |", "|" + "---|" * 6]
         lines += ["| {} | {} | {:+.3f} | [{:+.3f}, {:+.3f}] | {:+.3f} | [{:+.3f}, {:+.3f}] |".format(
             r["set"], r["tse"], r["ua_gain"], *r["ua_ci"], r["ccc_gain"], *r["ccc_ci"]) for r in tse_rows]
+    if against_rows:
+        lines += ["", "This SER minus {} on the same utterances (text mode {}), 95 % paired bootstrap interval".format(
+            report.get("against", "the other SER"), against_rows[0]["compared"][8:]), "",
+            "| set | TSE | UA other | UA diff | interval | mean CCC other | CCC diff | interval |", "|" + "---|" * 8]
+        lines += ["| {} | {} | {:.3f} | {:+.3f} | [{:+.3f}, {:+.3f}] | {:.3f} | {:+.3f} | [{:+.3f}, {:+.3f}] |".format(
+            r["set"], r["tse"], r["against_ua"], r["ua_gain"], *r["ua_ci"], r["against_ccc"], r["ccc_gain"],
+            *r["ccc_ci"]) for r in against_rows]
     return "\n".join(lines)
 
 
 def evaluate_checkpoints(ser_dir: Any, corpus: Any, tse_dir: Any = None, config: EvalConfig = EvalConfig(),
-                         on_item: Optional[Callable[[], None]] = None, gate: Any = None) -> Dict[str, Any]:
+                         on_item: Optional[Callable[[], None]] = None, gate: Any = None,
+                         against_dir: Any = None) -> Dict[str, Any]:
     """Load the SER (and TSE) checkpoints and evaluate them on ``corpus``'s stored test sets.
 
     ``gate`` (:class:`~emotrt.runtime.gate.GateThresholds`) adds the TSE-gated rows; by default the
     thresholds the TSE checkpoint carries (``config.json`` ``gate``, written by ``--calibrate-gate``).
+    ``against_dir``: a second SER checkpoint scored on the same windows (the ``against`` rows).
     """
     from emotrt.runtime.gate import GateThresholds
     from emotrt.training.models import load_model
 
-    ser, _ = load_model(ser_dir)
-    if ser.__class__.__name__ != "SER":
-        raise ConfigError("{} is not an SER checkpoint".format(ser_dir), hint="emotrt eval SER_CHECKPOINT --tse TSE_CHECKPOINT")
+    def load_ser(path: Any) -> Any:
+        ser, _ = load_model(path)
+        if ser.__class__.__name__ != "SER":
+            raise ConfigError("{} is not an SER checkpoint".format(path), hint="emotrt eval SER_CHECKPOINT --tse TSE_CHECKPOINT")
+        return ser
+
+    ser = load_ser(ser_dir)
+    against = load_ser(against_dir) if against_dir is not None else None
     tse, tse_config = load_model(tse_dir) if tse_dir is not None else (None, {})
     if gate is None and tse_config.get("gate"):
         gate = GateThresholds.from_dict(tse_config["gate"])
-    return Evaluator(ser, corpus, tse=tse, config=config, gate=gate).run(on_item)
+    report = Evaluator(ser, corpus, tse=tse, config=config, gate=gate, against=against).run(on_item)
+    if against_dir is not None:
+        report["against"] = str(against_dir)
+    return report
 
 
 def count_items(corpus: Any, config: EvalConfig) -> int:

@@ -9,6 +9,8 @@ def eval_(
     ser: Path = typer.Argument(..., help="SER checkpoint directory (config.json + model.safetensors)."),
     corpus: Path = typer.Option(..., "--corpus", help="Corpus directory with stored test sets (emotrt data synth)."),
     tse: Optional[Path] = typer.Option(None, "--tse", help="TSE checkpoint: adds the TSE-on rows and SI-SDRi."),
+    against: Optional[Path] = typer.Option(None, "--against", help="A second SER checkpoint scored on the same windows: "
+                                           "its UA/CCC and the differences with 95 % paired bootstrap intervals."),
     sets: str = typer.Option("", "--sets", help="Comma-separated test sets (default: all stored)."),
     text: str = typer.Option("text,none,wrong", "--text", help="Environment-text modes: text, none, wrong."),
     limit: Optional[int] = typer.Option(None, "--limit", help="At most this many utterances per test set."),
@@ -57,6 +59,9 @@ def eval_(
     if layers and (channels or tse is not None):
         raise ConfigError("--layers probes the SER's front end alone; it takes neither --channels nor --tse",
                           hint="emotrt eval SER --corpus C --layers")
+    if against is not None and (channels or layers):
+        raise ConfigError("--against compares two SERs on the stored test sets; it takes neither --channels nor --layers",
+                          hint="run `emotrt eval SER --corpus C --against OTHER` without them")
     if layers:
         from emotrt.training.layer_eval import LayerEvalConfig, count_layer_items, evaluate_layers, format_layers
 
@@ -78,7 +83,7 @@ def eval_(
     else:
         from emotrt.training.checkpoint_eval import evaluate_checkpoints, format_table
 
-        run, fmt = (lambda tick: evaluate_checkpoints(ser, corpus, tse, config, on_item=tick)), format_table
+        run, fmt = (lambda tick: evaluate_checkpoints(ser, corpus, tse, config, on_item=tick, against_dir=against)), format_table
     with Progress(transient=True) as progress:
         bar = progress.add_task("evaluating", total=total if layers else count_items(corpus, config))
         report = run(lambda: progress.advance(bar))

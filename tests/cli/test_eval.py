@@ -63,3 +63,15 @@ def test_eval_channels_prints_ua_and_label_agreement(corpus_and_checkpoint):
     assert "Label agreement with the unaltered run" in proc.stdout and "| telephone |" in proc.stdout
     bad = emotrt("eval", str(root / "ser"), "--corpus", str(root / "synth"), "--channels", "--channel-list", "no_mic")
     assert bad.returncode == 2 and "no_mic" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_eval_against_a_second_ser(corpus_and_checkpoint):
+    root = corpus_and_checkpoint
+    proc = emotrt("eval", str(root / "ser"), "--corpus", str(root / "synth"), "--sets", "clean", "--text", "text",
+                  "--against", str(root / "ser"), "--out", str(root / "against.json"))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((root / "against.json").read_text())
+    assert report["against"] == str(root / "ser") and report["text_gain"][0]["ua_gain"] == 0.0
+    assert "This SER minus {} on the same utterances (text mode text)".format(root / "ser") in proc.stdout
+    bad = emotrt("eval", str(root / "ser"), "--corpus", str(root / "synth"), "--channels", "--against", str(root / "ser"))
+    assert bad.returncode == 2 and "--against" in bad.stderr and "Traceback" not in bad.stderr

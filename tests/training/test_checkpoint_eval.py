@@ -100,3 +100,31 @@ def test_gated_rows_follow_the_gate(ser_corpus, tiny_model, wordllama):
                        gate=absent).run()
     gated = report["ser"][2]
     assert gated["present"] == 0.0 and gated["ua"] == 0.0  # no answer for an absent speaker is a miss
+
+
+def test_against_scores_a_second_ser_on_the_same_windows(ser_corpus, tiny_model, wordllama, ser_task):
+    import dataclasses
+
+    from emotrt.training.ser import SER
+
+    config = EvalConfig(sets=("clean", "noise_unseen_m5db"), text_modes=("none", "text"), limit=4)
+    same = Evaluator(tiny_model, ser_corpus, text_encoder=wordllama, config=config, against=tiny_model).run()
+    rows = [g for g in same["text_gain"] if g["compared"] == "against none"]
+    assert [r["set"] for r in rows] == ["clean", "noise_unseen_m5db"]
+    for row, own in zip(rows, [r for r in same["ser"] if r["text"] == "none"]):
+        assert row["ua_gain"] == 0.0 and row["ua_ci"] == [0.0, 0.0] and row["against_ua"] == own["ua"]
+    torch.manual_seed(1)
+    other = ser_task.build_model().eval()
+    report = Evaluator(tiny_model, ser_corpus, text_encoder=wordllama, config=config, against=other).run()
+    alone = Evaluator(other, ser_corpus, text_encoder=wordllama, config=config).run()
+    for row, own, theirs in zip([g for g in report["text_gain"] if g["compared"] == "against none"],
+                                [r for r in report["ser"] if r["text"] == "none"],
+                                [r for r in alone["ser"] if r["text"] == "none"]):
+        assert row["against_ua"] == theirs["ua"] and row["ua_gain"] == pytest.approx(own["ua"] - theirs["ua"])
+        assert row["ua_ci"][0] <= row["ua_gain"] <= row["ua_ci"][1]
+    table = format_table(dict(report, against="runs/base/best"))
+    assert "This SER minus runs/base/best on the same utterances (text mode none)" in table
+    assert "Environment text" in table and table.count("| noise_unseen_m5db | off |") == 2
+    longer = SER.from_config(dataclasses.replace(tiny_model.config, window_samples=tiny_model.config.window_samples * 2))
+    with pytest.raises(ConfigError, match="--against: the SERs differ"):
+        Evaluator(tiny_model, ser_corpus, text_encoder=wordllama, against=longer)

@@ -124,8 +124,11 @@ class Inventory:
         unknown_top = sorted(set(data) - {"devices"})
         if unknown_top:
             raise InventoryError("{}: unknown table(s) {}; only [devices.NAME] tables are read".format(path, ", ".join(unknown_top)))
+        tables = data.get("devices") or {}
+        if not isinstance(tables, dict):
+            raise InventoryError("{}: devices must be [devices.NAME] tables, found {!r}".format(path, tables))
         devices: Dict[str, DeviceEntry] = {}
-        for name, values in (data.get("devices") or {}).items():
+        for name, values in tables.items():
             devices[name] = _entry(path, name, values)
         return cls(path, devices)
 

@@ -26,6 +26,7 @@ _TIMESTAMP = re.compile(r"^\s*(\d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2})\s*")
 _MEMORY = re.compile(r"\b(RAM|SWAP) (\d+)/(\d+)MB(?: \((?:lfb|cached) [^)]*\))?")
 _CPU = re.compile(r"\bCPU \[([^\]]*)\]")
 _CORE = re.compile(r"^(\d+)%(?:@(\d+))?$")
+_CORE_FREQUENCY = re.compile(r"^@(\d+)$")
 _UTIL = re.compile(r"\b(EMC_FREQ|GR3D_FREQ|GR3D2_FREQ|VIC_FREQ) (?:(\d+)%)?(?:@\[?([\d,]*)\]?)?(?=\s|$)")
 _TEMP = re.compile(r"\b([A-Za-z][\w.-]*)@(" + _NUM + r")C(?:/(" + _NUM + r")C)?(?=\s|$)")
 _RAIL = re.compile(r"\b([A-Za-z][\w]*) (-?\d+)(?:mW)?/(-?\d+)(?:mW)?(?:/(-?\d+)(?:mW)?)?(?=\s|$)")
@@ -81,7 +82,7 @@ def _cores(text: str) -> List[Optional[Tuple[Optional[int], Optional[int]]]]:
         match = _CORE.match(part)
         if match:
             cores.append((int(match.group(1)), int(match.group(2)) if match.group(2) else None))
-        elif part.startswith("@") and part[1:].isdigit():  # frequency only
+        elif _CORE_FREQUENCY.match(part):  # frequency only (str.isdigit would pass "²", which int() refuses)
             cores.append((None, int(part[1:])))
         else:  # "off" or a form this parser does not know
             cores.append(None)

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from emotrt.runtime.errors import ConfigError
-from emotrt.runtime.tables import VectorTable
+from emotrt.runtime.tables import VectorTable, is_valid_name
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,9 @@ def read_environment_file(path: Any) -> Dict[str, List[str]]:
             value = value.get("descriptions", [])
         if isinstance(value, str):
             value = [value]
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        if not is_valid_name(name):
+            raise ConfigError("{}: environment name {!r} must be 1-64 letters, digits, '_', '-' or '.'".format(path, name))
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or not any(v.strip() for v in value):
             raise ConfigError("{}: environment {!r} needs a non-empty list of description strings".format(path, name))
         out[name] = value
     return out

@@ -22,6 +22,11 @@ SCHEMA = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
+def is_valid_name(name: Any) -> bool:
+    """Whether ``name`` may name a speaker or an environment (and its vector file)."""
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None  # fullmatch: "$" also matches before a final "\n"
+
+
 class VectorTable:
     """A directory of named float32 vectors of one width.
 
@@ -84,7 +89,7 @@ class VectorTable:
             self.get(name)
 
     def add(self, name: str, vector: Any, replace: bool = False, **meta: Any) -> None:
-        if not _NAME.match(name):
+        if not is_valid_name(name):
             raise ConfigError(
                 "{} name {!r} must be 1-64 letters, digits, '_', '-' or '.'".format(self.kind, name)
             )
@@ -147,6 +152,6 @@ def _read_index(index: Path, kind: str) -> Dict[str, Any]:
         raise ConfigError("{} table index {}: expected a positive integer dim and an entries object".format(kind, index))
     for name, entry in entries.items():
         file = entry.get("file") if isinstance(entry, dict) else None
-        if not isinstance(file, str) or not _NAME.match(file) or not isinstance(name, str):
+        if not isinstance(file, str) or not is_valid_name(file) or not isinstance(name, str):
             raise ConfigError("{} table index {}: entry {!r} names no plain file in the table".format(kind, index, name))
     return data

@@ -30,10 +30,14 @@ TEMPLATES: Dict[str, str] = {
 def prompt(description: str, template: str = "recorded_in") -> str:
     """``description`` wrapped in the named template (or a literal one containing ``{}``)."""
     pattern = TEMPLATES.get(template, template)
-    if "{}" not in pattern:
-        raise ConfigError("unknown prompt template {!r}; expected one of {} or a string with {{}}".format(
-            template, ", ".join(TEMPLATES)))
-    return pattern.format(description.strip().rstrip("."))
+    problem = "" if "{}" in pattern else "unknown prompt template"
+    if not problem:
+        try:
+            return pattern.format(description.strip().rstrip("."))
+        except (IndexError, KeyError, ValueError) as exc:  # "{0}{1}", "{name}", "{:d}", a lone "}"
+            problem = "prompt template cannot be filled ({}):".format(exc)
+    raise ConfigError("{} {!r}; expected one of {} or a string with one {{}} (write a literal brace as {{{{ or }}}})".format(
+        problem, template, ", ".join(TEMPLATES)))
 
 
 class TextEncoder(nn.Module):

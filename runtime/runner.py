@@ -95,8 +95,10 @@ class Runner:
             if self.ring.written_samples != written:
                 written, since = self.ring.written_samples, time.monotonic()
             elif self.source.realtime and time.monotonic() - since > self.stall_seconds:
-                log.error("no audio from %s for %.0f s: stopping", self.source.description, self.stall_seconds)
+                # the summary says so (stopped_by); `emotrt run` turns it into its one error line
+                log.info("no audio from %s for %.0f s: stopping", self.source.description, self.stall_seconds)
                 self.stop("input stalled")
+                return
 
     def _install_signals(self) -> Dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():

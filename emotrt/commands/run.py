@@ -59,8 +59,9 @@ def run(
             sinks.append(JsonlSink(jsonl or "-"))
         if live:
             sinks.append(LiveView())
+        runner = Runner(pipeline, stream, source, sinks)
         try:
-            summary = Runner(pipeline, stream, source, sinks).run(max_seconds=seconds)
+            summary = runner.run(max_seconds=seconds)
         finally:
             for sink in sinks:
                 sink.close()
@@ -71,5 +72,11 @@ def run(
 
         raise AudioError("{} gave no result: its {:.2f} s are shorter than one SER window ({:.2f} s)".format(
             file, summary.to_dict().get("audio_seconds", 0.0), window_s), hint="give a recording of at least one window")
-    if summary.stopped_by == "input stalled":  # non-zero so a service manager restarts it
-        raise typer.Exit(1)
+    if summary.stopped_by == "input stalled":  # a microphone unplugged or its audio server gone; non-zero for a service manager
+        from emotrt.runtime.errors import AudioError
+
+        kept = "in {}".format(jsonl) if jsonl not in (None, "-") else "written"
+        raise AudioError("{} delivered no audio for {:.0f} s (unplugged, or its audio server stopped): stopped after {:.1f} s of "
+                         "audio; the {} result(s) so far are {}".format(summary.source, runner.stall_seconds, summary.audio_seconds,
+                                                                      summary.results, kept),
+                         hint="plug it back in and rerun; `emotrt audio-devices` lists what PortAudio sees")

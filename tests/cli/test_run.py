@@ -113,3 +113,24 @@ def test_mic_run_matches_the_file_run(pulse_mic, runtime_bundle, steady_wav, tmp
     labels = sorted(ref[0]["raw"])
     np.testing.assert_allclose(np.median([[r["raw"][k] for k in labels] for r in mic], axis=0),
                                np.median([[r["raw"][k] for k in labels] for r in ref], axis=0), atol=0.03)
+
+
+@pytest.mark.audio
+@pytest.mark.parametrize("view", [[], ["--live"]], ids=["jsonl", "live"])
+def test_a_microphone_pulled_out_mid_stream_is_one_line_and_keeps_the_results(pulse_mic, runtime_bundle, steady_wav,
+                                                                              tmp_path, view):
+    out = tmp_path / "r.jsonl"
+    proc = _start([runtime_bundle, "-s", "alice", "-e", "busy_cafe", "--mic", "pulse", "--rate", "16000", "--jsonl", out,
+                   "--backend", "onnxruntime"] + view, env=pulse_mic.env)
+    _wait_for_input_line(proc)
+    pulse_mic.play(steady_wav).wait(timeout=30)
+    try:
+        pulse_mic.unplug()
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        pulse_mic.plug()  # the session's microphone, for the tests after this one
+    assert proc.returncode != 0 and "Traceback" not in stderr, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "delivered no audio" in errors[0], stderr
+    kept = _results(out.read_text())  # every result the run counted is in the file
+    assert kept and "the {} result(s) so far are in {}".format(len(kept), out) in errors[0]

@@ -42,16 +42,30 @@ class PulseMic:
                 self.stop()
                 raise RuntimeError("pulseaudio did not start (exit code {})".format(server.returncode))
             time.sleep(0.05)
+        self.plug()
+        return self
+
+    def plug(self) -> None:
+        """Add the sink and the microphone that hears it (the default input)."""
         for args in (
             ["load-module", "module-null-sink", "sink_name=vsink", "rate={}".format(self.rate), "channels=1"],
             ["load-module", "module-remap-source", "master=vsink.monitor", "source_name=vmic"],
             ["set-default-source", "vmic"],
         ):
-            subprocess.run(["pactl"] + args, env=self.env, check=True, capture_output=True, timeout=10)
+            self._pactl(args)
         # An idle null sink can deliver its first callback ~2 s late; a reader keeps it running.
         self._procs.append(subprocess.Popen(["parec", "-d", "vsink.monitor", "--latency-msec=10"], env=self.env,
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        return self
+
+    def unplug(self) -> None:
+        """Remove the microphone and its sink, as a USB microphone pulled out: PulseAudio has no source left to
+        move a recording to (removing only vmic moves it to vsink.monitor), so a reader's stream ends."""
+        modules = self._pactl(["list", "short", "modules"]).splitlines()
+        for name in ("module-remap-source", "module-null-sink"):
+            self._pactl(["unload-module", next(line.split()[0] for line in modules if name in line)])
+
+    def _pactl(self, args: List[str]) -> str:
+        return subprocess.run(["pactl"] + args, env=self.env, check=True, capture_output=True, text=True, timeout=10).stdout
 
     def play(self, wav: Path) -> subprocess.Popen:
         """Play ``wav`` into the sink (returns at once; wait on the process to know it ended)."""

@@ -17,6 +17,16 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats
                            max_leaves=20)
 
 
+def read_or_refuse(path, data, read):
+    """Write ``data`` to ``path`` and ``read`` it: what it returns, or None when refused by one error line naming the file."""
+    path.write_bytes(data)
+    try:
+        return read(path)
+    except EmotrtError as exc:
+        assert str(path) in exc.message and "\n" not in exc.message
+        return None
+
+
 def _json_or_bytes():
     return st.one_of(st.binary(max_size=200), json_values.map(lambda v: json.dumps(v).encode()),
                      st.fixed_dictionaries({"schema": st.just(1), "kind": st.just("speaker"), "dim": json_values,

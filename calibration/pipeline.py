@@ -76,7 +76,6 @@ def calibrate(
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not force:
         raise ConfigError("output folder {} exists and is not empty".format(out), hint="choose another -o or pass --force")
-    out.parent.mkdir(parents=True, exist_ok=True)
     say = progress or log.info
     started, cpu = time.perf_counter(), time.process_time()
     with staged_dir(out, "partial") as work:

@@ -24,6 +24,7 @@ from emotrt.calibration.data import (
 )
 from emotrt.calibration.accuracy import EvalItem
 from emotrt.calibration.pipeline import ModelJob
+from emotrt.runtime.audio import check_complete
 from emotrt.runtime.backends import load_engine
 from emotrt.runtime.contract import ModelContract
 from emotrt.runtime.errors import AudioError, CorpusError, ModelContractError
@@ -57,11 +58,15 @@ def find_models(export_dir: Path) -> List[Tuple[str, Path, ModelContract]]:
     Graphs that are already quantised (earlier calibration outputs copied in) are skipped.
     """
     import onnx
+    from google.protobuf.message import DecodeError
 
     paths = sorted(p for p in Path(export_dir).glob("*.onnx") if not p.name.endswith(VARIANT_SUFFIXES))
     found = []
     for path in paths:
-        model = onnx.load(str(path), load_external_data=False)
+        try:
+            model = onnx.load(str(path), load_external_data=False)
+        except (DecodeError, OSError) as exc:
+            raise ModelContractError("{} is not a readable ONNX model ({})".format(path, exc), hint="re-run `emotrt export`")
         if any(n.op_type in QUANTISED_OP_TYPES for n in model.graph.node):
             log.warning("%s is already quantised: skipped (calibrate the FP32 graph)", path)
             continue
@@ -90,6 +95,7 @@ def load_audio(path: str, sample_rate: int) -> np.ndarray:
         audio, rate = soundfile.read(path, dtype="float32", always_2d=True)
     except RuntimeError as exc:
         raise AudioError("cannot read {}: {}".format(path, exc)) from exc
+    check_complete(path, len(audio), rate)
     audio = audio.mean(axis=1)
     if rate != sample_rate:
         import soxr

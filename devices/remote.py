@@ -407,7 +407,7 @@ def connect(entry: DeviceEntry, *, accept_new_host_key: bool = False, known_host
     if known.is_file():
         try:
             client.load_host_keys(str(known))
-        except (OSError, paramiko.SSHException) as exc:
+        except (OSError, ValueError, paramiko.SSHException) as exc:  # ValueError: bytes that are not UTF-8
             raise HostKeyError("cannot read {}: {}".format(known, exc), hint="fix or remove the bad line in {}".format(known))
     client.set_missing_host_key_policy(_RecordPolicy(known) if accept_new_host_key else _RefusePolicy(entry, known))
     try:

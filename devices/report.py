@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from emotrt.devices.layer_times import layer_rows
+from emotrt.runtime.atomic import atomic_write, make_dirs
 from emotrt.runtime.errors import DependencyError
 
 STAGE_ORDER = ("resample", "tse_step", "vad", "ser", "host", "end_to_end")
@@ -200,7 +201,7 @@ def render_html(doc: Dict[str, Any]) -> str:
 def write_html(doc: Dict[str, Any], out: Any) -> Path:
     """Write ``DIR/report.html``; returns its path."""
     path = Path(out) / "report.html"
-    path.write_text(render_html(doc), encoding="utf-8")
+    atomic_write(path, render_html(doc).encode("utf-8"))
     return path
 
 
@@ -210,5 +211,4 @@ def report_for(path: Any, out: Optional[Any] = None) -> Path:
 
     doc = read_profile(path)
     folder = Path(out) if out else (Path(path) if Path(path).is_dir() else Path(path).parent)
-    folder.mkdir(parents=True, exist_ok=True)
-    return write_html(doc, folder)
+    return write_html(doc, make_dirs(folder))

@@ -199,7 +199,6 @@ def export_checkpoints(
     _check_out_dir(out_dir, options.force)
     opset = opset_for(options.trt)
     report = ExportReport(out_dir, options.trt, opset)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     with staged_dir(out_dir, "export") as work:
         models = {}
         for ckpt in ckpt_dirs:

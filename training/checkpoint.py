@@ -53,7 +53,12 @@ def read_config(path: Any) -> Dict[str, Any]:
 
 def load_checkpoint(path: Any) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """(config, state_dict of torch tensors) from the checkpoint directory ``path``."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     config = read_config(path)
-    return config, load_file(str(Path(path) / WEIGHTS))
+    try:
+        return config, load_file(str(Path(path) / WEIGHTS))
+    except (SafetensorError, OSError) as exc:
+        raise ConfigError("checkpoint {}: {} is not readable safetensors ({})".format(path, WEIGHTS, exc),
+                          hint="a truncated or overwritten file: copy the checkpoint again, or re-save it with `emotrt train`")

@@ -372,7 +372,7 @@ def count_items(corpus: Any, config: EvalConfig) -> int:
     total = 0
     for name in list(config.sets) or list_testsets(root):
         path = root / "testsets" / name / "mixtures.jsonl"
-        lines = sum(1 for line in path.open() if line.strip()) if path.is_file() else 0
+        lines = sum(1 for line in path.open(encoding="utf-8", errors="replace") if line.strip()) if path.is_file() else 0
         total += min(lines, config.limit or lines)
     return total
 

@@ -28,7 +28,7 @@ from typing import Any, Dict, Iterator, Optional, Tuple
 
 import torch
 
-from emotrt.runtime.atomic import atomic_file
+from emotrt.runtime.atomic import atomic_file, make_dirs
 from emotrt.runtime.errors import ConfigError
 from emotrt.training.checkpoint import load_checkpoint, read_config, save_checkpoint
 from emotrt.training.recipe import Recipe, TrainConfig
@@ -269,8 +269,7 @@ def train(task: Task, recipe: Recipe, progress: bool = True) -> TrainResult:
     dist = _init_distributed()
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dirs(cfg.out)
 
     model = task.build_model().to(dist.device)
     torch.manual_seed(cfg.seed + dist.rank)  # then a different stream per rank (dropout, augmentation)

@@ -94,9 +94,9 @@ def _table(local, results) -> None:
                       str(r.engines_built), "{} -> {}".format(r.before or "none", r.after if r.result in ("ok", "no-op") else r.before or "none"),
                       r.reason)
     Console().print(table)
-    for r in results:  # whole, unwrapped, for logs and grep
+    for r in results:  # whole, unwrapped, one line a device on stderr, like every other verb's errors
         if r.result in ("failed", "skipped"):
-            typer.echo("{}: {} at {}: {}".format(r.device, r.result, r.step or "start", r.reason))
+            typer.echo("error: {}: {} at {}: {}".format(r.device, r.result, r.step or "start", r.reason), err=True)
 
 
 def rollback(

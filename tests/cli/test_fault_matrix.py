@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,9 @@ from pathlib import Path
 from typing import Callable, Dict, List, Tuple
 
 import pytest
+
+from tests.calibration.conftest import calib_export, calib_manifest  # noqa: F401  (shared session fixtures)
+from tests.training.conftest import synth_corpus  # noqa: F401
 
 ROOT_USER = hasattr(os, "geteuid") and os.geteuid() == 0
 
@@ -46,6 +50,25 @@ VERBS: Dict[str, Verb] = {
     "enroll": Verb("enroll", lambda w: ["enroll", "bob", w / "speech.wav", "--model", w / "models/enroll.onnx",
                                         "--store", w / "out/store"]),
     "lint": Verb("lint", lambda w: ["lint", w / "models/enroll.onnx", "--trt", "10.3"]),
+    "export": Verb("export", lambda w: ["export", w / "ckpt/ser", "-o", w / "out/models", "--trt", "10.3", "--no-vad",
+                                        "--hops", "2"]),
+    "calibrate": Verb("calibrate", lambda w: ["calibrate", w / "cexport", "--data", w / "corpus/manifests/test.jsonl",
+                                              "-o", w / "out/cal", "--calib-utterances", "8", "--eval-utterances", "2",
+                                              "--trt", "10.3.0", "--no-leave-one-out"]),
+    "train": Verb("train", lambda w: ["train", "tse", w / "recipe.toml", "--no-jemalloc", "--no-progress"]),
+    "eval": Verb("eval", lambda w: ["eval", w / "ckpt/ser", "--corpus", w / "synth", "--sets", "clean", "--text", "text",
+                                    "--limit", "2", "--out", w / "out/eval.json"]),
+    "env": Verb("env", lambda w: ["env", "list", "--table", w / "export/env"]),
+    "env-remove": Verb("env", lambda w: ["env", "remove", "busy_cafe", "--table", w / "etable"]),
+    "data": Verb("data", lambda w: ["data", "prepare", "ravdess", w / "ravdess", "--out", w / "out/data", "--workers", "1"]),
+    "profile": Verb("profile", lambda w: ["profile", "report", w / "profile", "-o", w / "out/report"]),
+    "profile-compare": Verb("profile", lambda w: ["profile", "compare", w / "profile", w / "profile/profile.json"]),
+    "doctor": Verb("doctor", lambda w: ["doctor", "--role", "workstation"]),
+    "flash": Verb("flash", lambda w: ["flash", w / "bundle", "--device", "orin", "-i", w / "devices.toml", "--dry-run",
+                                      "--no-service", "--known-hosts", w / "known_hosts"]),
+    "devices": Verb("devices", lambda w: ["devices", "probe", "orin", "-i", w / "devices.toml", "--known-hosts",
+                                          w / "known_hosts"]),
+    "devices-list": Verb("devices", lambda w: ["devices", "list", "-i", w / "devices.toml"]),
 }
 
 #: (verb, the input it reads, relative to the world)
@@ -58,11 +81,43 @@ INPUTS: List[Tuple[str, str]] = [
     ("run", "rbundle/speakers/alice.npy"), ("run", "rbundle/speakers/index.json"), ("run", "rbundle/env/index.json"),
     ("enroll", "speech.wav"), ("enroll", "models/enroll.onnx"),
     ("lint", "models/enroll.onnx"),
+    ("export", "ckpt/ser"), ("export", "ckpt/ser/config.json"), ("export", "ckpt/ser/model.safetensors"),
+    ("calibrate", "cexport"), ("calibrate", "cexport/ser.onnx"), ("calibrate", "corpus/manifests/test.jsonl"),
+    ("calibrate", "corpus/speech/0/0.wav"),
+    ("train", "recipe.toml"),
+    ("eval", "ckpt/ser"), ("eval", "ckpt/ser/model.safetensors"), ("eval", "synth"), ("eval", "synth/testsets/clean/mixtures.jsonl"),
+    ("env", "export/env"), ("env", "export/env/index.json"), ("env-remove", "etable/index.json"),
+    ("data", "ravdess"),
+    ("profile", "profile"), ("profile", "profile/profile.json"), ("profile-compare", "profile/profile.json"),
+    ("flash", "bundle"), ("flash", "bundle/manifest.json"), ("flash", "devices.toml"),
+    ("devices", "devices.toml"), ("devices", "known_hosts"), ("devices-list", "devices.toml"),
 ]
-INPUT_FAULTS = ("missing", "empty", "truncated", "corrupt", "wrong type")
+INPUT_FAULTS = ("missing", "empty", "truncated", "corrupt", "wrong type", "another artefact")
+
+#: (verb, what the user got wrong, the good token, the bad one): names and hosts that do not exist
+ARGUMENT_FAULTS: List[Tuple[str, str, str, str]] = [
+    ("run", "unknown speaker", "alice", "carol"),
+    ("run", "unknown environment", "busy_cafe", "on_the_moon"),
+    ("enroll", "name with a path separator", "bob", "../bob"),
+    ("lint", "unknown TensorRT version", "10.3", "7.1"),
+    ("export", "unknown TensorRT version", "10.3", "9.1"),
+    ("calibrate", "unknown TensorRT version", "10.3.0", "7.0.0"),
+    ("train", "unknown task", "tse", "asr"),
+    ("eval", "unknown test set", "clean", "noise_moon_0db"),
+    ("env-remove", "unknown environment", "busy_cafe", "on_the_moon"),
+    ("data", "unknown corpus", "ravdess", "timit"),
+    ("doctor", "unknown role", "workstation", "server"),
+    ("flash", "unknown device", "orin", "nosuch"),
+    ("flash", "unreachable host (closed port)", "orin", "gone"),
+    ("flash", "a bundle for another Jetson", "orin", "xavier"),
+    ("devices", "unknown device", "orin", "nosuch"),
+    ("devices", "unreachable host (closed port)", "orin", "gone"),
+]
 
 #: (verb, the output it writes, relative to the world)
-OUTPUTS: List[Tuple[str, str]] = [("build", "out/bundle"), ("enroll", "out/store"), ("run", "out/r.jsonl")]
+OUTPUTS: List[Tuple[str, str]] = [("build", "out/bundle"), ("enroll", "out/store"), ("run", "out/r.jsonl"),
+                                  ("export", "out/models"), ("calibrate", "out/cal"), ("eval", "out/eval.json"),
+                                  ("data", "out/data"), ("profile", "out/report"), ("train", "out/run")]
 OUTPUT_FAULTS = ("missing directory", "read-only directory", "wrong type")
 
 #: cases whose outcome is not an error, and why (the matrix still runs them and checks that)
@@ -71,7 +126,15 @@ NOT_ERRORS = {
     ("build", "calibration/ser.int8.onnx", "wrong type"): "a directory is not a graph: ignored, as when missing",
     ("enroll", "out/store", "missing directory"): "the store and its parents are created, like mkdir -p",
     ("build", "out/bundle", "missing directory"): "the bundle's parent directories are created, like mkdir -p",
+    ("calibrate", "cexport/ser.onnx", "missing"): "an export may hold some of the graphs: calibrate calibrates those it finds",
+    ("devices", "known_hosts", "truncated"): "the probed device's line is in the half that is left",
+    ("devices-list", "devices.toml", "empty"): "an empty inventory lists no devices",
+    ("eval", "synth", "truncated"): "the corpus' largest file is a mixture of another test set, which --sets clean does not read",
+    ("eval", "synth", "corrupt"): "the corpus' largest file is a mixture of another test set, which --sets clean does not read",
 }
+NOT_ERRORS.update({(verb, rel, "missing directory"): "the output's parent directories are created, like mkdir -p"
+                   for verb, rel in (("export", "out/models"), ("calibrate", "out/cal"), ("eval", "out/eval.json"),
+                                     ("data", "out/data"), ("profile", "out/report"), ("train", "out/run"))})
 
 
 def _largest_file(path: Path) -> Path:
@@ -103,8 +166,27 @@ def break_input(path: Path, fault: str) -> None:
         else:
             path.unlink()
             path.mkdir()
+    elif fault == "another artefact":  # emotrt's own output of another kind: a bundle for a checkpoint, a graph for a WAV
+        world = world_of(path)
+        other = world / ANOTHER_ARTEFACT["dir" if path.is_dir() else ("onnx" if path.suffix == ".onnx" else "file")]
+        if other == path or other in path.parents:  # a bundle standing in for a bundle: the export instead
+            other = world / ANOTHER_ARTEFACT["fallback"]
+        if path.is_dir():
+            shutil.rmtree(str(path))
+            shutil.copytree(str(other), str(path))
+        else:
+            shutil.copy(str(other), str(path))
     else:
         raise ValueError(fault)
+
+
+#: what stands in for an input under "another artefact" (relative to the world)
+ANOTHER_ARTEFACT = {"dir": "bundle", "onnx": "speech.wav", "file": "models/enroll.onnx", "fallback": "export"}
+
+
+def world_of(path: Path) -> Path:
+    """The world directory a path lies in (worlds are /tmp/emotrt-faults-*)."""
+    return next(p for p in [path] + list(path.parents) if p.name.startswith("emotrt-faults-"))
 
 
 def break_output(world: Path, rel: str, fault: str) -> Path:
@@ -143,14 +225,74 @@ def emotrt(argv: List, unprivileged: bool = False) -> subprocess.CompletedProces
                           env=env, timeout=300)
 
 
+@pytest.fixture(scope="session")
+def parts(tmp_path_factory, runtime_bundle) -> Path:
+    """The inputs of the training and tooling verbs, made once: a tiny SER checkpoint, a ravdess-shaped
+    source folder, a profile of the runtime bundle and an environment table to remove from."""
+    import shutil as sh
+
+    import torch
+
+    from emotrt.devices.profile_output import save_profile
+    from emotrt.devices.profiler import ProfileConfig, profile_bundle
+    from emotrt.training.checkpoint import save_checkpoint
+    from emotrt.training.ser import SER, SERConfig
+    from tests.training.corpus.test_prepare import build_ravdess
+
+    root = tmp_path_factory.mktemp("matrix-parts")
+    torch.manual_seed(0)
+    model = SER(SERConfig(d_model=16, heads=2, layers=1, ff_dim=32, window_samples=8000))
+    save_checkpoint(root / "ckpt/ser", model.state_dict(), model.checkpoint_config())
+    build_ravdess(root / "ravdess")
+    doc = profile_bundle(str(runtime_bundle), ProfileConfig(duration_s=0.5, warmup_s=0.1, backend="onnxruntime", layers=False,
+                                                            measure_overhead=False))
+    save_profile(doc, root / "profile", history=None, html=False)
+    sh.copytree(str(runtime_bundle / "env"), str(root / "etable"))
+    return root
+
+
+@pytest.fixture(scope="session")
+def ssh_devices(tmp_path_factory):
+    """Loopback "Jetsons" on a real sshd (tests/devices/sshbed.py): an Orin Nano the bundle targets, a Xavier NX
+    it does not, and a device whose port nothing listens on. None (those cases skip) without an OpenSSH server."""
+    from tests.devices import flashbed
+    from tests.devices.sshbed import SSHD, XAVIER_NX, SSHBed, free_port
+
+    if not os.access(SSHD, os.X_OK):
+        yield None
+        return
+    base = tmp_path_factory.mktemp("matrix-ssh")
+    bed = SSHBed(base / "bed", env={"PYTHONPATH": flashbed.device_pythonpath(base)})
+    python = flashbed.system_python()
+    inventory = bed.entry_toml(bed.add("orin"), python) + bed.entry_toml(bed.add("xavier", XAVIER_NX), python)
+    inventory += "[devices.gone]\nhost = \"127.0.0.1\"\nport = {}\nidentity = \"{}\"\nroot = \"/opt/emotrt\"\n".format(
+        free_port(), bed.client_key)
+    yield inventory, bed.known_hosts
+    bed.stop()
+
+
 @pytest.fixture
-def world(tmp_path_factory, export_dir, calibration_dir, session_bundle, runtime_bundle, spoken_wav) -> Path:
+def world(tmp_path_factory, export_dir, calibration_dir, session_bundle, runtime_bundle, spoken_wav, calib_export,  # noqa: F811
+          calib_manifest, synth_corpus, parts, ssh_devices) -> Path:  # noqa: F811
     """Every input in a good state, in a directory anyone may read (the read-only cases run as nobody)."""
     import tempfile
 
     from emotrt.devices.bundle_writer import pack_tar
 
     w = Path(tempfile.mkdtemp(prefix="emotrt-faults-", dir="/tmp"))
+    shutil.copytree(str(calib_export), str(w / "cexport"))
+    shutil.copytree(str(calib_manifest.parents[1]), str(w / "corpus"))
+    shutil.copytree(str(synth_corpus), str(w / "synth"))
+    for name in ("ckpt", "ravdess", "profile", "etable"):
+        shutil.copytree(str(parts / name), str(w / name))
+    recipe = (Path(__file__).resolve().parents[2] / "training/recipes/tse_quick.toml").read_text()
+    for key, value in (("out", w / "out/run"), ("corpus", w / "synth"), ("steps", 1), ("epoch_steps", 1), ("warmup_steps", 0),
+                       ("valid_mixtures", 2), ("preset", "tiny")):
+        recipe = re.sub(r"(?m)^{} = .*$".format(key), "{} = {}".format(key, json.dumps(value if isinstance(value, int) else str(value))), recipe)
+    (w / "recipe.toml").write_text(recipe)
+    if ssh_devices is not None:
+        (w / "devices.toml").write_text(ssh_devices[0])
+        shutil.copy(str(ssh_devices[1]), str(w / "known_hosts"))
     shutil.copytree(str(export_dir), str(w / "export"))
     shutil.copytree(str(calibration_dir), str(w / "calibration"))
     shutil.copytree(str(session_bundle), str(w / "bundle"))
@@ -189,19 +331,38 @@ def assert_one_clear_line(proc: subprocess.CompletedProcess) -> str:
     return errors[0]
 
 
-def test_the_good_world_passes_every_verb(world):
+SSH_VERBS = ("flash", "devices", "devices-list")
+
+
+def skip_without_ssh(world: Path, verb: str) -> None:
+    if verb in SSH_VERBS and not (world / "devices.toml").exists():
+        pytest.skip("no OpenSSH server at /usr/sbin/sshd (scripts/setup-system.sh installs openssh-server)")
+
+
+@pytest.mark.parametrize("verb", sorted(VERBS))
+def test_the_good_world_passes_every_verb(world, verb):
     """The control: every verb succeeds on the unbroken inputs (so each fault is what breaks it)."""
-    for key, verb in VERBS.items():
-        proc = emotrt(verb.argv(world))
-        assert proc.returncode == 0, (key, proc.stderr)
-        for out in ("out/bundle", "out/store", "out/r.jsonl"):
-            if (world / out).exists():
-                shutil.rmtree(str(world / out)) if (world / out).is_dir() else (world / out).unlink()
+    skip_without_ssh(world, verb)
+    proc = emotrt(VERBS[verb].argv(world))
+    assert proc.returncode == 0, (verb, proc.stdout[-2000:], proc.stderr[-2000:])
+
+
+@pytest.mark.parametrize("verb,what,good,bad", ARGUMENT_FAULTS, ids=["{}:{}".format(v, w) for v, w, _, _ in ARGUMENT_FAULTS])
+def test_a_wrong_name_or_host_is_one_line_and_changes_nothing(world, verb, what, good, bad):
+    skip_without_ssh(world, verb)
+    argv = [str(a) for a in VERBS[verb].argv(world)]
+    assert good in argv
+    before = snapshot(world)
+    proc = emotrt([bad if a == good else a for a in argv])
+    record("{} | {} (argument) | {}".format(verb, bad, what), proc, world)
+    assert_one_clear_line(proc)
+    assert snapshot(world) == before
 
 
 @pytest.mark.parametrize("verb,rel,fault", [(v, r, f) for v, r in INPUTS for f in INPUT_FAULTS],
                          ids=["{}:{}:{}".format(v, r, f) for v, r in INPUTS for f in INPUT_FAULTS])
 def test_a_broken_input_is_one_line_and_changes_nothing(world, verb, rel, fault):
+    skip_without_ssh(world, verb)
     break_input(world / rel, fault)
     before = snapshot(world)
     proc = emotrt(VERBS[verb].argv(world))
@@ -273,9 +434,6 @@ def main(log: str) -> None:
         print("| {} | {} | `{}` |".format(row["case"], row["exit"], text if len(text) < 240 else text[:237] + "..."))
 
 
-if __name__ == "__main__":
-    main(sys.argv[1])
-
 
 def _audio(case: str):
     """(samples [frames, channels], rate, subtype) for one audio case of `emotrt run --file`."""
@@ -324,3 +482,7 @@ def test_run_on_odd_audio_is_an_error_or_a_counted_recovery(world, case):
     summary = json.loads(next(ln for ln in proc.stderr.splitlines() if ln.startswith("summary: "))[len("summary: "):])
     assert summary["results"] > 0
     assert (summary["nonfinite_samples"] > 0) == (case == "NaN burst") and (summary["clipped_samples"] > 0) == (case == "clipped")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -301,7 +301,7 @@ def test_a_bundle_failing_its_health_check_is_rolled_back_with_the_reason(new_de
     proc = emotrt_cli("flash", bundles["N"].root, "--device", device.name, "--inventory", inventory, "--no-service",
                       "--known-hosts", bed.known_hosts)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "health check" in proc.stdout and "enrolled speaker" in proc.stdout and "rolled back" in proc.stdout
+    assert "health check" in proc.stderr and "enrolled speaker" in proc.stderr and "rolled back" in proc.stderr
     assert_runs(device.root, bundles["A"])
     last = DeviceRoot(device.root).state()["history"][-1]
     assert last["action"] == "rollback" and last["before"] == bundles["N"].bundle_id and "enrolled speaker" in last["reason"]

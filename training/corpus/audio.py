@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from emotrt.runtime.audio import check_complete
 from emotrt.runtime.errors import AudioError
 
 from emotrt.runtime.atomic import atomic_file
@@ -30,6 +31,7 @@ def read_audio(path: Any, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, OSError) as exc:  # soundfile raises LibsndfileError (a RuntimeError)
         raise AudioError("cannot read audio {}: {}".format(path, exc)) from None
+    check_complete(path, len(audio), rate)
     return resample(audio.mean(axis=1), rate, sample_rate)
 
 

@@ -128,7 +128,7 @@ def load_manifest(path: Any, root: Any = None) -> List[Utterance]:
         )
     base = str(Path(root).resolve() if root is not None else corpus_root(path))
     utterances = []
-    with path.open(encoding="utf-8") as fh:
+    with path.open(encoding="utf-8", errors="replace") as fh:  # bytes that are not UTF-8 fail as "not JSON", with the line
         for number, text in enumerate(fh, 1):
             if not text.strip():
                 continue

@@ -2,8 +2,8 @@
 output it writes x every unusable place. Each case must give one ``error:`` line, a non-zero exit,
 no traceback, and leave every file as it was (nothing half-written, nothing deleted).
 
-The cases are the product of ``INPUTS`` x ``INPUT_FAULTS`` and ``OUTPUTS`` x ``OUTPUT_FAULTS``
-(plus what ``build --force`` may find at ``--out``). README's "Fault matrix" table is generated
+The cases are the product of ``INPUTS`` x ``INPUT_FAULTS`` and ``OUTPUTS`` x ``OUTPUT_FAULTS``, plus
+``ARGUMENT_FAULTS`` (names and hosts that do not exist) and what ``build --force`` may find at ``--out``. README's "Fault matrix" table is generated
 from a run:
 
     EMOTRT_FAULT_LOG=/tmp/faults.jsonl .venv/bin/python -m pytest -q tests/cli/test_fault_matrix.py

@@ -28,6 +28,7 @@ from emotrt.runtime.audio import check_complete
 from emotrt.runtime.backends import load_engine
 from emotrt.runtime.contract import ModelContract
 from emotrt.runtime.errors import AudioError, CorpusError, ModelContractError
+from emotrt.runtime.level import reference_gain, speech_level_db
 from emotrt.runtime.tables import VectorTable
 
 log = logging.getLogger(__name__)
@@ -228,9 +229,18 @@ def _feeds(path, contract: ModelContract, corpus: _Corpus, embed, tokens, config
             speech = span_levels([corpus.audio(e) for e in entries])
             return [(s, tokens[i % len(tokens)]) for i, s in enumerate(speech)]
 
+        reference = (contract.extra or {}).get("level_reference_db")
+
+        def heard(entry):  # an SER with a level reference hears each speaker at their enrollment's gain
+            audio = corpus.audio(entry)
+            if reference is None:
+                return audio
+            level = speech_level_db(corpus.enrollment(entry), contract.sample_rate)
+            return (audio * np.float32(reference_gain(level, float(reference)))).astype(np.float32)
+
         # accuracy is scored at the recordings' own levels (the SER hears level: loud is a cue)
         # with the clean-speech token; only the calibration feeds span levels and environments
-        natural = [(corpus.audio(e), tokens[0]) for e in corpus.eval]
+        natural = [(heard(e), tokens[0]) for e in corpus.eval]
         items = []
         for e, feed in zip(corpus.eval, ser_feeds(contract, natural)):
             avd = [e.arousal, e.valence, e.dominance]

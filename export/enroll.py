@@ -17,6 +17,7 @@ import numpy as np
 
 from emotrt.runtime.audio import check_complete
 from emotrt.runtime.errors import AudioError, ConfigError, DependencyError, ModelContractError
+from emotrt.runtime.level import active_level_db, frame_powers
 from emotrt.runtime.tables import VectorTable
 from emotrt.runtime.vad import VadConfig, make_vad
 
@@ -152,8 +153,10 @@ def enroll_speaker(
             )
         vad = enrollment_vad(enroll_model, contract.sample_rate, stack)
         total, voiced, weighted = 0.0, 0.0, np.zeros(contract.spk_dim, dtype=np.float64)
+        powers = []  # 20 ms frame powers for the speaker's speech level (emotrt.runtime.level)
         for audio, speech in read_enrollment_segments(audio_path, contract.sample_rate, vad, min_seconds, segment_seconds):
             total += audio.shape[1] / float(contract.sample_rate)
+            powers.append(frame_powers(audio[0], contract.sample_rate))
             if speech > 0:
                 weighted += speech * engine.run({"audio": audio})["spk_emb"].reshape(-1).astype(np.float64)
                 voiced += speech
@@ -165,6 +168,6 @@ def enroll_speaker(
         )
     embedding = (weighted / voiced).astype(np.float32)
     store.add(name, embedding, replace=replace, audio=str(Path(audio_path).name), seconds=round(total, 3),
-              voiced_seconds=round(voiced, 3))
+              voiced_seconds=round(voiced, 3), speech_level_db=round(active_level_db(powers), 2))
     log.info("enrolled %s from %.1f s of audio (%.1f s of speech)", name, total, voiced)
     return embedding

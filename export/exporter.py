@@ -24,6 +24,7 @@ from emotrt.export.specs import FAMILY_SPECS, GraphSpec, config_value, speaker_d
 from emotrt.export.streaming import StreamingResult, check_streaming
 from emotrt.export.testvectors import write_testvectors
 from emotrt.export.vad import copy_vad, vad_testvector
+from emotrt.runtime.level import REFERENCE_LEVEL_DB
 from emotrt.runtime.manifest import sha256_file
 from emotrt.runtime.contract import ModelContract, StateSpec
 from emotrt.runtime.atomic import staged_dir
@@ -155,6 +156,8 @@ def contract_for(spec: GraphSpec, model: Any, config: Any, opset: int, provenanc
         facts["window_samples"] = int(config_value(config, "window_samples"))
         facts["d_model"] = int(config_value(config, "d_model"))
         facts["labels"] = tuple(config_value(config, "labels"))
+        if _config_get(config, "level_reference", "none") == "enrollment":  # the runtime scales each speaker's windows
+            extra["level_reference_db"] = REFERENCE_LEVEL_DB
     return ModelContract(extra=extra, **facts)
 
 

@@ -214,7 +214,8 @@ class TseGate:
 
     Called with the window's raw extraction (TSE scale) and mixture, both [1, window]; returns the
     SER input (None: the enrolled speaker is absent, no SER) and the result fields ``tse``
-    (used, bypassed, blend) and ``speaker_present`` (None unless gated).
+    (used, bypassed, blend) and ``speaker_present`` (None unless gated). The SER input is scaled by
+    ``level_gain``, the speaker's gain for an SER that hears speakers relative to their enrollment.
 
     >>> gate = TseGate("off", None, None, None)
     >>> audio, fields = gate(np.ones((1, 4), np.float32), np.zeros((1, 4), np.float32))
@@ -224,16 +225,23 @@ class TseGate:
 
     def __init__(self, mode: str, thresholds: Optional[GateThresholds], embed: Optional[Callable[[np.ndarray], np.ndarray]],
                  spk_emb: Optional[np.ndarray], match: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None,
-                 copy: bool = False) -> None:
+                 copy: bool = False, level_gain: float = 1.0) -> None:
         if mode == "gated" and (thresholds is None or embed is None or spk_emb is None):
             raise ConfigError("the gated TSE needs thresholds, an enroll graph and the speaker's embedding",
                               hint="a bundle with enroll.onnx and gate thresholds, or tse='on'")
         self.mode, self.thresholds, self.embed, self.spk_emb = mode, thresholds, embed, spk_emb
         self.match = match
         self.copy = copy  # the caller hands the audio to another thread: never return a view of its buffers
+        self.level_gain = np.float32(level_gain)  # the speaker's enrollment-level gain (emotrt.runtime.level)
         self.last: Optional[GateDecision] = None
 
     def __call__(self, extracted: np.ndarray, mixture: np.ndarray) -> Tuple[Optional[np.ndarray], Dict[str, Any]]:
+        audio, fields = self._choose(extracted, mixture)
+        if audio is not None and self.level_gain != 1.0:
+            audio = audio * self.level_gain
+        return audio, fields
+
+    def _choose(self, extracted: np.ndarray, mixture: np.ndarray) -> Tuple[Optional[np.ndarray], Dict[str, Any]]:
         if self.mode == "off":
             return (mixture.copy() if self.copy else mixture), {"tse": BYPASSED, "speaker_present": None}
         matched = self.match(extracted, mixture) if self.match is not None else extracted

@@ -11,6 +11,7 @@ import numpy as np
 from emotrt.runtime.backends.base import Engine
 from emotrt.runtime.errors import ConfigError, ModelContractError
 from emotrt.runtime.gate import TSE_MODES, TseGate, engine_embedder, resolve_mode, thresholds_from_contract
+from emotrt.runtime.level import reference_gain
 from emotrt.runtime.tables import VectorTable
 from emotrt.runtime.vad import VadConfig, make_vad
 
@@ -198,7 +199,8 @@ class Pipeline:
         gated = self.tse_mode == "gated"
         return TseGate(self.tse_mode, self.gate_thresholds, engine_embedder(self.enroll) if gated else None,
                        self.speaker_embedding(speaker) if gated else None,
-                       match_level if self.config.match_level else None, copy=copy)
+                       match_level if self.config.match_level else None, copy=copy,
+                       level_gain=self.speaker_level_gain(speaker))
 
     @property
     def labels(self) -> Tuple[str, ...]:
@@ -222,6 +224,24 @@ class Pipeline:
                 hint="emotrt enroll {} AUDIO (or --mic)".format(name),
             )
         return self.speakers.get(name)
+
+    def speaker_level_gain(self, name: str) -> float:
+        """The gain the SER hears ``name`` at: 1, unless the SER's contract names a reference level
+        (``level_reference_db``): then the gain that brings the speaker's enrollment speech there
+        (:mod:`emotrt.runtime.level`), so the microphone's gain cancels."""
+        reference = (self.ser.contract.extra or {}).get("level_reference_db") if self.ser.contract else None
+        if reference is None:
+            return 1.0
+        self.speaker_embedding(name)  # unknown names: the list of enrolled ones
+        level = self.speakers.info(name).get("speech_level_db")
+        if level is None:
+            raise ConfigError(
+                "speaker {!r} was enrolled without a speech level; this bundle's SER hears each speaker "
+                "relative to their enrollment level".format(name),
+                hint="enroll again with this emotrt: emotrt enroll {} AUDIO --replace --model BUNDLE/models/enroll.onnx "
+                     "--store BUNDLE/speakers".format(name),
+            )
+        return reference_gain(float(level), float(reference))
 
     def environment_token(self, name: str) -> np.ndarray:
         """The precomputed token of environment ``name``; unknown names get the known list."""

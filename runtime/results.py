@@ -99,11 +99,11 @@ def match_level(extracted: np.ndarray, mixture: np.ndarray) -> np.ndarray:
     """``extracted`` scaled to the RMS of ``mixture`` over the same samples.
 
     An extractor trained with SI-SNR leaves its output scale arbitrary (the default TSE comes
-    out 100-250x louder than its input). An SER that reads absolute level (``input_norm`` "none",
-    the defaults before issue 19) needs this; one with ``input_norm`` "rms" (the default since)
-    brings every window to one RMS inside its graph, so this scaling no longer changes its output
-    and stays only for bundles with the older SERs. ``emotrt eval`` and the stream both scale each
-    SER window this way, so streaming equals offline evaluation.
+    out 100-250x louder than its input). An SER that reads absolute level (``input_norm`` "none", the
+    default SER; with ``level_reference`` "enrollment" relative to the speaker's enrollment) needs
+    this; one with ``input_norm`` "rms" brings every window to one RMS inside its graph, so this
+    scaling does not change its output. ``emotrt eval`` and the stream both scale each SER window
+    this way, so streaming equals offline evaluation.
     """
     power = float(np.dot(extracted.ravel(), extracted.ravel()))
     if power <= 1e-12:

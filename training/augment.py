@@ -216,6 +216,32 @@ class ChannelConfig:
         return max(self.p_room, self.p_mic, self.p_gain, self.p_noise_floor) > 0
 
 
+@dataclass(frozen=True)
+class Channel:
+    """One drawn device: room impulse response, microphone sections, gain (dB), self-noise level (linear).
+
+    :meth:`apply` puts any signal through it, so the enrollment and the window of one training
+    example can go through the same device (``[model] level_reference = "enrollment"``).
+    """
+
+    rir: Optional[np.ndarray]
+    mic: Optional[np.ndarray]
+    gain_db: float
+    noise_floor: Optional[float]
+
+    def apply(self, audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``audio`` through the room, microphone, gain and self-noise (drawn from ``rng``), clipped."""
+        out = audio.astype(np.float32)
+        if self.rir is not None:
+            out = apply_rir(out, self.rir)
+        if self.mic is not None:
+            out = match_rms(apply_sos(out, self.mic), out)
+        out = apply_gain_db(out, self.gain_db, clip=False)
+        if self.noise_floor is not None:
+            out = out + rng.standard_normal(len(out)).astype(np.float32) * np.float32(self.noise_floor)
+        return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+
 class ChannelAugment:
     """Room, microphone, self-noise and gain on a window, in a device's order; seeded per call.
 
@@ -229,16 +255,14 @@ class ChannelAugment:
         self.config, self.sr = config, sr
         self.rooms: Optional[RoomBank] = RoomBank(config.rooms, config.seed, sr) if config.p_room > 0 else None
 
-    def __call__(self, audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def draw(self, rng: np.random.Generator) -> Channel:
+        """A random device under the configured probabilities and ranges."""
         cfg = self.config
-        out = audio.astype(np.float32)
-        if self.rooms is not None and rng.random() < cfg.p_room:
-            out = apply_rir(out, self.rooms.pick(rng))
-        if rng.random() < cfg.p_mic:
-            out = match_rms(apply_sos(out, random_mic(rng, self.sr)), out)
+        rir = self.rooms.pick(rng) if self.rooms is not None and rng.random() < cfg.p_room else None
+        mic = random_mic(rng, self.sr) if rng.random() < cfg.p_mic else None
         gain = random_gain_db(rng, *cfg.gain_db) if rng.random() < cfg.p_gain else 0.0
-        out = apply_gain_db(out, gain, clip=False)
-        if rng.random() < cfg.p_noise_floor:
-            level = 10.0 ** (rng.uniform(*cfg.noise_floor_db) / 20.0)
-            out = out + rng.standard_normal(len(out)).astype(np.float32) * np.float32(level)
-        return np.clip(out, -1.0, 1.0).astype(np.float32)
+        floor = 10.0 ** (rng.uniform(*cfg.noise_floor_db) / 20.0) if rng.random() < cfg.p_noise_floor else None
+        return Channel(rir, mic, gain, floor)
+
+    def __call__(self, audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return self.draw(rng).apply(audio, rng)

@@ -4,7 +4,8 @@ Every test utterance is scored unaltered and under each held-out condition of
 :mod:`emotrt.training.channels` (input gains; microphones and rooms at the unaltered level).
 The condition changes what the device hears, so with ``--tse`` it is applied to the mixture
 before extraction, and the TSE output is brought to the altered mixture's RMS as the runtime
-does (:func:`emotrt.runtime.results.match_level`). Reported per set and condition: UA, CCC, the
+does (:func:`emotrt.runtime.results.match_level`); an SER with ``level_reference = "enrollment"``
+takes its gain from the speaker's enrollment heard through the same condition. Reported per set and condition: UA, CCC, the
 UA difference from the unaltered run with a 95 % paired bootstrap interval, and the share of
 utterances whose label equals the unaltered run's (label agreement).
 """
@@ -87,7 +88,9 @@ class ChannelEvaluator:
         envs = [str(u.environment) for u in items]
         truth = np.array([base.labels.index(u.emotion) for u in items])
         avd_true = torch.tensor([[getattr(u, k) or 3.0 for k in AVD] for u in items], dtype=torch.float64)
-        scored = {n: base.score(windows[n], envs, self.config.text_mode) for n in names}
+        speakers = [str(u.speaker) for u in items]
+        scored = {n: base.score(windows[n], envs, self.config.text_mode, speakers=speakers,
+                                condition=None if n == UNALTERED else self.conditions[n].apply) for n in names}
         reference = scored[UNALTERED]
         rows = []
         for cond in names:

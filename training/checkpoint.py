@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Sequence, Tuple
 
 from emotrt.runtime.atomic import staged_dir
 from emotrt.runtime.errors import ConfigError
@@ -62,3 +62,26 @@ def load_checkpoint(path: Any) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     except (SafetensorError, OSError) as exc:
         raise ConfigError("checkpoint {}: {} is not readable safetensors ({})".format(path, WEIGHTS, exc),
                           hint="a truncated or overwritten file: copy the checkpoint again, or re-save it with `emotrt train`")
+
+
+def warm_start(model: Any, path: Any, fresh: Sequence[str] = ()) -> Dict[str, Any]:
+    """Load the checkpoint ``path`` into ``model`` (a recipe's ``[model] init``).
+
+    Tensors whose names start with one of ``fresh`` may be missing or of another size there: they
+    keep their fresh initialisation (the TSE's speaker head, sized by the corpus's speaker count).
+    Returns the parent's provenance (path, sha256, step) for the new checkpoint's config.
+    """
+    from emotrt.runtime.manifest import sha256_file
+
+    config, weights = load_checkpoint(path)
+    own = model.state_dict()
+    skipped = [k for k, v in weights.items() if k in own and own[k].shape != v.shape]
+    kept = {k: v for k, v in weights.items() if k not in skipped}
+    missing, unexpected = model.load_state_dict(kept, strict=False)
+    bad = [k for k in list(missing) + list(unexpected) + skipped if not k.startswith(tuple(fresh))]
+    if bad:
+        raise ConfigError("[model] init={}: not a checkpoint of this model ({} mismatched tensors, e.g. {})".format(
+            path, len(bad), bad[0]), hint="init must be a {} checkpoint of the same dimensions".format(
+                config.get("family", "").upper() or "matching"))
+    return {"path": str(path), "sha256": sha256_file(Path(path) / WEIGHTS),
+            "step": config.get("training", {}).get("step"), "fresh": sorted(set(skipped) | set(missing))}

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from emotrt.runtime.errors import ConfigError, CorpusError
+from emotrt.runtime.level import reference_gain, speech_level_db
 from emotrt.training.metrics import ccc, classification_scores, si_sdr_improvement
 from emotrt.training.text_gain import Scored, format_gains, paired_gain, text_gains
 
@@ -128,6 +129,7 @@ class Evaluator:
                                   hint="compare SERs trained for the same labels, window and text encoder")
         self._speech: Dict[str, Any] = {}
         self._spk: Dict[str, torch.Tensor] = {}
+        self._level_gains: Dict[Tuple[str, Any], float] = {}
 
     def _audio(self, utt: Any) -> np.ndarray:
         from emotrt.training.corpus.audio import read_audio
@@ -153,6 +155,22 @@ class Evaluator:
                 self._spk[speaker] = self.tse.enroll(torch.from_numpy(self._audio(enroll))[None])[0]
         return self._spk[speaker]
 
+    def level_gain(self, speaker: str, condition: Optional[Callable[[np.ndarray], np.ndarray]] = None,
+                   ser: Any = None) -> float:
+        """The gain an SER with ``level_reference = "enrollment"`` hears ``speaker`` at (1 for the others):
+        the one bringing the speaker's enrollment, through ``condition`` (the same device), to the
+        reference level, as ``emotrt enroll`` and the stream do (:mod:`emotrt.runtime.level`)."""
+        config = (ser if ser is not None else self.ser).config
+        if config.level_reference != "enrollment":
+            return 1.0
+        key = (speaker, condition)
+        if key not in self._level_gains:
+            enrollment = self._audio(self._clean("enroll:" + speaker))
+            if condition is not None:
+                enrollment = condition(enrollment)
+            self._level_gains[key] = reference_gain(speech_level_db(enrollment, config.sample_rate))
+        return self._level_gains[key]
+
     def _tokens(self, envs: Sequence[str], mode: str, ser: Any = None) -> torch.Tensor:
         ser = ser if ser is not None else self.ser
         if mode == "none":
@@ -160,13 +178,17 @@ class Evaluator:
         chosen = [self.bank.wrong(e) if mode == "wrong" else e for e in envs]
         return ser.project_env(torch.stack([self.bank.embedding(e) for e in chosen]))
 
-    def score(self, windows: Sequence[np.ndarray], envs: Sequence[str], text_mode: str, ser: Any = None) -> Scored:
+    def score(self, windows: Sequence[np.ndarray], envs: Sequence[str], text_mode: str, ser: Any = None,
+              speakers: Optional[Sequence[str]] = None, condition: Optional[Callable[[np.ndarray], np.ndarray]] = None
+              ) -> Scored:
         """Class predictions and arousal/valence/dominance of ``ser`` (default: the evaluated SER) on
-        ``windows`` heard in the environments ``envs``, in batches of ``config.batch_size``."""
+        ``windows`` heard in the environments ``envs``, in batches of ``config.batch_size``; each
+        window of ``speakers`` at :meth:`level_gain` (through ``condition``)."""
         ser = ser if ser is not None else self.ser
+        gains = [self.level_gain(s, condition, ser) for s in speakers] if speakers is not None else [1.0] * len(windows)
         preds, avds = [], []
         for chunk in _batches(list(range(len(windows))), self.config.batch_size):
-            audio = torch.from_numpy(np.stack([windows[i] for i in chunk]))
+            audio = torch.from_numpy(np.stack([windows[i] * np.float32(gains[i]) for i in chunk]))
             with torch.no_grad():
                 logits, avd = ser(audio, self._tokens([envs[i] for i in chunk], text_mode, ser))
             preds.append(logits.argmax(-1).numpy())
@@ -236,12 +258,13 @@ class Evaluator:
         truth = np.array([self.labels.index(u.emotion) for u in items])
         avd_true = torch.tensor([[getattr(u, k) or 3.0 for k in AVD] for u in items], dtype=torch.float64)
         envs = [str(u.environment) for u in items]
+        speakers = [str(u.speaker) for u in items]
         present = np.array([d.present for d in gate_choices])
         rows = []
         scored: Dict[Tuple[str, str], Scored] = {}
         for tse_mode in tse_modes:
             for text_mode in self.config.text_modes:
-                heard = self.score(windows[tse_mode], envs, text_mode)
+                heard = self.score(windows[tse_mode], envs, text_mode, speakers=speakers)
                 answered = heard.preds
                 extra: Dict[str, Any] = {}
                 if tse_mode == "gated":  # no answer where the gate finds the enrolled speaker absent: a miss
@@ -263,7 +286,7 @@ class Evaluator:
                   for a, b in TSE_PAIRS if (a, text) in scored and (b, text) in scored]
         if self.against is not None:
             for tse_mode in tse_modes:
-                other = self.score(windows[tse_mode], envs, text, self.against)
+                other = self.score(windows[tse_mode], envs, text, self.against, speakers=speakers)
                 if tse_mode == "gated":
                     other = Scored(np.where(present, other.preds, len(self.labels)), other.avd)
                 gains.append(dict(set=name, tse=tse_mode, compared="against " + text,

@@ -22,6 +22,7 @@ from emotrt.training.frontends import FRONTENDS, INPUT_NORMS, build_frontend, fr
 
 FAMILY = "ser"
 NULL_ENV = ("learned", "zeros")
+LEVEL_REFERENCES = ("none", "enrollment")  # see SERConfig.level_reference
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ class SERConfig:
     # "rms": each window brought to one RMS before the log-mel, so input gain cannot change the
     # emotion (issue 19); "none": absolute level, as the SERs before it read it.
     input_norm: str = "none"
+    # "enrollment": the window is heard at one gain per speaker, the one that brings the speaker's
+    # enrollment speech to a fixed level (emotrt.runtime.level); the mic's gain cancels, loudness
+    # relative to the speaker's usual voice stays (issue 19). Applied outside the graph.
+    level_reference: str = "none"
     # Raw log-mel (no per-utterance mean removal): level and long-term spectrum carry emotion
     # (on the synthetic corpus a linear probe on mean/std log-mel fell from 0.64 to 0.35 with it).
     features: FeatureConfig = field(default_factory=lambda: FeatureConfig(n_fft=512, win_length=400, hop_length=320,
@@ -69,6 +74,12 @@ class SERConfig:
             raise ConfigError("ser: text_fine_tune needs a transformers text_encoder (roberta, bert, clap), not wordllama")
         if self.input_norm not in INPUT_NORMS:
             raise ConfigError("ser: input_norm must be one of {}, got {!r}".format(", ".join(INPUT_NORMS), self.input_norm))
+        if self.level_reference not in LEVEL_REFERENCES:
+            raise ConfigError("ser: level_reference must be one of {}, got {!r}".format(
+                ", ".join(LEVEL_REFERENCES), self.level_reference))
+        if self.level_reference != "none" and self.input_norm != "none":
+            raise ConfigError("ser: level_reference {!r} needs input_norm \"none\" (an RMS-normalised window has no level "
+                              "left to reference)".format(self.level_reference), hint="--set model.input_norm=none")
         if self.null_env not in NULL_ENV:
             raise ConfigError("ser: null_env must be one of {}, got {!r}".format(", ".join(NULL_ENV), self.null_env))
         if min(self.window_samples, self.d_model, self.layers, self.ff_dim, self.text_dim) <= 0:

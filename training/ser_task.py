@@ -7,7 +7,10 @@ an SIR and a seen environment's noise at an SNR, plus one of that environment's 
 ``p_no_text`` so the model also works without one. ``[augment]`` (:class:`ChannelConfig`) then
 passes the mixed window through a random room, microphone, self-noise and input gain, as a
 device would (training and the validation windows alike, so the best checkpoint is the one that
-holds up on another device). Loss: cross-entropy + ``ccc_weight`` *
+holds up on another device). With ``[model] level_reference = "enrollment"`` the example's
+enrollment goes through the same device and the window is scaled by the gain that brings the
+enrollment to the reference level (:mod:`emotrt.runtime.level`), as the runtime does. ``[model]
+init`` warm-starts from an SER checkpoint (its dimensions, then the recipe's overrides). Loss: cross-entropy + ``ccc_weight`` *
 (1 - mean CCC of arousal/valence/dominance), optionally + distillation from a frozen teacher
 that hears the clean window (see :class:`SERLossConfig`).
 """
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
@@ -24,6 +27,7 @@ import torch
 from torch.nn import functional as F
 
 from emotrt.runtime.errors import ConfigError, CorpusError
+from emotrt.runtime.level import reference_gain, speech_level_db
 from emotrt.training.augment import ChannelAugment, ChannelConfig
 from emotrt.training.metrics import ccc, classification_scores
 from emotrt.training.ser import SER, SERConfig
@@ -172,10 +176,11 @@ class SERTask:
     name = "ser"
 
     def __init__(self, model: SERConfig, data: SERDataConfig, loss: SERLossConfig = SERLossConfig(),
-                 text_encoder: Any = None, augment: ChannelConfig = ChannelConfig()) -> None:
+                 text_encoder: Any = None, augment: ChannelConfig = ChannelConfig(), init: str = "") -> None:
         from emotrt.training.text import DescriptionBank, load_text_encoder
 
         self.model_config, self.data, self.loss_config, self.augment_config = model, data, loss, augment
+        self.init, self.parent = init, None  # [model] init: the checkpoint to warm-start from, its provenance
         self.channel = ChannelAugment(augment, model.sample_rate) if augment.active else None
         self.root = Path(data.corpus)
         envs_file = self.root / "environments.json"
@@ -199,14 +204,30 @@ class SERTask:
     def _batch(self, items: List[Any], rng: np.random.Generator, text_dropout: float,
                channel_rng: Any = None) -> Dict[str, Any]:
         batch = window_batch(items, self.labels, self.bank, rng, text_dropout)
-        if self.channel is not None:
-            channel_rng = channel_rng if channel_rng is not None else rng
-            batch["audio"] = torch.from_numpy(np.stack([self.channel(a, channel_rng) for a in batch["audio"].numpy()]))
+        referenced = self.model_config.level_reference == "enrollment"
+        if self.channel is None and not referenced:
+            return batch
+        channel_rng = channel_rng if channel_rng is not None else rng
+        heard = []
+        for audio, item in zip(batch["audio"].numpy(), items):
+            device = self.channel.draw(channel_rng) if self.channel is not None else None
+            if device is not None:
+                audio = device.apply(audio, channel_rng)
+            if referenced:  # the enrollment went through the same device; its level sets the window's gain
+                enrollment = device.apply(item.enrollment, channel_rng) if device is not None else item.enrollment
+                audio = audio * np.float32(reference_gain(speech_level_db(enrollment, self.model_config.sample_rate)))
+            heard.append(audio.astype(np.float32))
+        batch["audio"] = torch.from_numpy(np.stack(heard))
         return batch
 
     def build_model(self) -> SER:
-        """A fresh SER of the configured dimensions."""
-        return SER.from_config(self.model_config)
+        """An SER of the configured dimensions: fresh, or warm-started from ``[model] init``."""
+        model = SER.from_config(self.model_config)
+        if self.init and self.parent is None:
+            from emotrt.training.checkpoint import warm_start
+
+            self.parent = warm_start(model, self.init)
+        return model
 
     def train_batches(self, seed: int) -> Iterator[Dict[str, Any]]:
         """Endless seeded batches of freshly mixed training windows."""
@@ -262,8 +283,11 @@ class SERTask:
 
     def checkpoint_config(self, model: SER) -> Dict[str, Any]:
         """The SER checkpoint config (family ``ser``, every dimension, labels, text encoder, data settings)."""
-        return dict(model.checkpoint_config(), data=asdict(self.data), loss=asdict(self.loss_config),
-                    augment=asdict(self.augment_config))
+        config = dict(model.checkpoint_config(), data=asdict(self.data), loss=asdict(self.loss_config),
+                      augment=asdict(self.augment_config))
+        if self.init:
+            config["warm_started_from"] = self.parent or {"path": self.init}
+        return config
 
 
 def from_recipe(recipe: Any, text_encoder: Any = None) -> SERTask:
@@ -271,8 +295,23 @@ def from_recipe(recipe: Any, text_encoder: Any = None) -> SERTask:
     from emotrt.training.recipe import check_sections, parse_section
 
     check_sections(recipe, SECTIONS)
-    model = SERConfig.from_dict(dict(recipe.sections.get("model", {})))
+    table = dict(recipe.sections.get("model", {}))
+    init = str(table.pop("init", "") or "")
+    resumed = None
+    if (Path(recipe.train.out) / "last" / "config.json").is_file():
+        from emotrt.training.checkpoint import read_config
+
+        resumed = read_config(Path(recipe.train.out) / "last")
+    if init:  # the parent's dimensions, then the recipe's overrides (a resumed run's parent is in its last/)
+        from emotrt.training.checkpoint import read_config
+
+        known = {f.name for f in fields(SERConfig)}
+        table = dict({k: v for k, v in read_config(init).items() if k in known}, **table)
+    model = SERConfig.from_dict(table)
     data = parse_section(recipe.sections.get("data", {}), SERDataConfig, "recipe [data]")
     loss = parse_section(recipe.sections.get("loss", {}), SERLossConfig, "recipe [loss]")
     augment = parse_section(recipe.sections.get("augment", {}), ChannelConfig, "recipe [augment]")
-    return SERTask(model, data, loss, text_encoder, augment)
+    task = SERTask(model, data, loss, text_encoder, augment, init=init)
+    if init and resumed is not None:
+        task.parent = resumed.get("warm_started_from", {"path": init})
+    return task

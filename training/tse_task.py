@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from emotrt.runtime.errors import ConfigError
+from emotrt.training.checkpoint import warm_start
 from emotrt.training.losses import align, neg_si_snr, si_sdr, speaker_loss
 from emotrt.training.recipe import Recipe, check_sections, parse_section
 from emotrt.training.tse import TSE, TSEConfig, resolve_config
@@ -99,7 +100,7 @@ class TSETask:
         """
         model = TSE(self.model_config)
         if self.init and self.parent is None:
-            self.parent = warm_start(model, self.init)
+            self.parent = warm_start(model, self.init, fresh=("speaker_head",))
         return model
 
     def train_batches(self, seed: int) -> Iterator[Dict[str, Any]]:
@@ -157,27 +158,6 @@ class TSETask:
         if self.init:
             config["warm_started_from"] = self.parent or {"path": self.init}
         return config
-
-
-def warm_start(model: TSE, path: str) -> Dict[str, Any]:
-    """Load the TSE checkpoint ``path`` into ``model``; a speaker head of another size stays fresh.
-
-    Returns the parent's provenance (path, sha256, step) for the new checkpoint's config.
-    """
-    from emotrt.runtime.manifest import sha256_file
-    from emotrt.training.checkpoint import WEIGHTS, load_checkpoint
-
-    config, weights = load_checkpoint(path)
-    own = model.state_dict()
-    skipped = [k for k, v in weights.items() if k in own and own[k].shape != v.shape]
-    kept = {k: v for k, v in weights.items() if k not in skipped}
-    missing, unexpected = model.load_state_dict(kept, strict=False)
-    bad = [k for k in list(missing) + list(unexpected) if not k.startswith("speaker_head")]
-    if bad:
-        raise ConfigError("[model] init={}: not a checkpoint of this TSE ({} mismatched tensors, e.g. {})".format(
-            path, len(bad), bad[0]), hint="init must be a TSE checkpoint of the same dimensions")
-    return {"path": str(path), "sha256": sha256_file(Path(path) / WEIGHTS),
-            "step": config.get("training", {}).get("step"), "fresh": sorted(set(skipped) | set(missing))}
 
 
 def model_config_from_table(table: Dict[str, Any], resumed: Optional[Dict[str, Any]] = None) -> Tuple[TSEConfig, str]:

@@ -162,3 +162,7 @@ def test_a_long_recording_streams_in_segments_weighted_by_speech(toy_export, tmp
     np.testing.assert_allclose(emb, (weights[:, None] * embs).sum(0) / weights.sum(), rtol=1e-5)
     info = VectorTable(tmp_path / "s", kind="speaker").info("long")
     assert info["seconds"] == pytest.approx(audio.size / 16000, abs=1e-3) and 0 < info["voiced_seconds"] < 23.5
+    # the speaker's speech level (emotrt.runtime.level) over the segments: the silent tail does not lower it
+    from emotrt.runtime.level import speech_level_db
+
+    assert info["speech_level_db"] == pytest.approx(speech_level_db(speech, 16000), abs=0.05)

@@ -130,3 +130,15 @@ def test_gate_thresholds_travel_from_the_checkpoint_into_the_step_contract():
     assert thresholds_from_contract(reread) == gate
     assert "gate" not in contract_for(TSE_OFFLINE, model, config, 17, {}).extra
     assert thresholds_from_contract(contract_for(TSE_STEP, model, TSE_CONFIG, 17, {})) is None
+
+
+def test_an_enrollment_referenced_ser_names_its_reference_level_in_the_contract():
+    from emotrt.export.exporter import contract_for
+    from emotrt.export.specs import SER
+    from emotrt.runtime.level import REFERENCE_LEVEL_DB
+    from tests.export.toy_models import SER_CONFIG, ToySER
+
+    config = dict(SER_CONFIG, level_reference="enrollment")
+    contract = ModelContract.from_metadata(contract_for(SER, ToySER(config), config, 17, {}).to_metadata())
+    assert contract.extra["level_reference_db"] == REFERENCE_LEVEL_DB
+    assert "level_reference_db" not in contract_for(SER, ToySER(SER_CONFIG), SER_CONFIG, 17, {}).extra

@@ -138,10 +138,12 @@ def enroll() -> onnx.ModelProto:
     return _model(nodes, [_io("audio", (1, "T"))], [_io("spk_emb", (1, SPK_DIM))], inits, contract)
 
 
-def ser(seed: int = 0) -> onnx.ModelProto:
-    """Log frame energies + environment token -> logits [1, C] and AVD [1, 3]."""
+def ser(seed: int = 0, level_reference_db: Optional[float] = None) -> onnx.ModelProto:
+    """Log frame energies + environment token -> logits [1, C] and AVD [1, 3]; ``level_reference_db`` marks
+    an SER that hears speakers relative to their enrollment level (emotrt.runtime.level)."""
     w = _weights(seed)
-    contract = ModelContract("ser", RATE, window_samples=WINDOW, d_model=D_MODEL, labels=LABELS, opset=OPSET)
+    extra = {} if level_reference_db is None else {"level_reference_db": level_reference_db}
+    contract = ModelContract("ser", RATE, window_samples=WINDOW, d_model=D_MODEL, labels=LABELS, opset=OPSET, extra=extra)
     nodes = [
         helper.make_node("Reshape", ["audio", "frame_shape"], ["frames"]),
         helper.make_node("Mul", ["frames", "frames"], ["sq"]),

@@ -178,3 +178,35 @@ def test_nan_warnings_are_rate_limited_with_a_final_count(make_pipeline, caplog)
     lines = [r.getMessage() for r in caplog.records if "NaN/Inf" in r.getMessage()]
     assert [line.split("(")[1].split(" ")[0] for line in lines[:-1]] == ["1", "10", "100", "1000"]
     assert lines[-1] == "stream alice: 1234 NaN/Inf sample(s) in 1234 block(s) were replaced by silence in all"
+
+
+def test_an_enrollment_referenced_ser_hears_the_same_at_any_microphone_gain(runtime_models, speech_like, tmp_path):
+    """Speaker "quiet" enrolled 10 dB lower than "loud" and talking 10 dB lower: the SER hears the same windows."""
+    import onnx
+
+    from emotrt.runtime import Pipeline
+    from emotrt.runtime.backends import load_engine
+    from emotrt.runtime.tables import VectorTable
+
+    onnx.save(graphs.ser(level_reference_db=-25.0), str(tmp_path / "ser.onnx"))
+    speakers = VectorTable(tmp_path / "speakers", kind="speaker", dim=graphs.SPK_DIM)
+    speakers.add("loud", np.full(graphs.SPK_DIM, 1.0), speech_level_db=-20.0)
+    speakers.add("quiet", np.full(graphs.SPK_DIM, 1.0), speech_level_db=-30.0)
+    speakers.add("legacy", np.full(graphs.SPK_DIM, 1.0))
+    quiet_audio = (speech_like * np.float32(10 ** (-10 / 20))).astype(np.float32)
+    with Pipeline(load_engine(runtime_models / "tse_step.onnx"), load_engine(tmp_path / "ser.onnx"),
+                  VectorTable(runtime_models / "env", kind="environment"), speakers,
+                  config=PipelineConfig(tse="off")) as pipeline:
+        assert pipeline.speaker_level_gain("quiet") == pytest.approx(10 ** (5 / 20))
+        loud = _stream_all(pipeline.create_stream("loud", "busy_cafe"), 16000, speech_like, 1600)
+        quiet = _stream_all(pipeline.create_stream("quiet", "busy_cafe"), 16000, quiet_audio, 1600)
+        offline = evaluate_offline(pipeline, 16000, quiet_audio, "quiet", "busy_cafe")
+        with pytest.raises(ConfigError, match="'legacy' was enrolled without a speech level") as exc:
+            pipeline.create_stream("legacy", "busy_cafe")
+        assert "emotrt enroll legacy" in exc.value.hint
+    assert len(loud) == len(quiet) and [a.speech for a in loud] == [b.speech for b in quiet]
+    scored = [(a, b) for a, b in zip(loud, quiet) if a.raw is not None]
+    assert len(scored) >= 3
+    for a, b in scored:
+        np.testing.assert_allclose(a.raw, b.raw, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose([r.raw for r in offline if r.raw is not None], [a.raw for a, _ in scored], rtol=1e-4, atol=1e-5)

@@ -109,3 +109,32 @@ def test_augmented_ser_task_batches_change_level_and_are_seeded(ser_corpus, word
     assert torch.equal(a["label"], ref["label"]) and not torch.allclose(a["audio"], ref["audio"])
     assert not torch.allclose(task.valid["audio"], plain.valid["audio"])
     assert task.checkpoint_config(task.build_model())["augment"]["p_gain"] == 1.0
+
+
+def test_a_level_referenced_ser_hears_the_same_windows_at_any_input_gain(ser_corpus, wordllama):
+    """The enrollment goes through the same device as the window, so the drawn gain cancels."""
+    from emotrt.training.ser import SERConfig
+    from emotrt.training.ser_task import SERDataConfig, SERTask
+
+    from .conftest import TINY_SER
+
+    data = SERDataConfig(corpus=str(ser_corpus), batch_size=8, valid_size=8)
+    referenced = SERConfig(**dict(TINY_SER, level_reference="enrollment"))
+    quiet = SERTask(referenced, data, text_encoder=wordllama, augment=ChannelConfig(p_gain=1.0, gain_db=(-20.0, -20.0)))
+    unity = SERTask(referenced, data, text_encoder=wordllama, augment=ChannelConfig(p_gain=1.0, gain_db=(0.0, 0.0)))
+    plain = SERTask(SERConfig(**TINY_SER), data, text_encoder=wordllama, augment=ChannelConfig(p_gain=1.0, gain_db=(-20.0, -20.0)))
+    torch.testing.assert_close(quiet.valid["audio"], unity.valid["audio"], rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(next(quiet.train_batches(3))["audio"], next(unity.train_batches(3))["audio"], rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(plain.valid["audio"], unity.valid["audio"], rtol=1e-2)
+
+
+def test_channel_draws_put_two_signals_through_one_device():
+    x = np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.05
+    full = ChannelAugment(ChannelConfig(p_room=1.0, rooms=2, p_mic=1.0, p_gain=1.0, p_noise_floor=1.0))
+    rng_a, rng_b = np.random.default_rng(4), np.random.default_rng(4)
+    np.testing.assert_array_equal(full(x, rng_a), full.draw(rng_b).apply(x, rng_b))  # same draws as before the split
+    device = ChannelAugment(ChannelConfig(p_gain=1.0, gain_db=(-30.0, 0.0))).draw(np.random.default_rng(1))
+    y = x[::-1].copy() * 3
+    gain = np.float32(10 ** (device.gain_db / 20))
+    np.testing.assert_allclose(device.apply(x, np.random.default_rng(2)), x * gain, rtol=1e-6)
+    np.testing.assert_allclose(device.apply(y, np.random.default_rng(3)), y * gain, rtol=1e-6)

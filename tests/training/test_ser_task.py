@@ -187,3 +187,33 @@ def test_distillation_settings_are_one_clear_config_error(ser_task, wordllama, l
     with pytest.raises(ConfigError, match=message) as err:
         SERTask(ser_task.model_config, ser_task.data, SERLossConfig(**loss), text_encoder=wordllama)
     assert err.value.hint
+
+
+def test_an_ser_recipe_warm_starts_from_a_checkpoint_and_records_its_parent(ser_task, ser_corpus, wordllama, tmp_path):
+    from emotrt.runtime.manifest import sha256_file
+    from emotrt.training.checkpoint import save_checkpoint
+    from emotrt.training.recipe import recipe_from_dict
+    from emotrt.training.ser_task import from_recipe
+
+    parent = ser_task.build_model()
+    save_checkpoint(tmp_path / "parent", parent.state_dict(), ser_task.checkpoint_config(parent))
+    recipe = recipe_from_dict({"task": "ser", "train": {"out": str(tmp_path / "run"), "steps": 1},
+                               "model": {"init": str(tmp_path / "parent"), "level_reference": "enrollment"},
+                               "data": {"corpus": str(ser_corpus), "batch_size": 4, "valid_size": 4}})
+    task = from_recipe(recipe, text_encoder=wordllama)
+    child = task.build_model()
+    assert task.model_config.d_model == 32 and task.model_config.level_reference == "enrollment"
+    for name, value in parent.state_dict().items():
+        assert torch.equal(child.state_dict()[name], value), name
+    config = task.checkpoint_config(child)
+    assert config["level_reference"] == "enrollment"
+    assert config["warm_started_from"]["sha256"] == sha256_file(tmp_path / "parent" / "model.safetensors")
+
+
+def test_a_level_reference_needs_the_absolute_level():
+    from .conftest import TINY_SER
+
+    with pytest.raises(ConfigError, match="level_reference 'enrollment' needs input_norm"):
+        SERConfig(**dict(TINY_SER, level_reference="enrollment", input_norm="rms"))
+    with pytest.raises(ConfigError, match="level_reference must be one of none, enrollment"):
+        SERConfig(**dict(TINY_SER, level_reference="speaker"))

@@ -7,12 +7,12 @@ an SIR and a seen environment's noise at an SNR, plus one of that environment's 
 ``p_no_text`` so the model also works without one. ``[augment]`` (:class:`ChannelConfig`) then
 passes the mixed window through a random room, microphone, self-noise and input gain, as a
 device would (training and the validation windows alike, so the best checkpoint is the one that
-holds up on another device). With ``[model] level_reference = "enrollment"`` the example's
-enrollment goes through the same device and the window is scaled by the gain that brings the
-enrollment to the reference level (:mod:`emotrt.runtime.level`), as the runtime does. ``[model]
-init`` warm-starts from an SER checkpoint (its dimensions, then the recipe's overrides). Loss: cross-entropy + ``ccc_weight`` *
-(1 - mean CCC of arousal/valence/dominance), optionally + distillation from a frozen teacher
-that hears the clean window (see :class:`SERLossConfig`).
+holds up on another device). With ``[model] level_reference = "enrollment"`` one of the speaker's
+enrollment recordings goes through the same device and the window is scaled by the gain that
+brings it to the reference level (:mod:`emotrt.runtime.level`), as the runtime does. ``[model]
+init`` warm-starts from an SER checkpoint (its dimensions, then the recipe's overrides). Loss:
+cross-entropy + ``ccc_weight`` * (1 - mean CCC of arousal/valence/dominance), optionally +
+distillation from a frozen teacher that hears the clean window (see :class:`SERLossConfig`).
 """
 from __future__ import annotations
 
@@ -154,6 +154,23 @@ def env_tokens(model: SER, batch: Dict[str, Any]) -> torch.Tensor:
     return torch.where(batch["has_text"][:, None], projected, model.null_env(len(projected)))
 
 
+def enrollment_clips(root: Path) -> Dict[str, List[Any]]:
+    """The corpus's enrollment recordings (``manifests/enroll.jsonl``) by speaker; empty without one.
+
+    The level reference needs these, not the sampler's enrollment, which may be any other utterance
+    of the speaker (an angry one is 4 dB above the speaker's neutral level, a sad one 6 dB below).
+    """
+    from collections import defaultdict
+
+    from emotrt.training.corpus import load_manifest
+
+    path = root / "manifests" / "enroll.jsonl"
+    clips: Dict[str, List[Any]] = defaultdict(list)
+    for u in load_manifest(path, root) if path.is_file() else []:
+        clips[str(u.speaker)].append(u)
+    return dict(clips)
+
+
 def labelled_sampler(root: Path, split: str, labels: List[str], mix: Any, seed: int) -> Any:
     """The corpus's MixingSampler over the utterances of ``split`` whose emotion is one of ``labels``."""
     from emotrt.training.corpus import load_manifest
@@ -195,6 +212,7 @@ class SERTask:
         self.teacher = load_teacher(loss.teacher, model) if loss.distill_weight > 0 else None
         self.mix = data.mix_config(model.window_samples, model.sample_rate)
         self.labels = list(model.labels)
+        self.enrollments = enrollment_clips(self.root) if model.level_reference == "enrollment" else {}
         valid = labelled_sampler(self.root, "valid", self.labels, self.mix, data.valid_seed)
         rng = np.random.default_rng(data.valid_seed)
         self.valid = self._batch([valid[i] for i in range(data.valid_size)], rng, text_dropout=0.0,
@@ -214,11 +232,20 @@ class SERTask:
             if device is not None:
                 audio = device.apply(audio, channel_rng)
             if referenced:  # the enrollment went through the same device; its level sets the window's gain
-                enrollment = device.apply(item.enrollment, channel_rng) if device is not None else item.enrollment
+                enrollment = self._reference_enrollment(item, channel_rng)
+                enrollment = device.apply(enrollment, channel_rng) if device is not None else enrollment
                 audio = audio * np.float32(reference_gain(speech_level_db(enrollment, self.model_config.sample_rate)))
             heard.append(audio.astype(np.float32))
         batch["audio"] = torch.from_numpy(np.stack(heard))
         return batch
+
+    def _reference_enrollment(self, item: Any, rng: np.random.Generator) -> np.ndarray:
+        """One of the speaker's enrollment recordings (``enroll.jsonl``: neutral reading, as a user enrolls);
+        the sampler's enrollment (another utterance of the speaker) where the corpus has none."""
+        from emotrt.training.corpus.audio import read_audio
+
+        clips = self.enrollments.get(item.speaker)
+        return read_audio(clips[int(rng.integers(len(clips)))].file) if clips else item.enrollment
 
     def build_model(self) -> SER:
         """An SER of the configured dimensions: fresh, or warm-started from ``[model] init``."""

@@ -217,3 +217,23 @@ def test_a_level_reference_needs_the_absolute_level():
         SERConfig(**dict(TINY_SER, level_reference="enrollment", input_norm="rms"))
     with pytest.raises(ConfigError, match="level_reference must be one of none, enrollment"):
         SERConfig(**dict(TINY_SER, level_reference="speaker"))
+
+
+def test_the_level_reference_is_an_enrollment_recording_of_the_speaker(ser_corpus, wordllama):
+    """Not the sampler's enrollment, which may be an emotional utterance several dB off the speaker's usual level."""
+    import numpy as np
+
+    from emotrt.training.corpus import load_manifest
+    from emotrt.training.corpus.audio import read_audio
+    from emotrt.training.ser_task import enrollment_clips, labelled_sampler
+
+    from .conftest import TINY_SER
+
+    enroll = load_manifest(ser_corpus / "manifests" / "enroll.jsonl", ser_corpus)
+    clips = enrollment_clips(ser_corpus)
+    assert sum(len(v) for v in clips.values()) == len(enroll) > 0
+    task = SERTask(SERConfig(**dict(TINY_SER, level_reference="enrollment")),
+                   SERDataConfig(corpus=str(ser_corpus), batch_size=8, valid_size=8), text_encoder=wordllama)
+    item = labelled_sampler(ser_corpus, "train", task.labels, task.mix, 0)[0]
+    chosen = task._reference_enrollment(item, np.random.default_rng(0))
+    assert any(np.array_equal(chosen, read_audio(u.file)) for u in clips[item.speaker])

@@ -26,7 +26,9 @@ def models():
     torch.nn.init.normal_(absolute.emotion_head.weight, std=2.0)  # decisive logits: labels that can flip
     levelled = SER.from_config(SERConfig(input_norm="rms", **TINY_SER)).eval()
     levelled.load_state_dict(absolute.state_dict())
-    return absolute, levelled
+    referenced = SER.from_config(SERConfig(level_reference="enrollment", **TINY_SER)).eval()
+    referenced.load_state_dict(absolute.state_dict())
+    return absolute, levelled, referenced
 
 
 CONFIG = ChannelEvalConfig(sets=("clean", "noise_seen_0db"), gains=(-20.0, 6.0), channels=("mems_hp200", "small_room"),
@@ -56,6 +58,15 @@ def test_an_absolute_level_ser_changes_its_outputs_with_gain(ser_corpus, models,
     a, b = absolute["rows"], levelled["rows"]
     assert a[1]["ccc_a"] != pytest.approx(a[0]["ccc_a"], abs=1e-6)  # AVD moves with the gain
     assert b[1]["ccc_a"] == pytest.approx(b[0]["ccc_a"], abs=1e-5) and b[1]["agreement"] == 1.0
+
+
+def test_an_enrollment_referenced_ser_hears_its_enrollment_through_the_condition(ser_corpus, models, wordllama):
+    """The absolute-level SER's own weights, but each speaker heard at their enrollment's gain: -20 dB cancels."""
+    config = ChannelEvalConfig(sets=("clean",), gains=(-20.0,), channels=("small_room",), bootstrap=10)
+    absolute = ChannelEvaluator(models[0], ser_corpus, config=config, text_encoder=wordllama).run()["rows"]
+    referenced = ChannelEvaluator(models[2], ser_corpus, config=config, text_encoder=wordllama).run()["rows"]
+    assert referenced[1]["agreement"] == 1.0 and referenced[1]["ccc_a"] == pytest.approx(referenced[0]["ccc_a"], abs=1e-5)
+    assert referenced[0]["ccc_a"] != pytest.approx(absolute[0]["ccc_a"], abs=1e-6)  # the speakers' gains are not 1
 
 
 def test_with_a_tse_the_condition_reaches_the_mixture_and_the_output_is_level_matched(ser_corpus, models, wordllama):

@@ -3,7 +3,9 @@
 The mixture goes through the TSE (enrollment → speaker embedding → causal extraction); the
 extraction is realigned by the TSE's ``latency_samples`` and brought to the mixture's level over
 the window exactly as :func:`emotrt.runtime.results.match_level` does at run time (SI-SNR leaves the
-TSE's output scale arbitrary, and the SER hears level), then the SER classifies it. Loss:
+TSE's output scale arbitrary, and the SER hears level), then the SER classifies it. An SER with
+``level_reference = "enrollment"`` hears it at the gain of one of the speaker's enrollment
+recordings, as in its own training and at run time (:mod:`emotrt.runtime.level`). Loss:
 ``si_snr_weight`` * −SI-SNR(extraction, clean target) + ``ce_weight`` * CE + ``ccc_weight`` * (1 − CCC).
 
 The run directory's ``last/`` and ``best/`` hold the joint weights (for resuming) and, inside them,
@@ -16,7 +18,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 import torch
@@ -24,11 +26,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from emotrt.runtime.errors import ConfigError, CorpusError
+from emotrt.runtime.level import reference_gain, speech_level_db
 from emotrt.runtime.manifest import sha256_file
 from emotrt.training.checkpoint import WEIGHTS, save_checkpoint
 from emotrt.training.losses import neg_si_snr
 from emotrt.training.metrics import ccc, classification_scores, si_sdr_improvement
-from emotrt.training.ser_task import env_tokens, labelled_sampler, window_batch
+from emotrt.training.ser_task import enrollment_clips, env_tokens, labelled_sampler, reference_enrollment, window_batch
 
 log = logging.getLogger(__name__)
 
@@ -137,11 +140,13 @@ class JointModel(nn.Module):
         latency = self.tse.config.latency_samples
         return F.pad(out[:, latency:], (0, latency)) if latency > 0 else out
 
-    def forward(self, mixture: torch.Tensor, enrollment: torch.Tensor,
-                env_token: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(aligned extraction [B, T], emotion logits [B, C], AVD [B, 3]); the SER hears the level-matched extraction."""
+    def forward(self, mixture: torch.Tensor, enrollment: torch.Tensor, env_token: torch.Tensor,
+                level_gain: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(aligned extraction [B, T], emotion logits [B, C], AVD [B, 3]); the SER hears the level-matched
+        extraction, times ``level_gain`` [B] (the speakers' enrollment-level gains) when given."""
         extracted = self.extract(mixture, enrollment)
-        logits, avd = self.ser(match_level(extracted, mixture), env_token)
+        heard = match_level(extracted, mixture)
+        logits, avd = self.ser(heard if level_gain is None else heard * level_gain[:, None], env_token)
         return extracted, logits, avd
 
 
@@ -180,6 +185,7 @@ class JointTask:
         self.labels = list(ser_cfg.labels)
         window, rate = ser_cfg.window_samples, ser_cfg.sample_rate
         self.mix = data.mix_config(window, rate)
+        self.enrollments = enrollment_clips(self.root) if ser_cfg.level_reference == "enrollment" else None
         valid = labelled_sampler(self.root, "valid", self.labels, data.mix_config(window, rate, valid=True),
                                  data.valid_seed)
         self.valid = self._batch([valid[i] for i in range(data.valid_size)], np.random.default_rng(data.valid_seed), 0.0)
@@ -187,6 +193,10 @@ class JointTask:
     def _batch(self, items: Any, rng: np.random.Generator, text_dropout: float) -> Dict[str, Any]:
         batch = window_batch(items, self.labels, self.bank, rng, text_dropout)
         batch["enrollment"] = torch.from_numpy(np.stack([m.enrollment for m in items]).astype(np.float32))
+        if self.enrollments is not None:
+            rate = self.ser.config.sample_rate
+            batch["level_gain"] = torch.tensor([reference_gain(speech_level_db(reference_enrollment(
+                self.enrollments, m, rng), rate)) for m in items], dtype=torch.float32)
         return batch
 
     def build_model(self) -> JointModel:
@@ -203,7 +213,8 @@ class JointTask:
 
     def loss(self, model: JointModel, batch: Dict[str, Any]) -> Tuple[torch.Tensor, Dict[str, float]]:
         """Weighted −SI-SNR (extraction vs clean target) + CE + (1 − mean CCC)."""
-        extracted, logits, avd = model(batch["audio"], batch["enrollment"], env_tokens(model.ser, batch))
+        extracted, logits, avd = model(batch["audio"], batch["enrollment"], env_tokens(model.ser, batch),
+                                       batch.get("level_gain"))
         n = extracted.shape[-1] - model.tse.config.latency_samples  # the zero tail has no estimate
         extraction = neg_si_snr(extracted[:, :n], batch["clean"][:, :n])
         ce = F.cross_entropy(logits, batch["label"])
@@ -222,7 +233,8 @@ class JointTask:
         for start in range(0, len(self.valid["label"]), size):
             part = {k: v[start:start + size].to(device) if isinstance(v, torch.Tensor) else v[start:start + size]
                     for k, v in self.valid.items()}
-            extracted, out_logits, out_avd = model(part["audio"], part["enrollment"], env_tokens(model.ser, part))
+            extracted, out_logits, out_avd = model(part["audio"], part["enrollment"], env_tokens(model.ser, part),
+                                                   part.get("level_gain"))
             n = extracted.shape[-1] - latency
             improvements.append(si_sdr_improvement(extracted[:, :n], part["audio"][:, :n], part["clean"][:, :n]).cpu())
             logits.append(out_logits.cpu())

@@ -171,6 +171,15 @@ def enrollment_clips(root: Path) -> Dict[str, List[Any]]:
     return dict(clips)
 
 
+def reference_enrollment(clips: Dict[str, List[Any]], item: Any, rng: np.random.Generator) -> np.ndarray:
+    """One of the speaker's enrollment recordings from :func:`enrollment_clips` (neutral reading, as a
+    user enrolls); the sampler's enrollment (another utterance of the speaker) where the corpus has none."""
+    from emotrt.training.corpus.audio import read_audio
+
+    chosen = clips.get(item.speaker)
+    return read_audio(chosen[int(rng.integers(len(chosen)))].file) if chosen else item.enrollment
+
+
 def labelled_sampler(root: Path, split: str, labels: List[str], mix: Any, seed: int) -> Any:
     """The corpus's MixingSampler over the utterances of ``split`` whose emotion is one of ``labels``."""
     from emotrt.training.corpus import load_manifest
@@ -232,20 +241,12 @@ class SERTask:
             if device is not None:
                 audio = device.apply(audio, channel_rng)
             if referenced:  # the enrollment went through the same device; its level sets the window's gain
-                enrollment = self._reference_enrollment(item, channel_rng)
+                enrollment = reference_enrollment(self.enrollments, item, channel_rng)
                 enrollment = device.apply(enrollment, channel_rng) if device is not None else enrollment
                 audio = audio * np.float32(reference_gain(speech_level_db(enrollment, self.model_config.sample_rate)))
             heard.append(audio.astype(np.float32))
         batch["audio"] = torch.from_numpy(np.stack(heard))
         return batch
-
-    def _reference_enrollment(self, item: Any, rng: np.random.Generator) -> np.ndarray:
-        """One of the speaker's enrollment recordings (``enroll.jsonl``: neutral reading, as a user enrolls);
-        the sampler's enrollment (another utterance of the speaker) where the corpus has none."""
-        from emotrt.training.corpus.audio import read_audio
-
-        clips = self.enrollments.get(item.speaker)
-        return read_audio(clips[int(rng.integers(len(clips)))].file) if clips else item.enrollment
 
     def build_model(self) -> SER:
         """An SER of the configured dimensions: fresh, or warm-started from ``[model] init``."""

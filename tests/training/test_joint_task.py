@@ -91,6 +91,31 @@ def test_a_frozen_ser_stays_as_it_is_while_the_tse_learns_through_it(parents, se
     assert not torch.equal(tse_before, model.tse.encoder.weight)
 
 
+def test_an_enrollment_referenced_ser_hears_the_extraction_at_the_speakers_enrollment_gain(parents, ser_corpus,
+                                                                                              wordllama, tmp_path):
+    """As in the SER's own training and at run time: one of the speaker's enrollment recordings sets the gain."""
+    from emotrt.runtime.level import reference_gain, speech_level_db
+    from emotrt.training.corpus.audio import read_audio
+    from emotrt.training.ser_task import enrollment_clips
+
+    ser = SER.from_config(SERConfig(**dict(TINY_SER, level_reference="enrollment")))
+    save_checkpoint(tmp_path / "ser", ser.state_dict(), ser.checkpoint_config())
+    task = JointTask(JointModelConfig(tse=str(parents[0]), ser=str(tmp_path / "ser"), freeze_ser=True),
+                     tiny_data(ser_corpus), text_encoder=wordllama)
+    gains = {round(reference_gain(speech_level_db(read_audio(u.file), 16000)), 5)
+             for clips in enrollment_clips(ser_corpus).values() for u in clips}
+    batch = next(task.train_batches(1))
+    assert {round(float(g), 5) for g in batch["level_gain"]} <= gains
+    assert set(task.valid["level_gain"].tolist()) != {1.0}
+    model = task.build_model().eval()
+    gain = torch.full((4,), 4.0)
+    with torch.no_grad():
+        extracted, logits, _ = model(batch["audio"], batch["enrollment"], model.ser.null_env(4), gain)
+        expected, _ = model.ser(match_level(extracted, batch["audio"]) * 4.0, model.ser.null_env(4))
+        unscaled, _ = model.ser(match_level(extracted, batch["audio"]), model.ser.null_env(4))
+    assert torch.allclose(logits, expected, atol=1e-5) and not torch.allclose(logits, unscaled, atol=1e-3)
+
+
 @pytest.mark.slow
 def test_trainer_writes_two_loadable_exportable_checkpoints(parents, ser_corpus, wordllama, tmp_path):
     from emotrt.export.exporter import ExportConfig, export_checkpoints

@@ -225,7 +225,7 @@ def test_the_level_reference_is_an_enrollment_recording_of_the_speaker(ser_corpu
 
     from emotrt.training.corpus import load_manifest
     from emotrt.training.corpus.audio import read_audio
-    from emotrt.training.ser_task import enrollment_clips, labelled_sampler
+    from emotrt.training.ser_task import enrollment_clips, labelled_sampler, reference_enrollment
 
     from .conftest import TINY_SER
 
@@ -235,5 +235,5 @@ def test_the_level_reference_is_an_enrollment_recording_of_the_speaker(ser_corpu
     task = SERTask(SERConfig(**dict(TINY_SER, level_reference="enrollment")),
                    SERDataConfig(corpus=str(ser_corpus), batch_size=8, valid_size=8), text_encoder=wordllama)
     item = labelled_sampler(ser_corpus, "train", task.labels, task.mix, 0)[0]
-    chosen = task._reference_enrollment(item, np.random.default_rng(0))
+    chosen = reference_enrollment(task.enrollments, item, np.random.default_rng(0))
     assert any(np.array_equal(chosen, read_audio(u.file)) for u in clips[item.speaker])

@@ -112,11 +112,10 @@ def collect(evaluator: Evaluator, per_condition: int = 96, conditions: Sequence[
             if on_item is not None:
                 on_item()
         preds = np.zeros((len(items), len(WEIGHTS)), dtype=np.int64)
+        speakers = [m.speaker for m in items]  # an enrollment-referenced SER hears each at their enrollment's gain
         for j, w in enumerate(WEIGHTS):
-            audio = torch.from_numpy(np.stack([w * e + (1 - w) * x for e, x in zip(ext_windows, mix_windows)]).astype(np.float32))
-            with torch.no_grad():
-                logits, _ = ev.ser(audio, ev._tokens(envs, "text"))
-            preds[:, j] = logits.argmax(-1).numpy()
+            blends = [np.float32(w) * e + np.float32(1 - w) * x for e, x in zip(ext_windows, mix_windows)]
+            preds[:, j] = ev.score(blends, envs, "text", speakers=speakers).preds
         rows["preds"].append(preds)
         log.info("gate samples: %s (%d windows)", name, len(items))
     arrays = {k: np.concatenate(v) if k == "preds" else np.array(v) for k, v in rows.items()}

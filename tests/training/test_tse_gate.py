@@ -77,3 +77,27 @@ def test_thresholds_are_stored_in_the_checkpoint_config(tmp_path):
     t = GateThresholds(use_margin=0.3, bypass_margin=0.05, present_similarity=0.5)
     tse_gate.store_thresholds(tmp_path / "tse", t)
     assert GateThresholds.from_dict(read_config(tmp_path / "tse")["gate"]) == t
+
+
+def test_collection_hears_each_window_as_the_evaluator_does(ser_corpus, wordllama, monkeypatch):
+    """An enrollment-referenced SER hears every blend at its speaker's enrollment gain (Evaluator.score)."""
+    from emotrt.training.checkpoint_eval import Evaluator
+    from emotrt.training.ser import SER, SERConfig
+
+    from tests.training.conftest import TINY_SER
+    from tests.training.test_checkpoint_eval import PassThroughTSE
+
+    ser = SER.from_config(SERConfig(**dict(TINY_SER, level_reference="enrollment"))).eval()
+    evaluator = Evaluator(ser, ser_corpus, tse=PassThroughTSE(), text_encoder=wordllama)
+    heard = []
+    score = evaluator.score
+
+    def spy(windows, envs, text_mode, ser=None, speakers=None, condition=None):
+        heard.append(speakers)
+        return score(windows, envs, text_mode, ser, speakers, condition)
+
+    monkeypatch.setattr(evaluator, "score", spy)
+    samples = tse_gate.collect(evaluator, per_condition=2, conditions=("clean",))
+    assert len(heard) == len(WEIGHTS) and all(s is not None and len(s) == 2 for s in heard)
+    assert {evaluator.level_gain(s) for s in heard[0]} != {1.0}
+    assert samples.preds.shape == (2, len(WEIGHTS))

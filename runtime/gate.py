@@ -8,7 +8,7 @@ unlike its training speakers). Each SER window, the gate compares what the devic
 - ``ratio_db``: extracted/mixture energy over the window, minus the TSE's own gain on the target
   alone (``clean_gain_db``), so 0 dB means "passed through", strongly negative "suppressed";
 - ``residual_norm``: the norm of the embedding of what the TSE removed (mixture − extraction, at
-  the mixture's level) over the enrolled embedding's norm. Speech gives norms like the enrolled
+  the level :func:`~emotrt.runtime.results.match_level` gives it) over the enrolled embedding's norm. Speech gives norms like the enrolled
   one; environment noise gives much larger ones, so it tells a competing talker (where the
   extraction helps the SER) from noise (where the noise-trained SER may do better on the mixture).
 
@@ -35,6 +35,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import numpy as np
 
 from emotrt.runtime.errors import ConfigError
+from emotrt.runtime.results import match_level
 
 #: ``PipelineConfig.tse``: ``gated`` needs thresholds, ``auto`` gates when the bundle has them.
 TSE_MODES = ("auto", "gated", "on", "off")
@@ -143,7 +144,7 @@ def window_features(extracted: np.ndarray, mixture: np.ndarray, spk_emb: np.ndar
     extracted = np.asarray(extracted, dtype=np.float32).reshape(1, -1)
     mixture = np.asarray(mixture, dtype=np.float32).reshape(1, -1)
     ratio = energy_ratio_db(extracted, mixture)
-    matched = extracted * np.float32(10.0 ** (-ratio / 20.0))  # at the mixture's level, as the SER hears it
+    matched = match_level(extracted, mixture)  # as the SER hears it
     norm = math.sqrt(float(np.dot(np.ravel(spk_emb), np.ravel(spk_emb)))) or 1.0
     return GateFeatures(
         sim_extracted=cosine(embed(extracted), spk_emb),
@@ -173,7 +174,7 @@ def decide(features: GateFeatures, thresholds: GateThresholds) -> GateDecision:
 
 
 def gate_audio(decision: GateDecision, extracted: np.ndarray, mixture: np.ndarray) -> np.ndarray:
-    """What the SER hears: ``extracted`` (already at the mixture's level), ``mixture`` or their blend."""
+    """What the SER hears: ``extracted`` (already through ``match_level``), ``mixture`` or their blend."""
     if decision.weight >= 1.0:
         return extracted
     if decision.weight <= 0.0:

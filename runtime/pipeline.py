@@ -24,7 +24,7 @@ class PipelineConfig:
 
     ``ser_async`` runs SER on one worker thread so ``accept_waveform`` returns after TSE; its
     results then appear in ``results()`` once their window is scored (same values, same order).
-    ``match_level`` scales each extracted SER window to the mixture's level over the same samples
+    ``match_level`` scales each extracted SER window to the target's level in the mixture
     (:func:`~emotrt.runtime.results.match_level`, as ``emotrt eval`` does); turn it off only for
     an extractor trained to keep the target's scale.
     ``tse`` chooses what the SER hears: ``on`` the extraction, ``off`` the mixture, ``gated`` the

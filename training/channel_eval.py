@@ -3,7 +3,7 @@
 Every test utterance is scored unaltered and under each held-out condition of
 :mod:`emotrt.training.channels` (input gains; microphones and rooms at the unaltered level).
 The condition changes what the device hears, so with ``--tse`` it is applied to the mixture
-before extraction, and the TSE output is brought to the altered mixture's RMS as the runtime
+before extraction, and the TSE output is brought to the target's level in the altered mixture as the runtime
 does (:func:`emotrt.runtime.results.match_level`); an SER with ``level_reference = "enrollment"``
 takes its gain from the speaker's enrollment heard through the same condition. Reported per set and condition: UA, CCC, the
 UA difference from the unaltered run with a 95 % paired bootstrap interval, and the share of

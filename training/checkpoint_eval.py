@@ -21,6 +21,7 @@ import torch
 
 from emotrt.runtime.errors import ConfigError, CorpusError
 from emotrt.runtime.level import reference_gain, speech_level_db
+from emotrt.runtime.results import match_level
 from emotrt.training.metrics import ccc, classification_scores, si_sdr_improvement
 from emotrt.training.text_gain import Scored, format_gains, paired_gain, text_gains
 
@@ -72,12 +73,6 @@ def fit_window(audio: np.ndarray, window: int) -> np.ndarray:
     start = (window - len(audio)) // 2
     out[start:start + len(audio)] = audio
     return out
-
-
-def level_to(out: np.ndarray, audio: np.ndarray) -> np.ndarray:
-    """``out`` scaled to the RMS of ``audio`` (whole signals)."""
-    gain = np.sqrt(np.mean(audio.astype(np.float64) ** 2) / max(float(np.mean(out.astype(np.float64) ** 2)), 1e-12))
-    return (out * gain).astype(np.float32)
 
 
 def _table_order(name: str) -> Tuple[int, str, float]:
@@ -205,9 +200,9 @@ class Evaluator:
         return np.concatenate([out[latency:], np.zeros(latency, dtype=out.dtype)])
 
     def _extract(self, utt: Any, audio: np.ndarray) -> np.ndarray:
-        """:meth:`extract_raw` brought to the mixture's RMS: SI-SNR training leaves the output scale
-        arbitrary, and the SER hears level."""
-        return level_to(self.extract_raw(str(utt.speaker), audio), audio)
+        """:meth:`extract_raw` through :func:`~emotrt.runtime.results.match_level`: SI-SNR training
+        leaves the output scale arbitrary, and the SER hears level."""
+        return match_level(self.extract_raw(str(utt.speaker), audio), audio)
 
     def _gated_window(self, speaker: str, raw: np.ndarray, extracted: np.ndarray, mixture: np.ndarray) -> Tuple[np.ndarray, Any]:
         """(what the gated pipeline's SER hears, the gate's decision) for one window; as
@@ -241,7 +236,7 @@ class Evaluator:
             windows["off"].append(fit_window(audio, window))
             if self.tse is not None:
                 raw = self.extract_raw(str(utt.speaker), audio)
-                extracted = level_to(raw, audio)
+                extracted = match_level(raw, audio)
                 windows["on"].append(fit_window(extracted, window))
                 if self.gate is not None:
                     fed, decision = self._gated_window(str(utt.speaker), fit_window(raw, window),

@@ -1,7 +1,7 @@
 """Joint TSE→SER fine-tuning (arXiv 2409.19585): both pretrained models trained end to end.
 
 The mixture goes through the TSE (enrollment → speaker embedding → causal extraction); the
-extraction is realigned by the TSE's ``latency_samples`` and brought to the mixture's level over
+extraction is realigned by the TSE's ``latency_samples`` and brought to the target's level in
 the window exactly as :func:`emotrt.runtime.results.match_level` does at run time (SI-SNR leaves the
 TSE's output scale arbitrary, and the SER hears level), then the SER classifies it. An SER with
 ``level_reference = "enrollment"`` hears it at the gain of one of the speaker's enrollment
@@ -111,10 +111,11 @@ class JointLossConfig:
 def match_level(extracted: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
     """Differentiable torch form of :func:`emotrt.runtime.results.match_level` over [B, T] windows.
 
-    Each row is scaled to the RMS of the mixture's row; a silent row (power <= 1e-12) is left as is.
+    Each row is scaled by its least-squares gain onto the mixture's row (clamped at 0); a silent
+    row (power <= 1e-12) is left as is.
     """
     power = extracted.pow(2).sum(-1, keepdim=True)
-    gain = torch.sqrt(mixture.pow(2).sum(-1, keepdim=True) / power.clamp_min(1e-12))
+    gain = ((mixture * extracted).sum(-1, keepdim=True) / power.clamp_min(1e-12)).clamp_min(0.0)
     return extracted * torch.where(power > 1e-12, gain, torch.ones_like(gain))
 
 

@@ -3,7 +3,7 @@
 :func:`collect` mixes valid-split utterances under the conditions a device meets (the target
 alone, in environment noise from 10 to −5 dB, with another talker at 0 dB, and the enrolled speaker
 *absent* while another valid speaker talks), runs the TSE and the enroll network on each as
-``emotrt eval`` does (whole utterance, latency-aligned, brought to the mixture's level, the centred
+``emotrt eval`` does (whole utterance, latency-aligned, through ``match_level``, the centred
 SER window), and records the gate's features and the SER's answer for the extraction blended with
 the mixture at a few weights. :func:`calibrate` then picks the thresholds:
 
@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from emotrt.runtime.gate import GateThresholds, window_features
-from emotrt.training.checkpoint_eval import Evaluator, fit_window, level_to
+from emotrt.runtime.results import match_level
+from emotrt.training.checkpoint_eval import Evaluator, fit_window
 from emotrt.training.metrics import classification_scores
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def collect(evaluator: Evaluator, per_condition: int = 96, conditions: Sequence[
             rows["condition"].append(name)
             rows["truth"].append(ev.labels.index(m.emotion))
             mix_windows.append(mix_w)
-            ext_windows.append(fit_window(level_to(raw, audio), window))
+            ext_windows.append(fit_window(match_level(raw, audio), window))
             envs.append(m.environment)
             if on_item is not None:
                 on_item()

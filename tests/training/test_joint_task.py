@@ -40,8 +40,9 @@ def joint_task(parents, ser_corpus, wordllama):
 
 def test_level_matching_is_the_runtimes_and_differentiable():
     rng = np.random.default_rng(0)
-    extracted = rng.standard_normal((3, 800)).astype(np.float32) * np.array([[50.0], [0.01], [0.0]], dtype=np.float32)
     mixture = rng.standard_normal((3, 800)).astype(np.float32) * 0.1
+    target = mixture + rng.standard_normal((3, 800)).astype(np.float32) * 0.05  # what an extraction finds in it
+    extracted = target * np.array([[500.0], [0.1], [0.0]], dtype=np.float32)
     ours = torch.from_numpy(extracted).requires_grad_(True)
     matched = match_level(ours, torch.from_numpy(mixture))
     for row in range(3):
@@ -108,11 +109,12 @@ def test_an_enrollment_referenced_ser_hears_the_extraction_at_the_speakers_enrol
     assert {round(float(g), 5) for g in batch["level_gain"]} <= gains
     assert set(task.valid["level_gain"].tolist()) != {1.0}
     model = task.build_model().eval()
+    model.extract = lambda mixture, enrollment: 3.0 * mixture  # a pass-through at its own scale
     gain = torch.full((4,), 4.0)
     with torch.no_grad():
-        extracted, logits, _ = model(batch["audio"], batch["enrollment"], model.ser.null_env(4), gain)
-        expected, _ = model.ser(match_level(extracted, batch["audio"]) * 4.0, model.ser.null_env(4))
-        unscaled, _ = model.ser(match_level(extracted, batch["audio"]), model.ser.null_env(4))
+        _, logits, _ = model(batch["audio"], batch["enrollment"], model.ser.null_env(4), gain)
+        expected, _ = model.ser(batch["audio"] * 4.0, model.ser.null_env(4))
+        unscaled, _ = model.ser(batch["audio"], model.ser.null_env(4))
     assert torch.allclose(logits, expected, atol=1e-5) and not torch.allclose(logits, unscaled, atol=1e-3)
 
 

@@ -30,7 +30,8 @@ def default_bundle(repo_root, tmp_path_factory):
     with load_engine(models / "tse_step.onnx") as tse:
         spk_dim = tse.contract.spk_dim
     vector = np.random.default_rng(0).normal(size=spk_dim)
-    VectorTable(root / "speakers", kind="speaker", dim=spk_dim).add("alice", vector / np.linalg.norm(vector))
+    VectorTable(root / "speakers", kind="speaker", dim=spk_dim).add("alice", vector / np.linalg.norm(vector),
+                                                                     speech_level_db=-25.0)  # as `emotrt enroll` stores
     return write_bundle(root / "bundle", collect_models(models), models / "env", models / "testvectors",
                         speakers_dir=root / "speakers")
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Dict, List
 
@@ -113,10 +114,14 @@ def make(codec2: Path, corpus: Path, out: Path, per_speaker: int = 4, seed: int 
 def enroll(check: Path, export: Path, corpus: Path = None) -> None:
     """Enroll every target speaker (and, with ``corpus``, every test-split speaker) into ``EXPORT/speakers``."""
     from emotrt.export.enroll import enroll_speaker
+    from emotrt.runtime.errors import AudioError
 
     for name in json.loads((check / "check.json").read_text())["speakers"]:
-        enroll_speaker(export / "speakers", name, check / "enroll_{}.wav".format(name), export / "enroll.onnx",
-                       replace=True, min_seconds=1.0)
+        try:
+            enroll_speaker(export / "speakers", name, check / "enroll_{}.wav".format(name), export / "enroll.onnx",
+                           replace=True, min_seconds=1.0)
+        except AudioError as exc:  # `emotrt enroll` refuses it too: `score` leaves the speaker out and says so
+            print("not enrolled: {}".format(exc))
     if corpus is not None:
         for name, path in _test_enrollments(corpus).items():
             enroll_speaker(export / "speakers", name, path, export / "enroll.onnx", replace=True, min_seconds=1.0)
@@ -191,7 +196,12 @@ def score(check: Path, bundle: Path, tse: str = "auto") -> Dict[str, Dict[str, f
     rows: Dict[str, Dict[str, List[float]]] = {}
     with Pipeline.from_bundle(bundle, backend="onnxruntime", config=PipelineConfig(tse=tse)) as pipeline:
         environment = pipeline.environments.names()[0]
+        missing = sorted({item["speaker"] for item in data["items"]} - set(pipeline.speakers.names()))
+        if missing:
+            print("left out (not enrolled): {}".format(", ".join(missing)), file=sys.stderr)
         for item in data["items"]:
+            if item["speaker"] in missing:
+                continue
             mix, _ = sf.read(str(check / item["file"]), dtype="float32")
             target, _ = sf.read(str(check / item["target"]), dtype="float32")
             row = rows.setdefault(item["condition"], {})

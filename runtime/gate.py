@@ -16,8 +16,10 @@ Decision (thresholds calibrated on the valid split by :mod:`emotrt.training.tse_
 the ``tse_step`` contract's ``extra["gate"]`` and hence in the bundle manifest):
 
 - the enrolled speaker is *absent* when neither window sounds like them
-  (``max(sim_extracted, sim_mixture) < present_similarity``) or the extraction suppressed the window
-  (``ratio_db < present_ratio_db``): no emotion for that speaker, whoever else talks;
+  (``max(sim_extracted, sim_mixture) < present_similarity``; in a noisy window, ``residual_norm >=
+  present_noise_norm``, the lower ``present_similarity_noisy``: noise pulls both embeddings away from
+  the speaker's, while another talker alone leaves a speech-like residual) or the extraction
+  suppressed the window (``ratio_db < present_ratio_db``): no emotion for that speaker, whoever else talks;
 - in a noise-dominated window (``residual_norm >= noise_norm``) the SER hears the blend
   ``noise_weight`` (0: the mixture);
 - otherwise it hears the extraction (weight ``use_weight``) when the extraction moved the window
@@ -41,7 +43,7 @@ from emotrt.runtime.results import match_level
 TSE_MODES = ("auto", "gated", "on", "off")
 USED, BYPASSED, BLEND, ABSENT = "used", "bypassed", "blend", "absent"
 _EPS = 1e-12
-_OPTIONAL = {"present_ratio_db": -math.inf, "noise_norm": math.inf}  # None in JSON: that test is off
+_OPTIONAL = {"present_ratio_db": -math.inf, "noise_norm": math.inf, "present_noise_norm": math.inf}  # None: test off
 
 
 @dataclass(frozen=True)
@@ -61,15 +63,17 @@ class GateThresholds:
     use_weight: float = 1.0
     noise_norm: float = math.inf
     noise_weight: float = 0.0
+    present_noise_norm: float = math.inf
+    present_similarity_noisy: float = -1.0
     calibration: Dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if not self.bypass_margin <= self.use_margin:
             raise ConfigError("gate thresholds: bypass_margin={} must be <= use_margin={}".format(
                 self.bypass_margin, self.use_margin))
-        if not -1.0 <= self.present_similarity <= 1.0:
-            raise ConfigError("gate thresholds: present_similarity={} must be a cosine in [-1, 1]".format(
-                self.present_similarity))
+        bad = [n for n in ("present_similarity", "present_similarity_noisy") if not -1.0 <= getattr(self, n) <= 1.0]
+        if bad:
+            raise ConfigError("gate thresholds: {} must be a cosine in [-1, 1]".format(", ".join(bad)))
         bad = [n for n in ("use_weight", "noise_weight") if not 0.0 <= getattr(self, n) <= 1.0]
         if bad:
             raise ConfigError("gate thresholds: {} must be in [0, 1]".format(", ".join(bad)))
@@ -157,7 +161,8 @@ def window_features(extracted: np.ndarray, mixture: np.ndarray, spk_emb: np.ndar
 def decide(features: GateFeatures, thresholds: GateThresholds) -> GateDecision:
     """The gate's decision for one window (see the module docstring)."""
     f, t = features, thresholds
-    if max(f.sim_extracted, f.sim_mixture) < t.present_similarity or f.ratio_db < t.present_ratio_db:
+    similarity = t.present_similarity_noisy if f.residual_norm >= t.present_noise_norm else t.present_similarity
+    if max(f.sim_extracted, f.sim_mixture) < similarity or f.ratio_db < t.present_ratio_db:
         return GateDecision(ABSENT, 0.0, f)
     if f.residual_norm >= t.noise_norm:
         weight = t.noise_weight

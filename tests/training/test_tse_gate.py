@@ -50,7 +50,8 @@ def test_calibration_never_loses_to_tse_off_and_drops_absent_windows():
 def test_vectorised_decisions_match_the_runtime_gate():
     samples = _samples(n=10, seed=1)
     t = GateThresholds(use_margin=0.3, bypass_margin=0.05, present_similarity=0.5, present_ratio_db=-3.0,
-                       clean_gain_db=40.0, use_weight=0.75, noise_norm=2.0, noise_weight=0.25)
+                       clean_gain_db=40.0, use_weight=0.75, noise_norm=2.0, noise_weight=0.25,
+                       present_noise_norm=2.5, present_similarity_noisy=0.2)
     present, weight = decisions(samples, t)
     for i in range(len(samples.truth)):
         d = decide(GateFeatures(samples.sim_extracted[i], samples.sim_mixture[i], samples.ratio_db[i] - 40.0,
@@ -58,6 +59,24 @@ def test_vectorised_decisions_match_the_runtime_gate():
         assert d.present == present[i]
         if d.present:
             assert d.weight == pytest.approx(weight[i])
+
+
+def test_noisy_windows_get_their_own_presence_threshold():
+    """Strong noise pulls both similarities below another talker's alone: one threshold would drop the noisy
+    target windows or keep the absent ones; the residual's norm tells them apart."""
+    samples = _samples()
+    rng = np.random.default_rng(3)
+    noisy = samples.select(samples.condition == "noise_0db")
+    n = len(noisy.truth)
+    loud = GateSamples(np.array(["noise_m5db"] * n), rng.normal(0.04, 0.02, n), rng.normal(-0.05, 0.02, n),
+                       noisy.ratio_db, noisy.residual_norm, noisy.truth, noisy.preds, labels=samples.labels)
+    both = GateSamples(*(np.concatenate([getattr(samples, k), getattr(loud, k)]) for k in GateSamples.FIELDS),
+                       labels=samples.labels)
+    t = calibrate(both)
+    summary = summarize(both, t)
+    assert summary["noise_m5db"]["present"] >= 0.95 and summary["absent"]["present"] == 0.0
+    assert t.present_similarity_noisy < 0.0 < t.present_similarity and 1.0 < t.present_noise_norm < 3.0
+    assert GateThresholds.from_dict(t.to_dict()) == t
 
 
 def test_samples_save_and_load(tmp_path):

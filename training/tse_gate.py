@@ -9,8 +9,8 @@ the mixture at a few weights. :func:`calibrate` then picks the thresholds:
 
 - ``clean_gain_db``: the TSE's median energy gain on the target alone;
 - presence: the similarity (quiet and noisy windows) and ratio thresholds that keep ``min_present``
-  of the windows in each condition where the target talks without another talker (fewest absent
-  windows let through);
+  of the windows in each condition where the target talks (alone, in noise or with another
+  talker; fewest absent windows let through);
 - ``bypass_margin``/``use_margin``/``use_weight`` and ``noise_norm``/``noise_weight``: the set with
   the best mean UA gain over TSE off among those whose worst condition loses at most half a point
   (else the one with the best worst condition), so no condition is sacrificed for another.
@@ -43,7 +43,6 @@ CONDITIONS: Dict[str, Dict[str, Any]] = {
     "talker_0db": dict(p_interferer=1.0, sir_db=(0.0, 0.0), p_noise=0.0),
     "absent": dict(p_interferer=1.0, sir_db=(0.0, 0.0), p_noise=0.0),  # the interferer alone
 }
-ALONE = ("clean", "noise_10db", "noise_5db", "noise_0db", "noise_m5db")  # the target talks, no other talker
 
 
 @dataclass
@@ -170,16 +169,17 @@ def summarize(samples: GateSamples, thresholds: GateThresholds) -> Dict[str, Dic
 
 def _presence(samples: GateSamples, clean_gain_db: float, min_present: float) -> Dict[str, float]:
     """The presence test rejecting the most absent windows while keeping ``min_present`` of the
-    target-alone windows in *every* target-alone condition (a pooled share let the −5 dB windows go:
-    12 % of them judged absent). Searched: the similarity thresholds of quiet and noisy windows, the
-    residual norm that tells them apart, and the energy-ratio threshold."""
-    alone = {name: samples.condition == name for name in ALONE if (samples.condition == name).any()}
+    windows in *every* condition where the target talks (alone, in noise, with another talker; a
+    pooled share let the −5 dB windows go: 12 % of them judged absent). Searched: the similarity
+    thresholds of quiet and noisy windows, the residual norm that tells them apart, and the
+    energy-ratio threshold."""
+    talks = {name: samples.condition == name for name in dict.fromkeys(samples.condition.tolist()) if name != "absent"}
     absent = samples.condition == "absent"
-    target = np.isin(samples.condition, list(alone))
+    target = ~absent
     sim = np.maximum(samples.sim_extracted, samples.sim_mixture)
     ratio = samples.ratio_db - clean_gain_db
     def tails(values: np.ndarray, top: float, n: int) -> np.ndarray:  # each condition's lower tail: what it must keep
-        return np.unique(np.concatenate([np.quantile(values[m], np.linspace(0, top, n)) for m in alone.values()]))
+        return np.unique(np.concatenate([np.quantile(values[m], np.linspace(0, top, n)) for m in talks.values()]))
 
     sims = np.concatenate([[-1.0], tails(sim, 0.3, 11)])
     ratios = np.concatenate([[-np.inf], tails(ratio, 0.2, 5)])
@@ -193,7 +193,7 @@ def _presence(samples: GateSamples, clean_gain_db: float, min_present: float) ->
                 similar = sim >= np.where(noisy, noisy_sim, quiet_sim)
                 for r in ratios:
                     keep = similar & (ratio >= r)
-                    kept = min(float(keep[m].mean()) for m in alone.values())
+                    kept = min(float(keep[m].mean()) for m in talks.values())
                     if kept < min_present:
                         continue
                     key = (float(keep[absent].mean()) if absent.any() else 0.0, -kept)

@@ -7,7 +7,7 @@ through a held-out microphone or room at its own level (training/channels.py), e
 speech windows whose reported emotion equals the unaltered run's.
 
     python benchmarks/ser_channel_agreement.py out/demo/bundle out/demo/mixture.wav SPEAKER ENVIRONMENT \
-        [--enrollment out/demo/enroll.wav]
+        [--enrollment out/demo/enroll.wav] [--tse auto|gated|on|off]
 
 ``--enrollment``: the speaker is enrolled again from this recording through each condition (the
 same device records the enrollment and the stream), in a copy of the bundle, before its run: what
@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("speaker")
     parser.add_argument("environment")
     parser.add_argument("--enrollment", default=None, help="enroll the speaker from this WAV through each condition")
+    parser.add_argument("--tse", default="auto", help="PipelineConfig.tse: auto, gated, on or off")
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
     args = parser.parse_args()
     import shutil
@@ -39,7 +40,7 @@ def main() -> None:
     import soundfile as sf
 
     from emotrt.export.enroll import enroll_speaker
-    from emotrt.runtime import Pipeline
+    from emotrt.runtime import Pipeline, PipelineConfig
     from emotrt.runtime.offline import evaluate_offline
     from emotrt.training.channels import CHANNELS, conditions
 
@@ -59,7 +60,7 @@ def main() -> None:
             sf.write(str(work / "enroll.wav"), apply(enrollment), rate, subtype="FLOAT")
             enroll_speaker(bundle / "speakers", args.speaker, work / "enroll.wav", bundle / "models" / "enroll.onnx",
                            replace=True)
-        with Pipeline.from_bundle(bundle, backend="onnxruntime") as pipeline:
+        with Pipeline.from_bundle(bundle, backend="onnxruntime", config=PipelineConfig(tse=args.tse)) as pipeline:
             return evaluate_offline(pipeline, rate, apply(audio), args.speaker, args.environment)
 
     try:

@@ -40,6 +40,8 @@ def evaluate_offline(pipeline: Any, sample_rate: int, samples: Any, speaker: str
     audio = np.concatenate((audio, resampler.flush()))
     audio = np.pad(audio, (0, -audio.shape[0] % layout.chunk))
     speech = extract_offline(pipeline, audio, speaker)
+    # the mixture as the stream keeps it: delayed by the TSE's latency, sample for sample with the extraction
+    mixture = np.concatenate((np.zeros(pipeline.tse_latency, dtype=audio.dtype), audio))[: audio.shape[0]]
     vad = pipeline.make_vad()
     states = [(vad.update(speech[i:i + layout.chunk]), vad.probability) for i in range(0, speech.shape[0], layout.chunk)]
     smoother = Smoother(pipeline.config.smoothing)
@@ -51,7 +53,7 @@ def evaluate_offline(pipeline: Any, sample_rate: int, samples: Any, speaker: str
         out, fields = None, {}
         if is_speech:
             window = slice(end - layout.window, end)
-            window_audio, fields = gate(speech[None, window], audio[None, window])
+            window_audio, fields = gate(speech[None, window], mixture[None, window])
             if window_audio is not None:
                 out = pipeline.ser.run({"audio": window_audio, "env_token": token})
         results.append(make_result(
@@ -76,7 +78,7 @@ def gated_signal(pipeline: Any, sample_rate: int, samples: Any, speaker: str, ga
     audio = resampler(sample_rate, to_mono(samples))
     audio = np.concatenate((audio, resampler.flush()))
     length = audio.shape[0]
-    latency = int((pipeline.tse.contract.extra or {}).get("latency_samples", 0))
+    latency = pipeline.tse_latency
     padded = np.pad(audio, (0, -(length + latency) % layout.chunk + latency))
     extracted = extract_offline(pipeline, padded, speaker)[latency:latency + length]
     if not gate:

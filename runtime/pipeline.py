@@ -203,6 +203,11 @@ class Pipeline:
                        level_gain=self.speaker_level_gain(speaker))
 
     @property
+    def tse_latency(self) -> int:
+        """Samples the TSE's output lags its input (``latency_samples`` in the ``tse_step`` contract)."""
+        return int((self.tse.contract.extra or {}).get("latency_samples", 0)) if self.tse.contract else 0
+
+    @property
     def labels(self) -> Tuple[str, ...]:
         return self.layout.labels
 

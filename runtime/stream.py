@@ -64,7 +64,10 @@ class Stream:
         # Extracted speech, appended in place; the last ``window`` samples are moved to the front only
         # when the buffer is full, so a hop costs one small copy instead of shifting a whole window.
         self._speech = np.zeros(self._window + max(self._window, 64 * self._chunk), dtype=np.float32)
-        self._mixture = np.zeros_like(self._speech)  # the TSE input, same indexing: SER windows take its level
+        # The TSE input delayed by the TSE's latency, so it lines up sample for sample with the extraction:
+        # the gate blends the two and match_level projects one onto the other (a 2 ms lag decorrelates them).
+        self._mixture = np.zeros_like(self._speech)
+        self._delay = np.zeros(pipeline.tse_latency, dtype=np.float32)
         self._fill = self._window
         self._stepper = pipeline.tse.create_stepper()
         self._tse_in: Dict[str, np.ndarray] = {"spk_emb": pipeline.speaker_embedding(speaker)[None, :]}
@@ -167,6 +170,9 @@ class Stream:
             self._mixture[: self._window] = self._mixture[self._fill - self._window:self._fill]
             self._fill = self._window
         self._speech[self._fill:self._fill + n] = extracted
+        if self._delay.shape[0]:
+            delayed = np.concatenate((self._delay, audio))
+            audio, self._delay = delayed[:n], delayed[n:]
         self._mixture[self._fill:self._fill + n] = audio
         self._fill += n
         speech = self._vad.update(extracted)

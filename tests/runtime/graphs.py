@@ -80,15 +80,27 @@ def _fir_inits(taps: np.ndarray) -> list:
     ]
 
 
-def tse_step(seed: int = 0, gate: Optional[Dict[str, object]] = None) -> onnx.ModelProto:
-    """Streaming causal FIR with state ``hist`` [1, TAPS-1] (``gate``: thresholds in its contract's extra)."""
+def _taps(seed: int, delay: Optional[int]) -> np.ndarray:
+    """The FIR's taps: seeded, or (``delay``) a pure delay of that many samples, as a TSE's latency."""
+    if delay is None:
+        return _weights(seed)["taps"]
+    taps = np.zeros(TAPS, dtype=np.float32)
+    taps[TAPS - 1 - delay] = 1.0
+    return taps
+
+
+def tse_step(seed: int = 0, gate: Optional[Dict[str, object]] = None, delay: Optional[int] = None) -> onnx.ModelProto:
+    """Streaming causal FIR with state ``hist`` [1, TAPS-1] (``gate``: thresholds in its contract's extra;
+    ``delay``: the input delayed by that many samples, declared as ``latency_samples``)."""
+    extra: Dict[str, object] = {"gate": gate} if gate else {}
+    if delay is not None:
+        extra["latency_samples"] = delay
     contract = ModelContract("tse_step", RATE, chunk_samples=CHUNK, spk_dim=SPK_DIM,
-                             states=(StateSpec("hist", (1, TAPS - 1)),), opset=OPSET,
-                             extra={"gate": gate} if gate else {})
+                             states=(StateSpec("hist", (1, TAPS - 1)),), opset=OPSET, extra=extra)
     nodes = [helper.make_node("Concat", ["state_in.hist", "audio"], ["joined"], axis=1)]
     nodes += _fir_nodes("joined")
     nodes.append(helper.make_node("Slice", ["joined", "tail_start", "tail_end", "axis1"], ["state_out.hist"]))
-    inits = _fir_inits(_weights(seed)["taps"]) + [
+    inits = _fir_inits(_taps(seed, delay)) + [
         numpy_helper.from_array(np.array([-(TAPS - 1)], dtype=np.int64), "tail_start"),
         numpy_helper.from_array(np.array([np.iinfo(np.int64).max], dtype=np.int64), "tail_end"),
     ]
@@ -97,12 +109,12 @@ def tse_step(seed: int = 0, gate: Optional[Dict[str, object]] = None) -> onnx.Mo
     return _model(nodes, inputs, outputs, inits, contract)
 
 
-def tse_offline(seed: int = 0) -> onnx.ModelProto:
+def tse_offline(seed: int = 0, delay: Optional[int] = None) -> onnx.ModelProto:
     """The same FIR over a whole signal [1, T] (left zero padding = zero initial history)."""
     contract = ModelContract("tse_offline", RATE, spk_dim=SPK_DIM, opset=OPSET)
     nodes = [helper.make_node("Pad", ["audio", "pads"], ["joined"])]
     nodes += _fir_nodes("joined")
-    inits = _fir_inits(_weights(seed)["taps"]) + [
+    inits = _fir_inits(_taps(seed, delay)) + [
         numpy_helper.from_array(np.array([0, TAPS - 1, 0, 0], dtype=np.int64), "pads")]
     return _model(nodes, [_io("audio", (1, "T")), _io("spk_emb", (1, SPK_DIM))], [_io("audio_out", (1, "T"))],
                   inits, contract)

@@ -108,9 +108,10 @@ def match_level(extracted: np.ndarray, mixture: np.ndarray) -> np.ndarray:
     extraction is returned as it is. ``emotrt eval``, the joint fine-tuning (in torch) and the
     stream all scale each SER window this way, so they agree.
     """
-    power = float(np.dot(extracted.ravel().astype(np.float64), extracted.ravel().astype(np.float64)))
+    e = extracted.ravel().astype(np.float64)
+    power = float(np.dot(e, e))
     if power <= 1e-12:
         return extracted
-    gain = max(float(np.dot(mixture.ravel().astype(np.float64), extracted.ravel().astype(np.float64))) / power, 0.0)
+    gain = max(float(np.dot(mixture.ravel(), e)) / power, 0.0)
     return (extracted * np.float32(gain)).astype(np.float32, copy=False)
 

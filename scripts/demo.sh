@@ -15,6 +15,7 @@ $E enroll "$SPEAKER" "$OUT/enroll.wav" --model "$OUT/export/enroll.onnx" --store
 $E calibrate "$OUT/export" --data "$DATA/manifests/test.jsonl" --out "$OUT/calibration" --force
 $E build "$OUT/export" --calibration "$OUT/calibration" --speakers "$OUT/export/speakers" --target "$TARGET" --out "$OUT/bundle" --tar --force
 $E selftest "$OUT/bundle"
+rm -f "$OUT/results.jsonl"  # --jsonl appends (a service's log); the demo reports this run alone
 $E run "$OUT/bundle" --file "$OUT/mixture.wav" --speaker "$SPEAKER" --environment "$ENVIRONMENT" --jsonl "$OUT/results.jsonl"
 echo "results: $OUT/results.jsonl ($(wc -l < "$OUT/results.jsonl") lines); bundle: $OUT/bundle.tar"
 $E doctor

@@ -28,7 +28,7 @@ from emotrt.runtime.audio import check_complete
 from emotrt.runtime.backends import load_engine
 from emotrt.runtime.contract import ModelContract
 from emotrt.runtime.errors import AudioError, CorpusError, ModelContractError
-from emotrt.runtime.level import reference_gain, speech_level_db
+from emotrt.runtime.level import enrollment_gain
 from emotrt.runtime.tables import VectorTable
 
 log = logging.getLogger(__name__)
@@ -235,8 +235,8 @@ def _feeds(path, contract: ModelContract, corpus: _Corpus, embed, tokens, config
             audio = corpus.audio(entry)
             if reference is None:
                 return audio
-            level = speech_level_db(corpus.enrollment(entry), contract.sample_rate)
-            return (audio * np.float32(reference_gain(level, float(reference)))).astype(np.float32)
+            gain = enrollment_gain(corpus.enrollment(entry), contract.sample_rate, float(reference))
+            return (audio * np.float32(gain)).astype(np.float32)
 
         # accuracy is scored at the recordings' own levels (the SER hears level: loud is a cue)
         # with the clean-speech token; only the calibration feeds span levels and environments

@@ -53,3 +53,8 @@ def speech_level_db(audio: np.ndarray, sample_rate: int) -> float:
 def reference_gain(level_db: float, reference_db: float = REFERENCE_LEVEL_DB) -> float:
     """The linear gain that brings speech at ``level_db`` to ``reference_db``, limited to +-:data:`MAX_GAIN_DB`."""
     return 10.0 ** (float(np.clip(reference_db - level_db, -MAX_GAIN_DB, MAX_GAIN_DB)) / 20.0)
+
+
+def enrollment_gain(recording: np.ndarray, sample_rate: int, reference_db: float = REFERENCE_LEVEL_DB) -> float:
+    """The gain a speaker is heard at: the one bringing their enrollment ``recording`` to ``reference_db``."""
+    return reference_gain(speech_level_db(recording, sample_rate), reference_db)

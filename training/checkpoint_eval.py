@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from emotrt.runtime.errors import ConfigError, CorpusError
-from emotrt.runtime.level import reference_gain, speech_level_db
+from emotrt.runtime.level import enrollment_gain
 from emotrt.runtime.results import match_level
 from emotrt.training.metrics import ccc, classification_scores, si_sdr_improvement
 from emotrt.training.text_gain import Scored, format_gains, paired_gain, text_gains
@@ -163,7 +163,7 @@ class Evaluator:
             enrollment = self._audio(self._clean("enroll:" + speaker))
             if condition is not None:
                 enrollment = condition(enrollment)
-            self._level_gains[key] = reference_gain(speech_level_db(enrollment, config.sample_rate))
+            self._level_gains[key] = enrollment_gain(enrollment, config.sample_rate)
         return self._level_gains[key]
 
     def _tokens(self, envs: Sequence[str], mode: str, ser: Any = None) -> torch.Tensor:

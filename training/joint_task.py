@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from emotrt.runtime.errors import ConfigError, CorpusError
-from emotrt.runtime.level import reference_gain, speech_level_db
+from emotrt.runtime.level import enrollment_gain
 from emotrt.runtime.manifest import sha256_file
 from emotrt.training.checkpoint import WEIGHTS, save_checkpoint
 from emotrt.training.losses import neg_si_snr
@@ -196,8 +196,8 @@ class JointTask:
         batch["enrollment"] = torch.from_numpy(np.stack([m.enrollment for m in items]).astype(np.float32))
         if self.enrollments is not None:
             rate = self.ser.config.sample_rate
-            batch["level_gain"] = torch.tensor([reference_gain(speech_level_db(reference_enrollment(
-                self.enrollments, m, rng), rate)) for m in items], dtype=torch.float32)
+            batch["level_gain"] = torch.tensor([enrollment_gain(reference_enrollment(self.enrollments, m, rng), rate)
+                                                for m in items], dtype=torch.float32)
         return batch
 
     def build_model(self) -> JointModel:

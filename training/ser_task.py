@@ -27,7 +27,7 @@ import torch
 from torch.nn import functional as F
 
 from emotrt.runtime.errors import ConfigError, CorpusError
-from emotrt.runtime.level import reference_gain, speech_level_db
+from emotrt.runtime.level import enrollment_gain
 from emotrt.training.augment import ChannelAugment, ChannelConfig
 from emotrt.training.metrics import ccc, classification_scores
 from emotrt.training.ser import SER, SERConfig
@@ -243,7 +243,7 @@ class SERTask:
             if referenced:  # the enrollment went through the same device; its level sets the window's gain
                 enrollment = reference_enrollment(self.enrollments, item, channel_rng)
                 enrollment = device.apply(enrollment, channel_rng) if device is not None else enrollment
-                audio = audio * np.float32(reference_gain(speech_level_db(enrollment, self.model_config.sample_rate)))
+                audio = audio * np.float32(enrollment_gain(enrollment, self.model_config.sample_rate))
             heard.append(audio.astype(np.float32))
         batch["audio"] = torch.from_numpy(np.stack(heard))
         return batch

@@ -3,7 +3,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emotrt.runtime.level import MAX_GAIN_DB, REFERENCE_LEVEL_DB, active_level_db, frame_powers, reference_gain, speech_level_db
+from emotrt.runtime.level import (MAX_GAIN_DB, REFERENCE_LEVEL_DB, active_level_db, enrollment_gain, frame_powers,
+                                  reference_gain, speech_level_db)
 
 RATE = 16000
 
@@ -35,8 +36,8 @@ def test_the_referenced_window_does_not_depend_on_the_microphone_gain(gain_db, s
     enrollment = rng.standard_normal(2 * RATE).astype(np.float32) * 0.05
     window = rng.standard_normal(RATE).astype(np.float32) * 0.1
     g = np.float32(10.0 ** (gain_db / 20.0))
-    heard = window * reference_gain(speech_level_db(enrollment, RATE))
-    heard_scaled = (window * g) * reference_gain(speech_level_db(enrollment * g, RATE))
+    heard = window * enrollment_gain(enrollment, RATE)
+    heard_scaled = (window * g) * enrollment_gain(enrollment * g, RATE)
     np.testing.assert_allclose(heard_scaled, heard, rtol=1e-4, atol=1e-7)
 
 

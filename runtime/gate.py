@@ -142,13 +142,17 @@ def energy_ratio_db(extracted: np.ndarray, mixture: np.ndarray) -> float:
 
 
 def window_features(extracted: np.ndarray, mixture: np.ndarray, spk_emb: np.ndarray,
-                    embed: Callable[[np.ndarray], np.ndarray], clean_gain_db: float = 0.0) -> GateFeatures:
+                    embed: Callable[[np.ndarray], np.ndarray], clean_gain_db: float = 0.0,
+                    matched: Optional[np.ndarray] = None) -> GateFeatures:
     """Features of one window: ``extracted`` at the TSE's own scale, ``mixture`` its input; ``embed``
-    maps audio [1, T] to an embedding [1, D] (the enroll graph). Three ``embed`` calls."""
+    maps audio [1, T] to an embedding [1, D] (the enroll graph). Three ``embed`` calls. ``matched``:
+    ``match_level(extracted, mixture)`` when the caller has it already."""
     extracted = np.asarray(extracted, dtype=np.float32).reshape(1, -1)
     mixture = np.asarray(mixture, dtype=np.float32).reshape(1, -1)
     ratio = energy_ratio_db(extracted, mixture)
-    matched = match_level(extracted, mixture)  # as the SER hears it
+    if matched is None:
+        matched = match_level(extracted, mixture)  # as the SER hears it
+    matched = np.asarray(matched, dtype=np.float32).reshape(1, -1)
     norm = math.sqrt(float(np.dot(np.ravel(spk_emb), np.ravel(spk_emb)))) or 1.0
     return GateFeatures(
         sim_extracted=cosine(embed(extracted), spk_emb),
@@ -230,8 +234,7 @@ class TseGate:
     """
 
     def __init__(self, mode: str, thresholds: Optional[GateThresholds], embed: Optional[Callable[[np.ndarray], np.ndarray]],
-                 spk_emb: Optional[np.ndarray], match: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None,
-                 copy: bool = False, level_gain: float = 1.0) -> None:
+                 spk_emb: Optional[np.ndarray], match: bool = False, copy: bool = False, level_gain: float = 1.0) -> None:
         if mode == "gated" and (thresholds is None or embed is None or spk_emb is None):
             raise ConfigError("the gated TSE needs thresholds, an enroll graph and the speaker's embedding",
                               hint="a bundle with enroll.onnx and gate thresholds, or tse='on'")
@@ -250,13 +253,15 @@ class TseGate:
     def _choose(self, extracted: np.ndarray, mixture: np.ndarray) -> Tuple[Optional[np.ndarray], Dict[str, Any]]:
         if self.mode == "off":
             return (mixture.copy() if self.copy else mixture), {"tse": BYPASSED, "speaker_present": None}
-        matched = self.match(extracted, mixture) if self.match is not None else extracted
+        leveled = match_level(extracted, mixture) if self.match or self.mode == "gated" else None
+        matched = leveled if self.match else extracted
         if self.mode == "on":
             out = matched.copy() if self.copy and matched is extracted else matched
             return out, {"tse": USED, "speaker_present": None}
         t = self.thresholds
         assert t is not None and self.embed is not None  # checked in __init__
-        decision = self.last = decide(window_features(extracted, mixture, self.spk_emb, self.embed, t.clean_gain_db), t)
+        features = window_features(extracted, mixture, self.spk_emb, self.embed, t.clean_gain_db, matched=leveled)
+        decision = self.last = decide(features, t)
         if not decision.present:
             return None, {"tse": None, "speaker_present": False}
         audio = gate_audio(decision, matched, mixture)

@@ -194,12 +194,10 @@ class Pipeline:
 
     def make_gate(self, speaker: str, copy: bool = False) -> TseGate:
         """A per-stream :class:`~emotrt.runtime.gate.TseGate` for ``speaker`` under ``config.tse``."""
-        from emotrt.runtime.results import match_level
-
         gated = self.tse_mode == "gated"
         return TseGate(self.tse_mode, self.gate_thresholds, engine_embedder(self.enroll) if gated else None,
                        self.speaker_embedding(speaker) if gated else None,
-                       match_level if self.config.match_level else None, copy=copy,
+                       match=self.config.match_level, copy=copy,
                        level_gain=self.speaker_level_gain(speaker))
 
     @property

@@ -8,6 +8,14 @@ TSE's output scale arbitrary, and the SER hears level), then the SER classifies 
 recordings, as in its own training and at run time (:mod:`emotrt.runtime.level`). Loss:
 ``si_snr_weight`` * −SI-SNR(extraction, clean target) + ``ce_weight`` * CE + ``ccc_weight`` * (1 − CCC).
 
+With ``p_absent``, some windows hold the other talker (and the noise) without the enrolled speaker,
+as when the device's user is silent while someone else talks. The TSE should then output next to
+nothing, which the runtime's gate reads as "speaker absent" (its ``ratio_db`` feature). Its output
+scale is arbitrary (SI-SNR), so the absent loss is relative: ``absent_weight`` times the dB by which
+an absent window's output/input energy ratio exceeds the batch's present windows' median ratio minus
+``absent_margin_db`` (the "target-absent" training of Borsdorf et al., Interspeech 2021, with the
+present windows as the level reference). Absent windows carry no SER or SI-SNR loss.
+
 The run directory's ``last/`` and ``best/`` hold the joint weights (for resuming) and, inside them,
 ``tse/`` and ``ser/``: ordinary TSE and SER checkpoints that ``load_model`` and ``emotrt export``
 take, whose configs name the parents they were fine-tuned from.
@@ -72,12 +80,20 @@ class JointDataConfig:
     snr_db: Tuple[float, ...] = (20.0, 12.5, 7.5)
     snr_mode: str = "power"
     p_no_text: float = 0.2
+    p_absent: float = 0.0  # windows of another talker (and noise) without the target; needs p_interferer > 0
     valid_size: int = 64  # fixed two-talker 0 dB validation windows, no noise
+    valid_absent: int = 0  # the first of those with the target taken out
     valid_seed: int = 1234
 
     def __post_init__(self) -> None:
         if not self.corpus:
             raise ConfigError("recipe [data]: corpus is not set", hint="--set data.corpus=/work/data/synth")
+        if not 0.0 <= self.p_absent <= 1.0 or not 0 <= self.valid_absent <= self.valid_size:
+            raise ConfigError("recipe [data]: p_absent must be in [0, 1] and valid_absent in [0, valid_size], got "
+                              "{}, {}".format(self.p_absent, self.valid_absent))
+        if self.p_absent > 0 and self.p_interferer <= 0:
+            raise ConfigError("recipe [data]: p_absent > 0 needs another talker (p_interferer > 0)",
+                              hint="--set data.p_interferer=0.7")
         if self.batch_size < 2 or self.valid_size < 2 or self.enroll_seconds <= 0:
             raise ConfigError("recipe [data]: batch_size and valid_size must be >= 2 and enroll_seconds > 0, got "
                               "{}, {}, {}".format(self.batch_size, self.valid_size, self.enroll_seconds))
@@ -96,11 +112,13 @@ class JointDataConfig:
 
 @dataclass(frozen=True)
 class JointLossConfig:
-    """``[loss]``: weights of −SI-SNR, cross-entropy and (1 − mean CCC)."""
+    """``[loss]``: weights of −SI-SNR, cross-entropy, (1 − mean CCC) and the absent windows' loss (per dB)."""
 
     si_snr_weight: float = 0.1
     ce_weight: float = 1.0
     ccc_weight: float = 1.0
+    absent_weight: float = 0.05
+    absent_margin_db: float = 30.0
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -117,6 +135,28 @@ def match_level(extracted: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
     power = extracted.pow(2).sum(-1, keepdim=True)
     gain = ((mixture * extracted).sum(-1, keepdim=True) / power.clamp_min(1e-12)).clamp_min(0.0)
     return extracted * torch.where(power > 1e-12, gain, torch.ones_like(gain))
+
+
+def energy_ratio_db(extracted: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
+    """Per row of [B, T]: 10·log10 of the extraction's over the mixture's energy (torch form of the gate's feature)."""
+    return 10.0 * torch.log10(extracted.pow(2).sum(-1).clamp_min(1e-12) / mixture.pow(2).sum(-1).clamp_min(1e-12))
+
+
+def absent_loss(ratio_db: torch.Tensor, absent: torch.Tensor, margin_db: float) -> torch.Tensor:
+    """Mean dB by which absent rows' ``ratio_db`` exceed the present rows' median minus ``margin_db``
+    (0 without both kinds of row; the reference carries no gradient)."""
+    if not absent.any() or absent.all():
+        return ratio_db.new_zeros(())
+    reference = ratio_db[~absent].detach().median()
+    return F.relu(ratio_db[absent] - (reference - margin_db)).mean()
+
+
+def without_target(item: Any) -> Any:
+    """A sampler mixture with the target taken out: the other talker and the noise, target silent."""
+    import dataclasses
+
+    return dataclasses.replace(item, mixture=(item.mixture - item.target).astype(np.float32),
+                               target=np.zeros_like(item.target))
 
 
 class JointModel(nn.Module):
@@ -189,10 +229,17 @@ class JointTask:
         self.enrollments = enrollment_clips(self.root) if ser_cfg.level_reference == "enrollment" else None
         valid = labelled_sampler(self.root, "valid", self.labels, data.mix_config(window, rate, valid=True),
                                  data.valid_seed)
-        self.valid = self._batch([valid[i] for i in range(data.valid_size)], np.random.default_rng(data.valid_seed), 0.0)
+        items = [valid[i] for i in range(data.valid_size)]
+        self.valid = self._batch(items, np.random.default_rng(data.valid_seed), 0.0)
+        self.valid_absent = (self._batch(items[:data.valid_absent], np.random.default_rng(data.valid_seed), 0.0,
+                                         absent=np.ones(data.valid_absent, bool)) if data.valid_absent else None)
 
-    def _batch(self, items: Any, rng: np.random.Generator, text_dropout: float) -> Dict[str, Any]:
+    def _batch(self, items: Any, rng: np.random.Generator, text_dropout: float,
+               absent: Optional[np.ndarray] = None) -> Dict[str, Any]:
+        absent = np.zeros(len(items), bool) if absent is None else absent & np.array([m.interferer is not None for m in items])
+        items = [without_target(m) if a else m for m, a in zip(items, absent)]
         batch = window_batch(items, self.labels, self.bank, rng, text_dropout)
+        batch["absent"] = torch.from_numpy(absent)
         batch["enrollment"] = torch.from_numpy(np.stack([m.enrollment for m in items]).astype(np.float32))
         if self.enrollments is not None:
             rate = self.ser.config.sample_rate
@@ -210,41 +257,64 @@ class JointTask:
         rng = np.random.default_rng([seed, 11])
         while True:
             picks = rng.integers(0, 1 << 40, self.data.batch_size)
-            yield self._batch([sampler[int(i)] for i in picks], rng, self.data.p_no_text)
+            absent = rng.random(self.data.batch_size) < self.data.p_absent
+            absent[:2] = False  # two windows with the target: CCC needs two, the absent loss a reference
+            yield self._batch([sampler[int(i)] for i in picks], rng, self.data.p_no_text, absent)
 
     def loss(self, model: JointModel, batch: Dict[str, Any]) -> Tuple[torch.Tensor, Dict[str, float]]:
-        """Weighted −SI-SNR (extraction vs clean target) + CE + (1 − mean CCC)."""
+        """Weighted −SI-SNR (extraction vs clean target) + CE + (1 − mean CCC) on the windows where the
+        target talks, plus the absent windows' loss (see the module docstring)."""
         extracted, logits, avd = model(batch["audio"], batch["enrollment"], env_tokens(model.ser, batch),
                                        batch.get("level_gain"))
         n = extracted.shape[-1] - model.tse.config.latency_samples  # the zero tail has no estimate
-        extraction = neg_si_snr(extracted[:, :n], batch["clean"][:, :n])
-        ce = F.cross_entropy(logits, batch["label"])
-        concord = ccc(avd, batch["avd"]).mean()
+        absent = batch["absent"]
+        present = ~absent
+        extraction = neg_si_snr(extracted[present, :n], batch["clean"][present, :n])
+        ce = F.cross_entropy(logits[present], batch["label"][present])
+        concord = ccc(avd[present], batch["avd"][present]).mean()
+        silence = absent_loss(energy_ratio_db(extracted[:, :n], batch["audio"][:, :n]), absent,
+                              self.loss_config.absent_margin_db)
         w = self.loss_config
-        loss = w.si_snr_weight * extraction + w.ce_weight * ce + w.ccc_weight * (1.0 - concord)
-        accuracy = (logits.argmax(-1) == batch["label"]).float().mean()
-        return loss, {"si_snr": -extraction.item(), "ce": ce.item(), "ccc": concord.item(), "acc": accuracy.item()}
+        loss = (w.si_snr_weight * extraction + w.ce_weight * ce + w.ccc_weight * (1.0 - concord)
+                + w.absent_weight * silence)
+        accuracy = (logits[present].argmax(-1) == batch["label"][present]).float().mean()
+        return loss, {"si_snr": -extraction.item(), "ce": ce.item(), "ccc": concord.item(), "acc": accuracy.item(),
+                      "absent_db": silence.item()}
 
     def validate(self, model: JointModel) -> Dict[str, float]:
-        """UA/WA/F1/CCC and SI-SDRi on two-talker 0 dB windows through the TSE; ``score`` is UA."""
-        device = next(model.parameters()).device
-        logits, avd, improvements = [], [], []
-        size = self.data.batch_size
-        latency = model.tse.config.latency_samples
-        for start in range(0, len(self.valid["label"]), size):
-            part = {k: v[start:start + size].to(device) if isinstance(v, torch.Tensor) else v[start:start + size]
-                    for k, v in self.valid.items()}
-            extracted, out_logits, out_avd = model(part["audio"], part["enrollment"], env_tokens(model.ser, part),
-                                                   part.get("level_gain"))
-            n = extracted.shape[-1] - latency
-            improvements.append(si_sdr_improvement(extracted[:, :n], part["audio"][:, :n], part["clean"][:, :n]).cpu())
-            logits.append(out_logits.cpu())
-            avd.append(out_avd.cpu())
-        scores = classification_scores(self.valid["label"].numpy(), torch.cat(logits).argmax(-1).numpy(), len(self.labels))
-        scores["ccc"] = float(ccc(torch.cat(avd), self.valid["avd"]).mean())
-        scores["si_sdri"] = float(torch.cat(improvements).mean())
+        """UA/WA/F1/CCC and SI-SDRi on two-talker 0 dB windows through the TSE; ``score`` is UA.
+
+        With ``valid_absent``, also the absent windows: ``absent_gap_db``, the median output/input
+        energy ratio of the present windows over the absent ones', and ``absent_leak``, the share of
+        absent windows at or above the present windows' 5th percentile (what a presence threshold
+        keeping 95 % of them lets through); ``score`` is then the mean of UA and 1 − leak.
+        """
+        extracted, logits, avd = self._run(model, self.valid)
+        n = extracted.shape[-1] - model.tse.config.latency_samples
+        scores = classification_scores(self.valid["label"].numpy(), logits.argmax(-1).numpy(), len(self.labels))
+        scores["ccc"] = float(ccc(avd, self.valid["avd"]).mean())
+        scores["si_sdri"] = float(si_sdr_improvement(extracted[:, :n], self.valid["audio"][:, :n],
+                                                     self.valid["clean"][:, :n]).mean())
         scores["score"] = scores["ua"]
+        if self.valid_absent is not None:
+            present = energy_ratio_db(extracted[:, :n], self.valid["audio"][:, :n])
+            absent = energy_ratio_db(self._run(model, self.valid_absent)[0][:, :n], self.valid_absent["audio"][:, :n])
+            scores["absent_gap_db"] = float(present.median() - absent.median())
+            scores["absent_leak"] = float((absent >= torch.quantile(present, 0.05)).float().mean())
+            scores["score"] = 0.5 * (scores["ua"] + 1.0 - scores["absent_leak"])
         return scores
+
+    def _run(self, model: JointModel, batch: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(extraction, logits, AVD) of a fixed batch, ``batch_size`` windows at a time."""
+        device = next(model.parameters()).device
+        size = self.data.batch_size
+        outs = []
+        for start in range(0, len(batch["label"]), size):
+            part = {k: v[start:start + size].to(device) if isinstance(v, torch.Tensor) else v[start:start + size]
+                    for k, v in batch.items()}
+            outs.append(model(part["audio"], part["enrollment"], env_tokens(model.ser, part), part.get("level_gain")))
+        extracted, logits, avd = (torch.cat([o[i] for o in outs]).cpu() for i in range(3))
+        return extracted, logits, avd
 
     def checkpoint_config(self, model: JointModel) -> Dict[str, Any]:
         """The joint checkpoint's config: both models' configs and the parents' paths."""

@@ -8,7 +8,8 @@ from emotrt.runtime.manifest import sha256_file
 from emotrt.runtime.errors import ConfigError
 from emotrt.runtime.results import match_level as runtime_match_level
 from emotrt.training.checkpoint import save_checkpoint
-from emotrt.training.joint_task import JointDataConfig, JointModelConfig, JointTask, match_level
+from emotrt.training.joint_task import (JointDataConfig, JointLossConfig, JointModelConfig, JointTask, absent_loss,
+                                        energy_ratio_db, match_level)
 from emotrt.training.models import load_model
 from emotrt.training.ser import SER, SERConfig
 from emotrt.training.tse import TSE
@@ -66,7 +67,7 @@ def test_a_few_steps_reduce_the_joint_loss_and_validate(joint_task):
         optimiser.step()
         losses.append(loss.item())
     assert losses[-1] < 0.8 * losses[0]
-    assert set(parts) == {"si_snr", "ce", "ccc", "acc"}
+    assert set(parts) == {"si_snr", "ce", "ccc", "acc", "absent_db"} and parts["absent_db"] == 0.0  # p_absent 0
     assert model.tse.encoder.weight.grad.abs().sum() > 0  # the SER's loss reaches the TSE too
     with torch.no_grad():
         scores = joint_task.validate(model.eval())
@@ -143,6 +144,59 @@ def test_trainer_writes_two_loadable_exportable_checkpoints(parents, ser_corpus,
     assert (tmp_path / "run" / "best" / "ser" / "model.safetensors").is_file()
     report = export_checkpoints(ckpts, tmp_path / "m", ExportConfig(vad=False, stream_hops=10))
     assert all(r.ok for r in report.parity.values()) and {"tse_step", "enroll", "ser"} <= set(report.graphs)
+
+
+def test_the_absent_loss_is_relative_to_the_present_windows_and_reaches_only_the_absent_ones():
+    ratio = torch.tensor([0.0, -2.0, -4.0, -10.0, -40.0], requires_grad=True)  # three present, two absent windows
+    absent = torch.tensor([False, False, False, True, True])
+    loss = absent_loss(ratio, absent, margin_db=30.0)
+    assert loss.item() == pytest.approx((-10.0 - (-2.0 - 30.0)) / 2)  # only the first absent one is above -32 dB
+    loss.backward()
+    assert ratio.grad.tolist() == [0.0, 0.0, 0.0, 0.5, 0.0]
+    assert absent_loss(ratio + 60.0, absent, 30.0).item() == pytest.approx(loss.item())  # the TSE's scale is free
+    assert absent_loss(ratio, torch.zeros(5, dtype=torch.bool), 30.0).item() == 0.0
+    audio = torch.ones(2, 100)
+    assert energy_ratio_db(audio * 0.1, audio).tolist() == pytest.approx([-20.0, -20.0])
+
+
+def test_absent_windows_hold_the_other_talker_alone_and_the_tse_learns_to_silence_them(parents, ser_corpus, wordllama):
+    task = JointTask(JointModelConfig(tse=str(parents[0]), ser=str(parents[1]), freeze_ser=True),
+                     tiny_data(ser_corpus, p_interferer=1.0, p_noise=0.0, p_absent=0.5, valid_absent=2),
+                     JointLossConfig(si_snr_weight=0.0, ce_weight=0.0, ccc_weight=0.0, absent_weight=1.0),
+                     text_encoder=wordllama)
+    from emotrt.training.ser_task import labelled_sampler
+
+    rng = np.random.default_rng(0)
+    sampler = labelled_sampler(task.root, "train", task.labels, task.mix, 0)
+    sampler_items = [sampler[i] for i in range(4)]
+    batch = task._batch(sampler_items, rng, 0.0, absent=np.array([False, True, False, True]))
+    assert batch["absent"].tolist() == [False, True, False, True]
+    assert torch.count_nonzero(batch["clean"][1]) == 0 and torch.count_nonzero(batch["clean"][0]) > 0
+    other = sampler_items[1].interferer / np.abs(sampler_items[1].mixture - sampler_items[1].target).max()
+    np.testing.assert_allclose(batch["audio"][1].numpy() / batch["audio"][1].abs().max().item(), other, atol=1e-5)
+    assert task.valid_absent["absent"].all() and len(task.valid_absent["audio"]) == 2
+
+    torch.manual_seed(0)
+    model = task.build_model()
+    optimiser = torch.optim.AdamW(model.tse.parameters(), lr=2e-2)
+    losses = []
+    for _ in range(10):
+        loss, parts = task.loss(model, batch)
+        losses.append(parts["absent_db"])
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    # the TSE found weights silencing the absent windows against the present ones (a random tiny TSE: 30 dB short)
+    assert losses[0] > 25.0 and min(losses) < 0.5 * losses[0]
+    with torch.no_grad():
+        scores = task.validate(model.eval())
+    assert {"absent_gap_db", "absent_leak"} <= set(scores) and 0.0 <= scores["absent_leak"] <= 1.0
+    assert scores["score"] == pytest.approx(0.5 * (scores["ua"] + 1.0 - scores["absent_leak"]))
+
+
+def test_absent_windows_need_another_talker(ser_corpus):
+    with pytest.raises(ConfigError, match="p_absent > 0 needs another talker"):
+        tiny_data(ser_corpus, p_interferer=0.0, p_absent=0.2)
 
 
 def test_missing_or_wrong_parent_checkpoints_are_config_errors(parents, ser_corpus, wordllama):

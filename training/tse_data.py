@@ -4,7 +4,9 @@ On top of the sampler's mixtures (target + optional talker at an SIR + optional 
 noise at an SNR, target = the clean target speech), the TSE data path adds what the corpus
 does not vary, without touching corpus synthesis: a speed warp of the target speaker (shared
 with their enrollment) and, independently, of the interferer, which moves pitch and formants
-together and so makes new voices of the espeak-ng ones; and a random input level.
+together and so makes new voices of the espeak-ng ones; and a random input level. With
+``[data] voices`` (a corpus from ``emotrt data voices``), a share ``p_voices`` of the training
+mixtures are made of other synthesisers' voices instead (same mixing, the main corpus' noise).
 """
 from __future__ import annotations
 
@@ -62,9 +64,10 @@ class CorpusMixtures:
     talker (``noise``) and ``valid_clean_mixtures`` of the target alone (``clean``).
     """
 
-    def __init__(self, train: MixingSampler, valid: Dict[str, MixingSampler], data: TSEDataConfig) -> None:
-        self.train, self.valid, self.data = train, valid, data
-        self.speakers = sorted({u.speaker for u in train.speech})
+    def __init__(self, train: MixingSampler, valid: Dict[str, MixingSampler], data: TSEDataConfig,
+                 voices: Optional[MixingSampler] = None) -> None:
+        self.train, self.valid, self.data, self.voices = train, valid, data, voices
+        self.speakers = sorted({u.speaker for u in train.speech} | {u.speaker for u in (voices.speech if voices else ())})
         self.index = {name: i for i, name in enumerate(self.speakers)}
         self.n_speakers = len(self.speakers)
         self._valid: List[Dict[str, np.ndarray]] = []
@@ -91,7 +94,9 @@ class CorpusMixtures:
         train = MixingSampler.from_corpus(data.corpus, split="train", config=mix)
         valid = {name: MixingSampler.from_corpus(data.corpus, split="valid", config=config, seed=data.valid_seed)
                  for name, config in conditions.items() if cls._count(data, name)}
-        return cls(train, valid, data)
+        voices = (MixingSampler.from_corpus(data.voices, split="train", config=mix, seed=1, noise_root=data.corpus)
+                  if data.voices and data.p_voices > 0 else None)
+        return cls(train, valid, data, voices)
 
     @staticmethod
     def _count(data: TSEDataConfig, condition: str) -> int:
@@ -101,7 +106,7 @@ class CorpusMixtures:
     def sample(self, rng: np.random.Generator, batch: int) -> Dict[str, np.ndarray]:
         """``batch`` fresh mixtures; the index drawn from ``rng`` seeds each one in the sampler and its augmentation."""
         seeds = [int(i) for i in rng.integers(0, 2 ** 31 - 1, batch)]
-        items = [self.train[i] for i in seeds]
+        items = [self._source(i)[i] for i in seeds]
         made = [augment(m, self.data, np.random.default_rng([i, 1])) for i, m in zip(seeds, items)]
         return {
             "mixture": _stack(m[0] for m in made),
@@ -109,6 +114,12 @@ class CorpusMixtures:
             "enrollment": _stack(m[2] for m in made),
             "speaker": np.array([self.index[m.speaker] for m in items], dtype=np.int64),
         }
+
+    def _source(self, seed: int) -> MixingSampler:
+        """The sampler a training mixture comes from: the voices corpus for a share ``p_voices`` of the seeds."""
+        if self.voices is not None and np.random.default_rng([seed, 2]).random() < self.data.p_voices:
+            return self.voices
+        return self.train
 
     def valid_set(self) -> List[Dict[str, np.ndarray]]:
         """The validation mixtures in batches of eight, each naming its ``condition`` (read once, then cached)."""

@@ -40,6 +40,8 @@ class TSEDataConfig:
     gain_db: Tuple[float, ...] = (0.0, 0.0)  # random input level: mixture (and target) scaled by U[low, high] dB
     warp: Tuple[float, ...] = ()  # speed factors (pitch and formants move together); target+enrollment share one
     p_warp: float = 0.0  # share of target speakers (and, independently, interferers) warped by one of ``warp``
+    voices: str = ""  # a corpus of other synthesisers' voices (`emotrt data voices`), mixed as the main corpus' train split
+    p_voices: float = 0.0  # share of training mixtures drawn from ``voices`` (target, talker; noise from ``corpus``)
     valid_mixtures: int = 64  # fixed validation mixtures: valid speakers, one talker at 0 dB SIR, no noise
     valid_noise_mixtures: int = 0  # and this many target + seen-environment noise at ``valid_snr_db``, no talker
     valid_clean_mixtures: int = 0  # and this many of the target alone (the TSE must pass it through)
@@ -54,6 +56,8 @@ class TSEDataConfig:
         bad += [] if all(0.5 <= w <= 2.0 for w in self.warp) else ["warp (speed factors in 0.5..2)"]
         bad += [] if self.warp or not self.p_warp else ["warp (p_warp > 0 needs factors)"]
         bad += [] if self.valid_noise_mixtures >= 0 and self.valid_clean_mixtures >= 0 else ["valid_*_mixtures (>= 0)"]
+        bad += [] if 0.0 <= self.p_voices <= 1.0 else ["p_voices (expected 0..1)"]
+        bad += [] if self.voices or not self.p_voices else ["voices (p_voices > 0 needs a voices corpus)"]
         if bad:
             raise ConfigError("recipe [data]: invalid {}".format(", ".join(bad)))
 

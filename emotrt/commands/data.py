@@ -1,4 +1,4 @@
-"""``emotrt data synth``, ``prepare`` and ``combine``: make, import or combine audio corpora."""
+"""``emotrt data synth``, ``voices``, ``prepare`` and ``combine``: make, import or combine audio corpora."""
 from pathlib import Path
 from typing import List, Optional
 
@@ -23,6 +23,25 @@ def synth(
     with progress_bar("espeak-ng utterances") as progress:
         stats = synthesise_corpus(out, size=size, seed=seed, workers=workers, force=force, progress=progress)
     print_stats(stats, out)
+
+
+@data.command("voices")
+def voices(
+    out: Path = typer.Option(Path("data/voices"), "--out", help="Directory to write the voices corpus to."),
+    per_speaker: int = typer.Option(24, "--per-speaker", help="Utterances per pseudo-speaker (plus 2 enrollment ones)."),
+    seed: int = typer.Option(0, help="Random seed: the same seed makes the same corpus."),
+    workers: Optional[int] = typer.Option(None, help="Parallel flite processes (default: CPU count)."),
+    force: bool = typer.Option(False, help="Replace a non-empty output directory."),
+) -> None:
+    """Other synthesisers' voices for the TSE (flite's, warped): a train-split corpus for a TSE recipe's [data] voices."""
+    from emotrt.training.corpus.voices import make_voices
+
+    from ._corpus_tables import progress_bar
+
+    with progress_bar("flite utterances") as progress:
+        stats = make_voices(out, per_speaker=per_speaker, seed=seed, workers=workers, force=force, progress=progress)
+    typer.echo("{}: {} pseudo-speakers of {} flite voices, {} utterances, {:.2f} h".format(
+        out, stats["speakers"], len({v["voice"] for v in stats["voices"].values()}), stats["utterances"], stats["hours"]))
 
 
 @data.command("prepare")

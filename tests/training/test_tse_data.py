@@ -84,3 +84,20 @@ def test_validation_conditions_noise_and_clean(synth_corpus):
 def test_bad_augmentation_settings_are_errors(field, value):
     with pytest.raises(ConfigError, match=field):
         TSEDataConfig(**{field: value, "warp": (1.1,) if field != "warp" else value})
+
+
+def test_a_share_of_the_training_mixtures_comes_from_the_voices_corpus(synth_corpus, tmp_path):
+    from emotrt.training.corpus.voices import make_voices
+
+    stats = make_voices(tmp_path / "voices", per_speaker=2, enroll_per_speaker=1, workers=2)
+    data = TSEDataConfig(corpus=str(synth_corpus), voices=str(tmp_path / "voices"), p_voices=0.5, segment_seconds=0.5,
+                         enroll_seconds=0.75, p_interferer=0.0, p_noise=1.0, valid_mixtures=2)
+    source = CorpusMixtures.open(data, 16000)
+    flite = {name for name, v in stats["voices"].items() if v["voice"] != "rms"}  # rms is the voices' valid split
+    assert flite <= set(source.speakers) and source.n_speakers == len(source.speakers)
+    batch = source.sample(np.random.default_rng(0), 16)
+    drawn = {source.speakers[i] for i in batch["speaker"]}
+    assert drawn & flite and drawn - flite  # both corpora, one batch
+    assert (np.abs(batch["mixture"] - batch["target"]).max(axis=1) > 1e-4).all()  # the main corpus' noise, voices too
+    with pytest.raises(ConfigError, match="p_voices > 0 needs a voices corpus"):
+        TSEDataConfig(corpus=str(synth_corpus), p_voices=0.3)

@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from emotrt.runtime.errors import DependencyError
+from emotrt.runtime.errors import ConfigError, DependencyError
 
 from .audio import SAMPLE_RATE, write_wav
 from .manifest import CORPUS_FILE, Utterance, write_manifest
@@ -107,6 +107,9 @@ def _render(args: Tuple[str, str, Dict[str, Any]]) -> float:
 def make_voices(out: Any, per_speaker: int = 24, enroll_per_speaker: int = 2, seed: int = 0, workers: Optional[int] = None,
                 force: bool = False, flite_path: Optional[str] = None, progress: Optional[Progress] = None) -> Dict[str, Any]:
     """Write the voices corpus to ``out``; returns the statistics also written to corpus.json."""
+    if per_speaker < 1 or enroll_per_speaker < 1:
+        raise ConfigError("per_speaker and enroll_per_speaker must be >= 1, got {} and {}".format(
+            per_speaker, enroll_per_speaker), hint="--per-speaker 48")
     exe = find_flite(flite_path)
     rng = np.random.default_rng([seed, 0xF1])
     voices = draw_voices(rng)

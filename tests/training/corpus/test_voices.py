@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from emotrt.runtime.errors import CorpusError, DependencyError
+from emotrt.runtime.errors import ConfigError, CorpusError, DependencyError
 from emotrt.training.corpus import load_manifest
 from emotrt.training.corpus.voices import FLITE_VOICES, VALID_VOICE, WARPS, Voice, find_flite, make_voices, speak_flite
 
@@ -44,6 +44,8 @@ def test_missing_flite_or_a_used_output_is_a_clear_error(tmp_path, voices):
     with pytest.raises(DependencyError, match="flite was not found") as err:
         make_voices(tmp_path / "x", flite_path=str(tmp_path))
     assert "apt-get install -y flite" in err.value.hint
+    with pytest.raises(ConfigError, match="per_speaker and enroll_per_speaker must be >= 1"):
+        make_voices(tmp_path / "x", per_speaker=0)
     with pytest.raises(CorpusError, match="not empty"):
         make_voices(voices[0], per_speaker=1)
     assert not (tmp_path / "x").exists()

@@ -169,11 +169,14 @@ def choose_mixed(
         if len(kept) == len(names) - 1:
             best = min(names, key=lambda b: budget.cost(reference, run([b])))
             problems = budget.violations(reference, run([best]))
-            raise BudgetError(
-                "no mixed INT8 plan meets the accuracy budget; the best single INT8 block ({}) gives: {}".format(
-                    best, "; ".join(problems)),
-                hint="relax the budget (--max-sisdr-drop/--max-ua-drop/--max-ccc-drop) or deploy FP16",
-            )
+            if problems:
+                raise BudgetError(
+                    "no mixed INT8 plan meets the accuracy budget; the best single INT8 block ({}) gives: {}".format(
+                        best, "; ".join(problems)),
+                    hint="relax the budget (--max-sisdr-drop/--max-ua-drop/--max-ccc-drop) or deploy FP16",
+                )
+            kept = [b for b in names if b != best]  # the order left a harmful block last; another meets it
+            break
         kept.append(next(b for b in order if b not in kept))
     for block in list(reversed(kept)):
         trial = [b for b in kept if b != block]

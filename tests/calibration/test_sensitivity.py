@@ -40,6 +40,13 @@ def test_without_ranking_the_search_still_prunes_to_the_fewest():
     assert choose_mixed(evaluate, BLOCKS, REFERENCE, Budget()).kept_blocks == ("blocks.0",)
 
 
+def test_a_single_block_that_meets_the_budget_is_found_when_the_order_leaves_another_last():
+    """Graph order keeps encoder, blocks.0 and blocks.1 out and leaves the decoder (0.2 dB) last;
+    blocks.1 alone (0.02 dB) meets a 0.03 dB budget."""
+    plan = choose_mixed(evaluate, BLOCKS, REFERENCE, Budget(sisdri=0.03))
+    assert plan.int8_blocks == ("blocks.1",) and plan.metrics["sisdri"] == pytest.approx(10.0 - 0.02)
+
+
 def test_a_budget_no_plan_meets_is_one_clear_error():
     with pytest.raises(BudgetError, match="no mixed INT8 plan meets the accuracy budget") as info:
         choose_mixed(evaluate, BLOCKS, REFERENCE, Budget(sisdri=0.01))

@@ -9,7 +9,7 @@ def calibrate(
     export_dir: Path = typer.Argument(..., help="Folder of exported FP32 graphs (emotrt export)."),
     data: Path = typer.Option(
         ..., "--data", help="Corpus manifest (JSONL) of utterances for calibration and evaluation; noise clips "
-        "come from noise.jsonl next to it."
+        "come from noise.jsonl next to it, the speakers' enrollment recordings from enroll.jsonl."
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (written atomically)."),
     env: Optional[Path] = typer.Option(None, help="Environment table directory (default: EXPORT_DIR/env)."),
@@ -24,6 +24,9 @@ def calibrate(
     seed: int = typer.Option(0, help="Seed of the split, mixtures and levels."),
     calib_utterances: int = typer.Option(48, help="Utterances used for calibration."),
     eval_utterances: int = typer.Option(64, help="Held-out utterances that choose the mixed plan and score the report."),
+    ser_eval_utterances: int = typer.Option(
+        384, help="Held-out utterances of an SER, each heard clean, with another talker and in noise at a random and "
+        "at the lowest SNR; UA is checked per scene."),
     leave_one_out: bool = typer.Option(True, help="Run per-block leave-one-out before choosing the mixed plan."),
     force: bool = typer.Option(False, "--force", help="Replace a non-empty output folder."),
 ) -> None:
@@ -44,11 +47,13 @@ def calibrate(
         trt_versions=tuple(trt or DEFAULT_TARGETS),
         leave_one_out=leave_one_out,
     )
-    sources = SourceConfig(seed=seed, calib_utterances=calib_utterances, eval_utterances=eval_utterances)
-    noise_manifest = data.parent / "noise.jsonl"
-    noises = load_manifest(noise_manifest) if noise_manifest.is_file() and noise_manifest != data else []
+    sources = SourceConfig(seed=seed, calib_utterances=calib_utterances, eval_utterances=eval_utterances,
+                           ser_eval_utterances=ser_eval_utterances)
+    noises, enrollments = ([] if path == data or not path.is_file() else load_manifest(path)
+                           for path in (data.parent / "noise.jsonl", data.parent / "enroll.jsonl"))
     with console.status("reading audio and building calibration feeds"):
-        jobs = build_jobs(export_dir, load_manifest(data), noises, sources, env_dir=env, source=str(data))
+        jobs = build_jobs(export_dir, load_manifest(data), noises, sources, env_dir=env, source=str(data),
+                          enrollments=enrollments)
     with console.status("calibrating") as status:
         report = run(jobs, out, config, force=force, progress=lambda msg: status.update(msg))
     typer.echo(report.to_markdown())

@@ -67,3 +67,10 @@ def test_unindexed_modules_under_a_shared_wrapper_are_separate_blocks():
     blocks = node_blocks(["/model/encoder/MatMul", "/model/tcn.0/pw/MatMul", "/model/mask/MatMul", "/model/decoder/MatMul"])
     assert list(blocks) == ["model/encoder", "model/tcn.0", "model/mask", "model/decoder"]
     assert list(node_blocks(["/model/head/Gemm"])) == ["model/head"]
+
+
+def test_a_metric_of_one_group_has_the_limit_of_its_metric():
+    reference = {"ua": 0.80, "ua.talker": 0.60, "agreement": 1.0}
+    metrics = {"ua": 0.80, "ua.talker": 0.58, "agreement": 0.5}
+    assert Budget().cost(reference, metrics) == pytest.approx(2.0)
+    assert Budget().violations(reference, metrics) == ["ua.talker 0.5800 vs FP32 0.6000 (allowed drop 0.01)"]

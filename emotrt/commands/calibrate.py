@@ -13,7 +13,7 @@ def calibrate(
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (written atomically)."),
     env: Optional[Path] = typer.Option(None, help="Environment table directory (default: EXPORT_DIR/env)."),
-    method: str = typer.Option("minmax", help="Activation ranges: minmax, entropy or percentile."),
+    method: str = typer.Option("entropy", help="Activation ranges: entropy, minmax or percentile."),
     percentile: float = typer.Option(99.999, help="Percentile for --method percentile."),
     trt: Optional[List[str]] = typer.Option(
         None, "--trt", help="Target TensorRT version of a calibration cache (repeatable; default 8.5.2, 8.6.2, 10.3.0)."

@@ -126,16 +126,20 @@ def _score_tse(items: Sequence[EvalItem], fp32: Outputs, outputs: Outputs, laten
 
 
 def _score_ser(items: Sequence[EvalItem], fp32: Outputs, outputs: Outputs) -> Dict[str, float]:
-    """UA, CCC and agreement with FP32; with items of several groups also ``ua.<group>`` of each."""
+    """UA, CCC and agreement with FP32; with items of several groups also ``ua.<group>`` and
+    ``agreement.<group>`` of each."""
     predicted = [int(np.argmax(o["logits"])) for o in outputs]
     reference = [int(np.argmax(o["logits"])) for o in fp32]
     labels = [item.label for item in items]
     labelled = all(label >= 0 for label in labels)
     truth = labels if labelled else reference
     groups = sorted({item.group for item in items})
-    per_group = {} if len(groups) < 2 else {
-        "ua." + g: unweighted_accuracy(*zip(*[(p, t) for p, t, i in zip(predicted, truth, items) if i.group == g]))
-        for g in groups}
+    per_group: Dict[str, float] = {}
+    for g in groups if len(groups) > 1 else ():
+        chosen, own, fp32_own = zip(*[(p, t, r) for p, t, r, i in zip(predicted, truth, reference, items)
+                                      if i.group == g])
+        per_group.update({"ua." + g: unweighted_accuracy(chosen, own),
+                          "agreement." + g: float(np.mean(np.asarray(chosen) == np.asarray(fp32_own)))})
     avd = np.stack([o["avd"].reshape(-1) for o in outputs])
     if all(item.avd is not None for item in items):
         target = np.stack([np.asarray(item.avd, np.float64).reshape(-1) for item in items])

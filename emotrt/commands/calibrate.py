@@ -21,6 +21,8 @@ def calibrate(
     max_sisdr_drop: float = typer.Option(0.3, help="Allowed SI-SDRi drop from FP32 (dB)."),
     max_ua_drop: float = typer.Option(0.01, help="Allowed UA drop from FP32 (fraction: 0.01 = 1 point)."),
     max_ccc_drop: float = typer.Option(0.01, help="Allowed CCC drop from FP32."),
+    max_label_change: float = typer.Option(
+        0.01, help="Allowed share of SER labels (per scene) that differ from FP32's; bounds the UA drop."),
     seed: int = typer.Option(0, help="Seed of the split, mixtures and levels."),
     calib_utterances: int = typer.Option(48, help="Utterances used for calibration."),
     eval_utterances: int = typer.Option(64, help="Held-out utterances that choose the mixed plan and score the report."),
@@ -43,7 +45,7 @@ def calibrate(
     console = Console()
     config = CalibrateConfig(
         quant=QuantConfig(method=method, percentile=percentile),
-        budget=Budget(sisdri=max_sisdr_drop, ua=max_ua_drop, ccc=max_ccc_drop),
+        budget=Budget(sisdri=max_sisdr_drop, ua=max_ua_drop, ccc=max_ccc_drop, agreement=max_label_change),
         trt_versions=tuple(trt or DEFAULT_TARGETS),
         leave_one_out=leave_one_out,
     )

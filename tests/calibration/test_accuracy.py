@@ -44,6 +44,7 @@ def test_ser_ua_is_also_scored_per_group():
     changed = fp32[:3] + [dict(fp32[3], logits=np.eye(2)[0][None])]
     metrics = score(ModelContract("ser", 16000, window_samples=4, d_model=2, labels=("x", "y")), items, fp32, changed)
     assert metrics["ua.a"] == 1.0 and metrics["ua.b"] == 0.5 and metrics["ua"] == 0.75 and metrics["agreement"] == 0.75
+    assert metrics["agreement.a"] == 1.0 and metrics["agreement.b"] == 0.5
 
 
 def test_tse_scoring_aligns_for_the_extractors_latency():

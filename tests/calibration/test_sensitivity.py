@@ -70,7 +70,8 @@ def test_unindexed_modules_under_a_shared_wrapper_are_separate_blocks():
 
 
 def test_a_metric_of_one_group_has_the_limit_of_its_metric():
-    reference = {"ua": 0.80, "ua.talker": 0.60, "agreement": 1.0}
-    metrics = {"ua": 0.80, "ua.talker": 0.58, "agreement": 0.5}
+    reference = {"ua": 0.80, "ua.talker": 0.60, "agreement": 1.0, "agreement.talker": 1.0, "other": 1.0}
+    metrics = {"ua": 0.80, "ua.talker": 0.58, "agreement": 0.995, "agreement.talker": 0.985, "other": 0.0}
     assert Budget().cost(reference, metrics) == pytest.approx(2.0)
-    assert Budget().violations(reference, metrics) == ["ua.talker 0.5800 vs FP32 0.6000 (allowed drop 0.01)"]
+    assert Budget().violations(reference, metrics) == ["ua.talker 0.5800 vs FP32 0.6000 (allowed drop 0.01)",
+                                                       "agreement.talker 0.9850 vs FP32 1.0000 (allowed drop 0.01)"]

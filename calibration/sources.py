@@ -14,9 +14,10 @@ An SER hears what the stored test sets give it with the TSE off: every utterance
 another talker at the lowest SIR of the range (0 dB, as the two-talker sets), in a noise at a
 random SNR of the range and in a noise at its lowest SNR (-5 dB, the hardest noise sets), with
 that noise's environment token, kept below full scale as the stored mixtures are, at the speaker's
-enrollment gain for an enrollment-referenced SER. Its UA budget is checked per scene: a plan
-checked on clean speech alone lost 6.9 UA points on the two-talker test set, one checked on
-mixtures at random SNRs 3.7 points at -5 dB (docs/eval/channels.md).
+enrollment gain for an enrollment-referenced SER. Its budget (UA and the share of labels that
+differ from FP32's) is checked per scene: a plan checked on clean speech alone lost 6.9 UA points
+on the two-talker test set, one checked on mixtures at random SNRs 3.7 points at -5 dB
+(docs/eval/channels.md).
 """
 from __future__ import annotations
 

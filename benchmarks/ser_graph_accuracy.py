@@ -1,7 +1,7 @@
 """The exported SER graphs (FP32, FP16, INT8 Q/DQ) on the stored test sets, against their PyTorch checkpoint.
 
-``emotrt calibrate`` measures each precision on 64 held-out calibration mixtures; this scores a graph
-on the same windows ``emotrt eval`` uses (every stored test set, the speaker's enrollment gain for an
+``emotrt calibrate`` checks each precision on held-out utterances heard in the stored test sets'
+scenes; this scores a graph on the windows ``emotrt eval`` uses (every stored test set, the speaker's enrollment gain for an
 enrollment-referenced SER), through :class:`~emotrt.training.checkpoint_eval.Evaluator`'s ``against``
 comparison: the UA difference with its 95 % paired bootstrap interval, per set. The graph runs on
 ONNX Runtime's CPU provider (TensorRT's INT8 kernels are the device's, not measured here)::

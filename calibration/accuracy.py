@@ -8,7 +8,7 @@ cosine similarity of their outputs to FP32's.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -27,13 +27,15 @@ class EvalItem:
     """One held-out example: the graph feed (whole utterance for ``tse_step``) and its references.
 
     ``reference`` is the clean target of a TSE mixture, ``label`` the SER class index (-1 when
-    unknown) and ``avd`` its arousal/valence/dominance.
+    unknown), ``avd`` its arousal/valence/dominance and ``group`` the condition it was heard in
+    (an SER's UA is also scored per group).
     """
 
     feed: Feed
     reference: Optional[np.ndarray] = None
     label: int = -1
     avd: Optional[np.ndarray] = None
+    group: str = ""
 
 
 def si_sdr(estimate: np.ndarray, reference: np.ndarray) -> float:
@@ -74,7 +76,7 @@ def shorten(items: Sequence[EvalItem], contract: ModelContract, seconds: float) 
     for item in items:
         feed = dict(item.feed, audio=np.asarray(item.feed["audio"]).reshape(-1)[:keep])
         reference = None if item.reference is None else np.asarray(item.reference).reshape(-1)[:keep]
-        out.append(EvalItem(feed, reference, item.label, item.avd))
+        out.append(replace(item, feed=feed, reference=reference))
     return out
 
 
@@ -124,17 +126,28 @@ def _score_tse(items: Sequence[EvalItem], fp32: Outputs, outputs: Outputs, laten
 
 
 def _score_ser(items: Sequence[EvalItem], fp32: Outputs, outputs: Outputs) -> Dict[str, float]:
+    """UA, CCC and agreement with FP32; with items of several groups also ``ua.<group>`` and
+    ``agreement.<group>`` of each."""
     predicted = [int(np.argmax(o["logits"])) for o in outputs]
     reference = [int(np.argmax(o["logits"])) for o in fp32]
     labels = [item.label for item in items]
     labelled = all(label >= 0 for label in labels)
+    truth = labels if labelled else reference
+    groups = sorted({item.group for item in items})
+    per_group: Dict[str, float] = {}
+    for g in groups if len(groups) > 1 else ():
+        chosen, own, fp32_own = zip(*[(p, t, r) for p, t, r, i in zip(predicted, truth, reference, items)
+                                      if i.group == g])
+        per_group.update({"ua." + g: unweighted_accuracy(chosen, own),
+                          "agreement." + g: float(np.mean(np.asarray(chosen) == np.asarray(fp32_own)))})
     avd = np.stack([o["avd"].reshape(-1) for o in outputs])
     if all(item.avd is not None for item in items):
         target = np.stack([np.asarray(item.avd, np.float64).reshape(-1) for item in items])
     else:
         target = np.stack([o["avd"].reshape(-1) for o in fp32])
     return {
-        "ua": unweighted_accuracy(predicted, labels if labelled else reference),
+        "ua": unweighted_accuracy(predicted, truth),
         "ccc": float(np.mean([ccc(avd[:, d], target[:, d]) for d in range(avd.shape[1])])),
         "agreement": float(np.mean(np.asarray(predicted) == np.asarray(reference))),
+        **per_group,
     }

@@ -110,22 +110,26 @@ def span_levels(signals: Sequence[np.ndarray], low: float = 0.05, high: float = 
     return out
 
 
+def scale_to(target: np.ndarray, other: np.ndarray, ratio_db: float) -> np.ndarray:
+    """``other`` cut or tiled to ``target``'s length, scaled to ``ratio_db`` below it (power ratio)."""
+    other = np.resize(other, target.shape)
+    power = float(np.mean(other ** 2)) or 1.0
+    return other * np.sqrt(float(np.mean(target ** 2)) / (power * 10.0 ** (ratio_db / 10.0)))
+
+
 def mix_at(target: np.ndarray, interferer: np.ndarray, noise: np.ndarray, sir_db: float, snr_db: float) -> np.ndarray:
     """target + interferer at ``sir_db`` + noise at ``snr_db`` (power ratios against the target)."""
-
-    def scaled(other: np.ndarray, ratio_db: float) -> np.ndarray:
-        other = np.resize(other, target.shape)
-        power = float(np.mean(other ** 2)) or 1.0
-        gain = np.sqrt(float(np.mean(target ** 2)) / (power * 10.0 ** (ratio_db / 10.0)))
-        return other * gain
-
-    return (target + scaled(interferer, sir_db) + scaled(noise, snr_db)).astype(np.float32)
+    return (target + scale_to(target, interferer, sir_db) + scale_to(target, noise, snr_db)).astype(np.float32)
 
 
-def fit_length(audio: np.ndarray, length: int) -> np.ndarray:
-    """Crop or zero-pad a 1-D signal to ``length`` samples."""
-    audio = np.asarray(audio, dtype=np.float32).reshape(-1)[:length]
-    return np.pad(audio, (0, length - audio.shape[0]))
+def fit_length(audio: np.ndarray, length: int, centred: bool = False) -> np.ndarray:
+    """Crop or zero-pad a 1-D signal to ``length`` samples: its start, or with ``centred`` its middle
+    (padded on both sides), as ``emotrt eval`` cuts the SER's window."""
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    start = max(0, (audio.shape[0] - length) // 2) if centred else 0
+    audio = audio[start:start + length]
+    before = (length - audio.shape[0]) // 2 if centred else 0
+    return np.pad(audio, (before, length - audio.shape[0] - before))
 
 
 def stream_tse_step(
@@ -158,11 +162,11 @@ def tse_step_feeds(
 
 
 def ser_feeds(contract: ModelContract, items: Iterable[Tuple[np.ndarray, np.ndarray]]) -> Iterator[Feed]:
-    """Feeds of a ``ser`` graph from (speech, environment token) pairs, cut to the window."""
+    """Feeds of a ``ser`` graph from (speech, environment token) pairs, cut to the centred window."""
     window = int(contract.window_samples or 0)
     for audio, token in items:
         yield {
-            "audio": fit_length(audio, window)[None],
+            "audio": fit_length(audio, window, centred=True)[None],
             "env_token": np.asarray(token, dtype=np.float32).reshape(1, -1),
         }
 

@@ -47,7 +47,7 @@ class CalibrateConfig:
     cache_algorithm: str = DEFAULT_ALGORITHM
     leave_one_out: bool = True
     latency_repeats: int = 30
-    rank_items: int = 4
+    rank_items: int = 4  # an SER ranks on every item: one window each, and UA over 4 items ranks nothing
     rank_seconds: float = 1.0
 
     def __post_init__(self) -> None:
@@ -157,8 +157,8 @@ def _calibrate_one(job: ModelJob, work: Path, config: CalibrateConfig, say: Prog
 def _choose_mixed(job: ModelJob, ranges: Ranges, blocks: Mapping[str, Sequence[str]], fp32_out: Outputs,
                   reference: Dict[str, float], scratch: Path, config: CalibrateConfig,
                   fp32_nodes: Sequence[str]) -> MixedPlan:
-    """Leave-one-out ranks blocks on a short subset; the budget is checked on every held-out item
-    (on the graphs as written: float weights outside the plan's ``fp32_nodes`` stored FP16)."""
+    """Leave-one-out ranks blocks on a short subset (an SER on every item); the budget is checked on
+    every held-out item (on the graphs as written: float weights outside the plan's ``fp32_nodes`` stored FP16)."""
     counter = [0]
 
     def evaluator(items: Sequence[EvalItem], fp32: Outputs) -> Callable[[Sequence[str]], Dict[str, float]]:
@@ -171,7 +171,8 @@ def _choose_mixed(job: ModelJob, ranges: Ranges, blocks: Mapping[str, Sequence[s
 
     ranking = None
     if config.leave_one_out and blocks:
-        quick = shorten(job.items[: config.rank_items], job.contract, config.rank_seconds)
+        ranked = job.items if job.contract.model == "ser" else job.items[: config.rank_items]
+        quick = shorten(ranked, job.contract, config.rank_seconds)
         quick_fp32 = run_items(job.path, job.contract, quick)
         quick_reference = score(job.contract, quick, quick_fp32, quick_fp32)
         ranking = rank_blocks(evaluator(quick, quick_fp32), blocks, quick_reference, config.budget)

@@ -29,12 +29,19 @@ class BudgetError(ConfigError):
 
 @dataclass(frozen=True)
 class Budget:
-    """Largest allowed drop from FP32 per metric (SI-SDRi in dB; UA, CCC and cosine as fractions)."""
+    """Largest allowed drop from FP32 per metric (SI-SDRi in dB; UA, CCC and cosine as fractions).
+
+    ``agreement`` is the share of an SER's labels allowed to differ from FP32's: on balanced
+    classes it bounds the UA drop in any sample like the held-out one, where the UA drop alone
+    (changes for the worse minus changes for the better) passed a plan that changed 2 % of the
+    labels and lost 3.2 UA points on a stored test set (docs/eval/channels.md).
+    """
 
     sisdri: float = 0.3
     ua: float = 0.01
     ccc: float = 0.01
     cosine: float = 0.01
+    agreement: float = 0.01
 
     def __post_init__(self) -> None:
         negative = ["{}={}".format(k, v) for k, v in self.limits().items() if v < 0]
@@ -42,24 +49,27 @@ class Budget:
             raise ConfigError("accuracy budget must be non-negative: " + ", ".join(negative))
 
     def limits(self) -> Dict[str, float]:
-        return {"sisdri": self.sisdri, "ua": self.ua, "ccc": self.ccc, "cosine": self.cosine}
+        return {"sisdri": self.sisdri, "ua": self.ua, "ccc": self.ccc, "cosine": self.cosine,
+                "agreement": self.agreement}
+
+    def checked(self, reference: Metrics) -> List[Tuple[str, float]]:
+        """(metric, allowed drop) of every metric in ``reference`` with a limit; ``ua.clean`` (a
+        metric of one group of items) has the limit of ``ua``."""
+        limits = self.limits()
+        return [(name, limits[name.split(".")[0]]) for name in reference if name.split(".")[0] in limits]
 
     def cost(self, reference: Metrics, metrics: Metrics) -> float:
         """Worst metric drop as a multiple of its allowance (<= 1 meets the budget)."""
         worst = 0.0
-        for name, limit in self.limits().items():
-            if name in reference:
-                drop = reference[name] - metrics[name]
-                worst = max(worst, drop / limit if limit > 0 else (float("inf") if drop > 1e-9 else 0.0))
+        for name, limit in self.checked(reference):
+            drop = reference[name] - metrics[name]
+            worst = max(worst, drop / limit if limit > 0 else (float("inf") if drop > 1e-9 else 0.0))
         return worst
 
     def violations(self, reference: Metrics, metrics: Metrics) -> List[str]:
         """Human-readable list of the metrics that drop more than allowed."""
-        found = []
-        for name, limit in self.limits().items():
-            if name in reference and reference[name] - metrics[name] > limit:
-                found.append("{} {:.4f} vs FP32 {:.4f} (allowed drop {})".format(name, metrics[name], reference[name], limit))
-        return found
+        return ["{} {:.4f} vs FP32 {:.4f} (allowed drop {})".format(name, metrics[name], reference[name], limit)
+                for name, limit in self.checked(reference) if reference[name] - metrics[name] > limit]
 
 
 def _shared_prefix(paths: Sequence[List[str]]) -> int:
@@ -169,11 +179,14 @@ def choose_mixed(
         if len(kept) == len(names) - 1:
             best = min(names, key=lambda b: budget.cost(reference, run([b])))
             problems = budget.violations(reference, run([best]))
-            raise BudgetError(
-                "no mixed INT8 plan meets the accuracy budget; the best single INT8 block ({}) gives: {}".format(
-                    best, "; ".join(problems)),
-                hint="relax the budget (--max-sisdr-drop/--max-ua-drop/--max-ccc-drop) or deploy FP16",
-            )
+            if problems:
+                raise BudgetError(
+                    "no mixed INT8 plan meets the accuracy budget; the best single INT8 block ({}) gives: {}".format(
+                        best, "; ".join(problems)),
+                    hint="relax the budget (--max-sisdr-drop/--max-ua-drop/--max-ccc-drop) or deploy FP16",
+                )
+            kept = [b for b in names if b != best]  # the order left a harmful block last; another meets it
+            break
         kept.append(next(b for b in order if b not in kept))
     for block in list(reversed(kept)):
         trial = [b for b in kept if b != block]

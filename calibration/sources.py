@@ -5,9 +5,19 @@ Utterances are records shaped like ``emotrt.training.corpus.Utterance`` (``file`
 ``load_manifest`` and passes them in, since calibration imports no other stage. They are
 shuffled with the seed and split into a calibration part and a held-out evaluation part. TSE inputs are mixtures of a target with another speaker and an
 environment noise over the deployment SIR/SNR range, at levels spanning up to full scale;
-speaker embeddings come from the export's ``enroll`` graph on another utterance of the same
-speaker; environment tokens from the export's ``env/`` table. Noise comes from the given noise
-utterances (the corpus's ``manifests/noise.jsonl``), otherwise it is synthesised (seeded).
+speaker embeddings come from the export's ``enroll`` graph on the speaker's enrollment recording
+(the corpus's ``manifests/enroll.jsonl``, else another utterance of the speaker); environment
+tokens from the export's ``env/`` table. Noise comes from the given noise utterances (the
+corpus's ``manifests/noise.jsonl``), otherwise it is synthesised (seeded).
+
+An SER hears what the stored test sets give it with the TSE off: every utterance alone, with
+another talker at the lowest SIR of the range (0 dB, as the two-talker sets), in a noise at a
+random SNR of the range and in a noise at its lowest SNR (-5 dB, the hardest noise sets), with
+that noise's environment token, kept below full scale as the stored mixtures are, at the speaker's
+enrollment gain for an enrollment-referenced SER. Its budget (UA and the share of labels that
+differ from FP32's) is checked per scene: a plan checked on clean speech alone lost 6.9 UA points
+on the two-talker test set, one checked on mixtures at random SNRs 3.7 points at -5 dB
+(docs/eval/channels.md).
 """
 from __future__ import annotations
 
@@ -20,7 +30,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from emotrt.calibration.data import (
-    CalibrationDataError, CalibrationSet, audio_feeds, mix_at, ser_feeds, span_levels, tse_step_feeds,
+    CalibrationDataError, CalibrationSet, audio_feeds, mix_at, scale_to, ser_feeds, span_levels, tse_step_feeds,
 )
 from emotrt.calibration.accuracy import EvalItem
 from emotrt.calibration.pipeline import ModelJob
@@ -46,6 +56,7 @@ class SourceConfig:
     seed: int = 0
     calib_utterances: int = 48
     eval_utterances: int = 64  # with 16 (4 per class) one utterance moved UA by 6 points: the SER plan flipped
+    ser_eval_utterances: int = 384  # in each of SER_SCENES: ~100 per class, as the stored test sets
     max_feeds: int = 256
     sir_db: Tuple[float, float] = (0.0, 10.0)
     snr_db: Tuple[float, float] = (-5.0, 15.0)
@@ -105,21 +116,35 @@ def load_audio(path: str, sample_rate: int) -> np.ndarray:
     return audio
 
 
-class _Corpus:
-    def __init__(self, utterances: Sequence[Any], noises: Sequence[Any], sample_rate: int, config: SourceConfig) -> None:
-        self.rng = np.random.default_rng(config.seed)
-        entries = [utterances[i] for i in self.rng.permutation(len(utterances))]
-        n_eval = min(config.eval_utterances, len(entries) // 2)
-        self.eval, self.calib = entries[:n_eval], entries[n_eval:n_eval + config.calib_utterances]
-        self.all = entries
-        self.sample_rate, self.config = sample_rate, config
-        self._loaded: Dict[str, np.ndarray] = {}
-        self.noises = [self.audio(n) for n in noises] or self._synthetic_noises()
+#: The conditions of the stored test sets an SER is calibrated and checked in (see :meth:`_Corpus.scene`).
+SER_SCENES = ("clean", "talker", "noise", "noise_low")
+#: Peak a mixture is scaled down to when it would clip (as the stored test sets' mixtures are).
+SCENE_PEAK = 0.95
 
-    def _synthetic_noises(self) -> List[np.ndarray]:
+
+class _Corpus:
+    def __init__(self, utterances: Sequence[Any], noises: Sequence[Any], sample_rate: int, config: SourceConfig,
+                 enrollments: Sequence[Any] = ()) -> None:
+        self.rng = np.random.default_rng(config.seed)
+        self.all = [utterances[i] for i in self.rng.permutation(len(utterances))]
+        self.sample_rate, self.config = sample_rate, config
+        self.eval, self.calib = self.split(config.eval_utterances)
+        self._loaded: Dict[str, np.ndarray] = {}
+        self._enrollments: Dict[str, Any] = {}
+        for entry in enrollments:
+            self._enrollments.setdefault(str(entry.speaker), entry)
+        self.noises = [(self.audio(n), getattr(n, "environment", None)) for n in noises] or self._synthetic_noises()
+
+    def split(self, n_eval: int) -> Tuple[List[Any], List[Any]]:
+        """(held-out, calibration) entries: the first ``n_eval`` (at most half) of the shuffled
+        utterances, then the next ``calib_utterances``."""
+        n_eval = min(n_eval, len(self.all) // 2)
+        return self.all[:n_eval], self.all[n_eval:n_eval + self.config.calib_utterances]
+
+    def _synthetic_noises(self) -> List[Tuple[np.ndarray, Optional[str]]]:
         log.warning("no noise clips given: using synthesised noise")
         white = self.rng.standard_normal((4, self.sample_rate * 2))
-        return [np.cumsum(w) * 0.02 + w for w in white]
+        return [(np.cumsum(w) * 0.02 + w, None) for w in white]
 
     def audio(self, entry: Any) -> np.ndarray:
         """The entry's audio, read on first use (a large manifest is mostly never read)."""
@@ -128,38 +153,64 @@ class _Corpus:
             self._loaded[path] = load_audio(path, self.sample_rate)
         return self._loaded[path]
 
+    def _interferer(self, entry: Any, rng: np.random.Generator) -> np.ndarray:
+        others = [e for e in self.all if e.speaker != entry.speaker] or self.all
+        return self.audio(others[rng.integers(len(others))])
+
     def mixture(self, entry: Any) -> Tuple[np.ndarray, np.ndarray]:
         """(mixture, clean target) with another speaker and a noise at random SIR/SNR."""
-        target = self.audio(entry)
-        others = [e for e in self.all if e.speaker != entry.speaker] or self.all
-        interferer = self.audio(others[self.rng.integers(len(others))])
-        noise = self.noises[self.rng.integers(len(self.noises))]
+        target, interferer = self.audio(entry), self._interferer(entry, self.rng)
+        noise, _ = self.noises[self.rng.integers(len(self.noises))]
         sir, snr = self.rng.uniform(*self.config.sir_db), self.rng.uniform(*self.config.snr_db)
         return mix_at(target, interferer, noise, sir, snr), target
 
+    def scene(self, entry: Any, kind: str, rng: np.random.Generator) -> Tuple[np.ndarray, Optional[str]]:
+        """(audio, environment) of ``entry`` in one of :data:`SER_SCENES`: alone, with another talker
+        at the lowest SIR of the range, in a noise at a random SNR of the range or at its lowest SNR
+        (environment None: quiet); a mixture that would clip is scaled to :data:`SCENE_PEAK`."""
+        target = self.audio(entry)
+        if kind == "clean":
+            return target, None
+        environment = None
+        if kind == "talker":
+            mixture = target + scale_to(target, self._interferer(entry, rng), self.config.sir_db[0])
+        else:
+            noise, environment = self.noises[rng.integers(len(self.noises))]
+            snr = rng.uniform(*self.config.snr_db) if kind == "noise" else self.config.snr_db[0]
+            mixture = target + scale_to(target, noise, snr)
+        peak = float(np.max(np.abs(mixture)))
+        return (mixture * min(1.0, SCENE_PEAK / max(peak, 1e-9))).astype(np.float32), environment
+
     def enrollment(self, entry: Any) -> np.ndarray:
+        """The speaker's enrollment recording, else another utterance of the speaker."""
+        enrolled = self._enrollments.get(str(entry.speaker))
+        if enrolled is not None:
+            return self.audio(enrolled)
         same = [e for e in self.all if e.speaker == entry.speaker and e.file != entry.file]
         return self.audio((same or [entry])[0])
 
 
 def build_jobs(
     export_dir: Path, utterances: Sequence[Any], noises: Sequence[Any] = (), config: SourceConfig = SourceConfig(),
-    env_dir: Optional[Path] = None, source: str = "the calibration data",
+    env_dir: Optional[Path] = None, source: str = "the calibration data", enrollments: Sequence[Any] = (),
 ) -> List[ModelJob]:
     """One :class:`ModelJob` per supported graph in ``export_dir``, fed from ``utterances``.
 
     Environment tokens come from ``env_dir`` (default ``export_dir/env``, as ``emotrt build``);
-    ``source`` names the data in errors (the manifest path).
+    ``source`` names the data in errors (the manifest path); ``enrollments`` are the speakers'
+    enrollment recordings (the corpus's ``enroll.jsonl``; those of other speakers are ignored).
     """
     models = find_models(export_dir)
-    check_audio(list(utterances) + list(noises), source)
+    speakers = {str(u.speaker) for u in utterances}
+    enrollments = [e for e in enrollments if str(e.speaker) in speakers]
+    check_audio(list(utterances) + list(noises) + enrollments, source)
     if len(utterances) < 4:
         raise CalibrationDataError(
             "{} has {} utterances; calibration needs at least 4 (half are held out for the report)".format(
                 source, len(utterances)),
             hint="pass a larger manifest to --data",
         )
-    corpus = _Corpus(utterances, noises, min(c.sample_rate for _, _, c in models), config)
+    corpus = _Corpus(utterances, noises, min(c.sample_rate for _, _, c in models), config, enrollments)
     tokens = _tokens(Path(env_dir) if env_dir else Path(export_dir) / "env", models, config)
     jobs = []
     with ExitStack() as stack:
@@ -189,18 +240,18 @@ def _embedder(models, corpus: _Corpus, config: SourceConfig, stack: ExitStack) -
 CLEAN_ENVIRONMENTS = ("quiet", "none")
 
 
-def _tokens(env: Path, models, config: SourceConfig) -> List[np.ndarray]:
-    """Every token of the table, those for clean speech first."""
+def _tokens(env: Path, models, config: SourceConfig) -> Dict[str, np.ndarray]:
+    """Every token of the table by environment name, those for clean speech first."""
     widths = [c.d_model for _, _, c in models if c.model == "ser"]
     if not widths:
-        return []
+        return {}
     if (env / "index.json").is_file():
         table = VectorTable(env, kind="environment", dim=widths[0])
         names = [n for n in CLEAN_ENVIRONMENTS if n in table] + [n for n in table.names() if n not in CLEAN_ENVIRONMENTS]
-        return [table.get(n) for n in names]
+        return {n: table.get(n) for n in names}
     log.warning("no environment table at %s: environment tokens are seeded random vectors", env)
     rng = np.random.default_rng(config.seed + 2)
-    return [rng.standard_normal(widths[0]).astype(np.float32) for _ in range(4)]
+    return {"random{}".format(i): rng.standard_normal(widths[0]).astype(np.float32) for i in range(4)}
 
 
 def _feeds(path, contract: ModelContract, corpus: _Corpus, embed, tokens, config: SourceConfig):
@@ -223,30 +274,7 @@ def _feeds(path, contract: ModelContract, corpus: _Corpus, embed, tokens, config
                  for (m, t), e in zip(mixtures(corpus.eval), corpus.eval)]
         return calib, items
     if contract.model == "ser":
-        labels = list(contract.labels)
-
-        def pairs(entries):
-            speech = span_levels([corpus.audio(e) for e in entries])
-            return [(s, tokens[i % len(tokens)]) for i, s in enumerate(speech)]
-
-        reference = (contract.extra or {}).get("level_reference_db")
-
-        def heard(entry):  # an SER with a level reference hears each speaker at their enrollment's gain
-            audio = corpus.audio(entry)
-            if reference is None:
-                return audio
-            gain = enrollment_gain(corpus.enrollment(entry), contract.sample_rate, float(reference))
-            return (audio * np.float32(gain)).astype(np.float32)
-
-        # accuracy is scored at the recordings' own levels (the SER hears level: loud is a cue)
-        # with the clean-speech token; only the calibration feeds span levels and environments
-        natural = [(heard(e), tokens[0]) for e in corpus.eval]
-        items = []
-        for e, feed in zip(corpus.eval, ser_feeds(contract, natural)):
-            avd = [e.arousal, e.valence, e.dominance]
-            label = labels.index(e.emotion) if e.emotion in labels else -1
-            items.append(EvalItem(feed, label=label, avd=np.asarray(avd, np.float64) if None not in avd else None))
-        return list(ser_feeds(contract, pairs(corpus.calib))), items
+        return _ser_feeds(contract, corpus, tokens, config)
     length = int(config.offline_seconds * contract.sample_rate)
 
     def offline(entries):
@@ -256,3 +284,39 @@ def _feeds(path, contract: ModelContract, corpus: _Corpus, embed, tokens, config
 
     items = [EvalItem(f) for f in audio_feeds(offline(corpus.eval), length)]
     return list(audio_feeds(offline(corpus.calib), length)), items
+
+
+def _ser_feeds(contract: ModelContract, corpus: _Corpus, tokens: Dict[str, np.ndarray], config: SourceConfig):
+    """(calibration feeds, evaluation items) of an SER: each utterance in every one of :data:`SER_SCENES`
+    (the items grouped by scene), with the scene's environment token, heard at the speaker's enrollment
+    gain; an SER without a level reference hears the recordings' own levels, and its calibration feeds
+    span levels up to full scale (it hears level: loud is a cue)."""
+    labels, names = list(contract.labels), list(tokens)
+    reference = (contract.extra or {}).get("level_reference_db")
+    rng = np.random.default_rng([config.seed, 3])  # its own: the other graphs' data stay as without an SER
+
+    def heard(entries):
+        """(entry, scene, audio, token) of every entry in every scene."""
+        out = []
+        for entry in entries:
+            gain = 1.0 if reference is None else enrollment_gain(corpus.enrollment(entry), contract.sample_rate,
+                                                                 float(reference))
+            for kind in SER_SCENES:
+                audio, environment = corpus.scene(entry, kind, rng)
+                name = environment if environment in tokens else names[
+                    0 if environment is None else len(out) % len(names)]
+                out.append((entry, kind, (audio * np.float32(gain)).astype(np.float32), tokens[name]))
+        return out
+
+    held_out, calibration = corpus.split(config.ser_eval_utterances)
+    scenes = heard(calibration)
+    speech = [a for _, _, a, _ in scenes]
+    calib = ser_feeds(contract, zip(speech if reference is not None else span_levels(speech), [t for *_, t in scenes]))
+    scenes = heard(held_out)
+    items = []
+    for (e, kind, _, _), feed in zip(scenes, ser_feeds(contract, [(a, t) for _, _, a, t in scenes])):
+        avd = [e.arousal, e.valence, e.dominance]
+        label = labels.index(e.emotion) if e.emotion in labels else -1
+        items.append(EvalItem(feed, label=label, avd=np.asarray(avd, np.float64) if None not in avd else None,
+                              group=kind))
+    return list(calib), items

@@ -96,4 +96,4 @@ def ser_job(toy_jobs):
 @pytest.fixture(scope="session")
 def ser_minmax(ser_job):
     """MinMax ranges of the toy SER on its calibration feeds."""
-    return collect_ranges(ser_job.path, ser_job.calib, QuantConfig())
+    return collect_ranges(ser_job.path, ser_job.calib, QuantConfig(method="minmax"))

@@ -36,6 +36,17 @@ def test_ser_without_labels_scores_against_fp32(toy_jobs):
     assert score(job.contract, items, outputs, outputs) == {"ua": 1.0, "ccc": 1.0, "agreement": 1.0}
 
 
+def test_ser_ua_is_also_scored_per_group():
+    """One changed label in group b: its UA drops, group a's does not."""
+    feed = {"audio": np.zeros((1, 4), np.float32)}
+    items = [EvalItem(feed, label=c, avd=np.zeros(3), group=g) for g in "ab" for c in (0, 1)]
+    fp32 = [{"logits": np.eye(2)[c][None], "avd": np.full((1, 3), float(i))} for i, c in enumerate([0, 1, 0, 1])]
+    changed = fp32[:3] + [dict(fp32[3], logits=np.eye(2)[0][None])]
+    metrics = score(ModelContract("ser", 16000, window_samples=4, d_model=2, labels=("x", "y")), items, fp32, changed)
+    assert metrics["ua.a"] == 1.0 and metrics["ua.b"] == 0.5 and metrics["ua"] == 0.75 and metrics["agreement"] == 0.75
+    assert metrics["agreement.a"] == 1.0 and metrics["agreement.b"] == 0.5
+
+
 def test_tse_scoring_aligns_for_the_extractors_latency():
     rng = np.random.default_rng(0)
     target = rng.normal(size=3200).astype(np.float32)

@@ -60,6 +60,8 @@ def test_mix_sets_interferer_and_noise_power_ratios():
 def test_fit_length_crops_and_pads():
     assert fit_length(np.ones(10), 4).shape == (4,)
     assert fit_length(np.ones(2), 4).tolist() == [1, 1, 0, 0]
+    assert fit_length(np.arange(1, 8), 3, centred=True).tolist() == [3, 4, 5]
+    assert fit_length(np.ones(2), 5, centred=True).tolist() == [0, 1, 1, 0, 0]
 
 
 def test_tse_step_states_come_from_streaming_not_zeros(calib_export):

@@ -74,8 +74,8 @@ def test_mixed_graph_stores_a_kept_out_matmul_fp16_and_passes_the_lint(ser_job, 
     plan = plan_fp16(model, ser_minmax.amax())
     kept = "/layers.0/qkv/MatMul"
     nodes = [n for n in quantisable_nodes(model, QuantConfig()) if n != kept]
-    out = quantise(ser_job.path, tmp_path / "mixed.onnx", ser_minmax, QuantConfig(), nodes, fp32_nodes=plan.fp32_nodes)
-    plain = quantise(ser_job.path, tmp_path / "plain.onnx", ser_minmax, QuantConfig(), nodes)
+    out = quantise(ser_job.path, tmp_path / "mixed.onnx", ser_minmax, QuantConfig(method="minmax"), nodes, fp32_nodes=plan.fp32_nodes)
+    plain = quantise(ser_job.path, tmp_path / "plain.onnx", ser_minmax, QuantConfig(method="minmax"), nodes)
     q = onnx.load(str(out))
     producers = {o: n for n in q.graph.node for o in n.output}
     inits = {i.name: i for i in q.graph.initializer}
@@ -94,7 +94,7 @@ def test_mixed_graph_stores_a_kept_out_matmul_fp16_and_passes_the_lint(ser_job, 
 
 def test_float_graph_with_fp16_weights_is_within_fp16_rounding_of_fp32(ser_job, ser_minmax, tmp_path):
     plan = plan_fp16(onnx.load(str(ser_job.path)), ser_minmax.amax())
-    out = quantise(ser_job.path, tmp_path / "none.onnx", ser_minmax, QuantConfig(), [], fp32_nodes=plan.fp32_nodes)
+    out = quantise(ser_job.path, tmp_path / "none.onnx", ser_minmax, QuantConfig(method="minmax"), [], fp32_nodes=plan.fp32_nodes)
     assert TensorProto.FLOAT16 in {i.data_type for i in onnx.load(str(out)).graph.initializer}
     feed = ser_job.calib.feeds[1]
     with load_engine(out) as half, load_engine(ser_job.path) as full:

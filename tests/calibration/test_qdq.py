@@ -20,7 +20,7 @@ def test_front_end_feeding_log_is_never_quantised(ser_job):
 
 def test_qdq_graph_is_what_tensorrt_accepts(ser_job, ser_minmax, tmp_path):
     model = onnx.load(str(ser_job.path))
-    out = quantise(ser_job.path, tmp_path / "ser.int8.onnx", ser_minmax, QuantConfig(), quantisable_nodes(model, QuantConfig()))
+    out = quantise(ser_job.path, tmp_path / "ser.int8.onnx", ser_minmax, QuantConfig(method="minmax"), quantisable_nodes(model, QuantConfig()))
     q = onnx.load(str(out))
     assert tensorrt_problems(q) == []
     inits = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
@@ -59,14 +59,14 @@ def test_bad_quant_config_names_the_field(kwargs, field):
 def test_entropy_settings_do_not_silently_return_minmax_ranges(toy_jobs):
     """REFERENCE.md: ORT's default Entropy settings (equal bin counts) returned the MinMax ranges."""
     job = next(j for j in toy_jobs if j.name == "enroll")
-    minmax = collect_ranges(job.path, job.calib, QuantConfig()).amax()
+    minmax = collect_ranges(job.path, job.calib, QuantConfig(method="minmax")).amax()
     entropy = collect_ranges(job.path, job.calib, QuantConfig(method="entropy")).amax()
     assert set(entropy) == set(minmax)
     assert any(abs(entropy[n] - minmax[n]) > 1e-3 * minmax[n] for n in minmax)
 
 
 def test_no_nodes_means_an_unchanged_copy_not_everything(ser_job, ser_minmax, tmp_path):
-    out = quantise(ser_job.path, tmp_path / "copy.onnx", ser_minmax, QuantConfig(), [])
+    out = quantise(ser_job.path, tmp_path / "copy.onnx", ser_minmax, QuantConfig(method="minmax"), [])
     assert out.read_bytes() == ser_job.path.read_bytes()
 
 
@@ -76,9 +76,9 @@ def test_compacted_names_are_short_and_change_no_result(ser_job, ser_minmax, tmp
 
     model = onnx.load(str(ser_job.path))
     nodes = quantisable_nodes(model, QuantConfig())
-    out = quantise(ser_job.path, tmp_path / "short.onnx", ser_minmax, QuantConfig(), nodes)
+    out = quantise(ser_job.path, tmp_path / "short.onnx", ser_minmax, QuantConfig(method="minmax"), nodes)
     monkeypatch.setattr(qdq, "compact_names", lambda graph: None)
-    long = quantise(ser_job.path, tmp_path / "long.onnx", ser_minmax, QuantConfig(), nodes)
+    long = quantise(ser_job.path, tmp_path / "long.onnx", ser_minmax, QuantConfig(method="minmax"), nodes)
     q = onnx.load(str(out))
     io = {v.name for v in list(q.graph.input) + list(q.graph.output)}
     tensors = {name for n in q.graph.node for name in list(n.input) + list(n.output) if name}
@@ -121,7 +121,7 @@ def test_int8_graph_of_the_default_sizes_is_at_most_30_percent_of_fp32(default_s
     rng = np.random.default_rng(0)
     inputs = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_inputs()
     feeds = [{i.name: 0.1 * rng.standard_normal(i.shape).astype(np.float32) for i in inputs} for _ in range(8)]
-    config = QuantConfig()
+    config = QuantConfig(method="minmax")  # sizes do not depend on the ranges; MinMax collects them quickest
     ranges = collect_ranges(path, CalibrationSet.from_feeds(feeds, graph), config)
     model = onnx.load(str(path))
     out = quantise(path, tmp_path / (graph + ".int8.onnx"), ranges, config, quantisable_nodes(model, config))
@@ -143,7 +143,7 @@ def test_mixed_tse_step_of_the_default_size_with_the_decoder_kept_out_is_at_most
     rng = np.random.default_rng(0)
     feeds = [{i.name: 0.1 * rng.standard_normal([d.dim_value for d in i.type.tensor_type.shape.dim]).astype(np.float32)
               for i in model.graph.input} for _ in range(8)]
-    config = QuantConfig()
+    config = QuantConfig(method="minmax")  # sizes do not depend on the ranges; MinMax collects them quickest
     ranges = collect_ranges(path, CalibrationSet.from_feeds(feeds, "tse_step"), config)
     nodes = [n for n in quantisable_nodes(model, config) if not n.startswith("/decoder/")]
     fp32_nodes = plan_fp16(model, ranges.amax()).fp32_nodes

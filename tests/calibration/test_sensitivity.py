@@ -40,6 +40,13 @@ def test_without_ranking_the_search_still_prunes_to_the_fewest():
     assert choose_mixed(evaluate, BLOCKS, REFERENCE, Budget()).kept_blocks == ("blocks.0",)
 
 
+def test_a_single_block_that_meets_the_budget_is_found_when_the_order_leaves_another_last():
+    """Graph order keeps encoder, blocks.0 and blocks.1 out and leaves the decoder (0.2 dB) last;
+    blocks.1 alone (0.02 dB) meets a 0.03 dB budget."""
+    plan = choose_mixed(evaluate, BLOCKS, REFERENCE, Budget(sisdri=0.03))
+    assert plan.int8_blocks == ("blocks.1",) and plan.metrics["sisdri"] == pytest.approx(10.0 - 0.02)
+
+
 def test_a_budget_no_plan_meets_is_one_clear_error():
     with pytest.raises(BudgetError, match="no mixed INT8 plan meets the accuracy budget") as info:
         choose_mixed(evaluate, BLOCKS, REFERENCE, Budget(sisdri=0.01))
@@ -60,3 +67,11 @@ def test_unindexed_modules_under_a_shared_wrapper_are_separate_blocks():
     blocks = node_blocks(["/model/encoder/MatMul", "/model/tcn.0/pw/MatMul", "/model/mask/MatMul", "/model/decoder/MatMul"])
     assert list(blocks) == ["model/encoder", "model/tcn.0", "model/mask", "model/decoder"]
     assert list(node_blocks(["/model/head/Gemm"])) == ["model/head"]
+
+
+def test_a_metric_of_one_group_has_the_limit_of_its_metric():
+    reference = {"ua": 0.80, "ua.talker": 0.60, "agreement": 1.0, "agreement.talker": 1.0, "other": 1.0}
+    metrics = {"ua": 0.80, "ua.talker": 0.58, "agreement": 0.995, "agreement.talker": 0.985, "other": 0.0}
+    assert Budget().cost(reference, metrics) == pytest.approx(2.0)
+    assert Budget().violations(reference, metrics) == ["ua.talker 0.5800 vs FP32 0.6000 (allowed drop 0.01)",
+                                                       "agreement.talker 0.9850 vs FP32 1.0000 (allowed drop 0.01)"]

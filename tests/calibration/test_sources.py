@@ -6,7 +6,7 @@ import onnx
 import pytest
 
 from emotrt.calibration.data import CalibrationDataError
-from emotrt.calibration.sources import SourceConfig, build_jobs, find_models
+from emotrt.calibration.sources import SCENE_PEAK, SER_SCENES, SourceConfig, build_jobs, find_models, load_audio
 from emotrt.training.corpus import load_manifest
 from tests.calibration.conftest import load_jobs
 from emotrt.runtime.errors import CorpusError, ModelContractError
@@ -81,3 +81,39 @@ def test_environment_tokens_come_from_the_table(calib_export, calib_manifest, to
     tokens = {table.get(n).tobytes() for n in table.names()}
     ser = next(j for j in toy_jobs if j.name == "ser")
     assert {f["env_token"].reshape(-1).tobytes() for f in ser.calib.feeds} <= tokens
+
+
+def _snr_db(mixture: np.ndarray, clean: np.ndarray) -> float:
+    """SNR of ``mixture`` against the best-scaled ``clean`` (the mixture may have been scaled down)."""
+    scale = np.dot(mixture, clean) / np.dot(clean, clean)
+    return float(10 * np.log10(np.sum((scale * clean) ** 2) / np.sum((mixture - scale * clean) ** 2)))
+
+
+def test_ser_is_checked_in_the_scenes_of_the_stored_test_sets(ser_job, calibrated):
+    items = ser_job.items
+    assert [i.group for i in items] == list(SER_SCENES) * (len(items) // len(SER_SCENES)) and len(items) == 24
+    by_scene = {g: [i.feed["audio"].reshape(-1) for i in items if i.group == g] for g in SER_SCENES}
+    assert all(np.abs(a).max() <= SCENE_PEAK + 1e-6 for g in ("talker", "noise", "noise_low") for a in by_scene[g])
+    snr = {g: np.mean([_snr_db(m, c) for m, c in zip(by_scene[g], by_scene["clean"])]) for g in SER_SCENES[1:]}
+    assert snr["noise_low"] < snr["noise"] - 3 and snr["talker"] < 10
+    assert [i.label for i in items[::4]] == [i.label for i in items[3::4]]
+    _, report = calibrated
+    fp32 = next(r for r in report.rows if r.model == "ser" and r.precision == "fp32")
+    assert {"ua." + g for g in SER_SCENES} <= set(fp32.metrics)
+
+
+def test_speaker_embeddings_come_from_the_enrollment_recordings(calib_export, calib_manifest):
+    from emotrt.runtime.backends import load_engine
+
+    utterances = load_manifest(calib_manifest)
+    enrollments = [u for u in utterances if u.id.endswith("-3")]  # not what a fallback would pick
+    stranger = dataclasses.replace(enrollments[0], id="x", speaker="nobody", path="speech/9/gone.wav")
+    jobs = build_jobs(calib_export, utterances, load_manifest(calib_manifest.with_name("noise.jsonl")),
+                      SourceConfig(calib_utterances=8, eval_utterances=4, eval_seconds=1.0),
+                      enrollments=enrollments + [stranger])
+    with load_engine(calib_export / "enroll.onnx") as engine:
+        expected = {engine.run({"audio": load_audio(str(u.file), engine.contract.sample_rate)[None]})["spk_emb"]
+                    .astype(np.float32).tobytes() for u in enrollments}
+    tse = next(j for j in jobs if j.name == "tse_step")
+    used = {f["spk_emb"].tobytes() for f in tse.calib.feeds} | {i.feed["spk_emb"].tobytes() for i in tse.items}
+    assert used <= expected and len(used) > 1

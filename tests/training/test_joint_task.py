@@ -93,6 +93,25 @@ def test_a_frozen_ser_stays_as_it_is_while_the_tse_learns_through_it(parents, se
     assert not torch.equal(tse_before, model.tse.encoder.weight)
 
 
+def test_a_frozen_enrollment_network_keeps_the_speaker_embeddings(parents, ser_corpus, wordllama):
+    task = JointTask(JointModelConfig(tse=str(parents[0]), ser=str(parents[1]), freeze_ser=True, freeze_enroll=True),
+                     tiny_data(ser_corpus), text_encoder=wordllama)
+    model = task.build_model()
+    batch = next(task.train_batches(1))
+    with torch.no_grad():
+        before = model.tse.enroll(batch["enrollment"])
+    mask_before = model.tse.mask.weight.detach().clone()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
+    for _ in range(2):
+        loss, _ = task.loss(model, batch)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    with torch.no_grad():
+        assert torch.equal(before, model.tse.enroll(batch["enrollment"]))
+    assert not torch.equal(mask_before, model.tse.mask.weight)  # the extraction still learns
+
+
 def test_an_enrollment_referenced_ser_hears_the_extraction_at_the_speakers_enrollment_gain(parents, ser_corpus,
                                                                                               wordllama, tmp_path):
     """As in the SER's own training and at run time: one of the speaker's enrollment recordings sets the gain."""

@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 SECTIONS = ("model", "data", "loss")
 FAMILY = "joint_tse_ser"
 PARTS = ("tse", "ser")
-ENROLL_MODULES = ("encoder", "aux_norm", "aux_proj", "aux", "aux_out")  # what TSE.enroll runs
 
 
 @dataclass(frozen=True)
@@ -173,7 +172,7 @@ class JointModel(nn.Module):
         if freeze_ser:
             ser.requires_grad_(False)
         if freeze_enroll:
-            for name in ENROLL_MODULES:
+            for name in tse.ENROLL_MODULES:
                 getattr(tse, name).requires_grad_(False)
 
     def train(self, mode: bool = True) -> "JointModel":

@@ -169,6 +169,9 @@ class CausalBlock(nn.Module):
 class TSE(nn.Module):
     """Causal TD-SpeakerBeam: ``forward``, ``enroll``, ``initial_state``, ``state_specs``, ``step``."""
 
+    #: the modules :meth:`enroll` runs (the encoder is shared with the extraction)
+    ENROLL_MODULES = ("encoder", "aux_norm", "aux_proj", "aux", "aux_out")
+
     def __init__(self, config: TSEConfig) -> None:
         super().__init__()
         self.config = c = config

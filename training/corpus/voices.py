@@ -2,9 +2,10 @@
 
 The espeak-ng corpus gives the TSE hundreds of pseudo-speakers of one formant synthesiser, and
 the TSE learns *that* synthesiser: on flite's voices (statistical-parametric and diphone voices
-made from recordings of real people, CMU ARCTIC) the default TSE's SI-SDRi is about 0 dB, as on
-the real recordings of ``benchmarks/tse_real_speech.py``, against 8 dB on held-out espeak-ng
-speakers. This writes a small corpus of other voices for the TSE's ``[data] voices``: each of
+made from recordings of real people, CMU ARCTIC) the TSE trained on espeak-ng alone
+(``checkpoints/runs/tse_edge_v2_joint``) extracted 3.9 dB SI-SDRi against espeak-ng talkers and
+about 0 dB against other flite voices, and harmed on the real recordings of
+``benchmarks/tse_real_speech.py``, against 7.1 dB on held-out espeak-ng speakers. This writes a small corpus of other voices for the TSE's ``[data] voices``: each of
 flite's voices (Debian's ``flite``) at a few speed/formant warps, base pitches and rates, one
 pseudo-speaker each, neutral read speech only (the TSE needs voices, not emotions), with
 enrollment utterances; one voice (``VALID_VOICE``, all its warps) is the valid split, a check on

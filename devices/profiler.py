@@ -71,6 +71,8 @@ class ProfileConfig:
             problems.append("duration_s={} must be positive".format(self.duration_s))
         if self.warmup_s < 0:
             problems.append("warmup_s={} must be >= 0".format(self.warmup_s))
+        if self.buffer_s < 0:
+            problems.append("buffer_s={} must be >= 0".format(self.buffer_s))
         bad = [p for p in self.precisions if p not in PRECISIONS]
         if not self.precisions or bad or len(set(self.precisions)) != len(self.precisions):
             problems.append("precisions={} must be distinct values of {}".format(",".join(self.precisions), ",".join(PRECISIONS)))

@@ -50,6 +50,7 @@ class TrainResult:
     resumed_from: int = 0
     stopped_early: bool = False
     model: Any = None  # the trained model (last step, not best)
+    rank: int = 0  # this process's rank in a torchrun job
 
 
 @dataclass
@@ -59,10 +60,23 @@ class _Dist:
     rank: int = 0
     world: int = 1
     device: torch.device = torch.device("cpu")
+    owns_group: bool = False
 
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+    def close(self, ok: bool) -> None:
+        """Leave the process group this run created. After a run that ended well the ranks leave together:
+        a rank exiting while another still holds its gloo connections can abort that one (SIGABRT). After an
+        error, no barrier: the other ranks may never reach it, and torchrun stops them."""
+        if not self.owns_group:
+            return
+        import torch.distributed as dist
+
+        if ok:
+            dist.barrier()
+        dist.destroy_process_group()
 
 
 def _init_distributed() -> _Dist:
@@ -75,9 +89,11 @@ def _init_distributed() -> _Dist:
     cuda = torch.cuda.is_available()
     if cuda:
         torch.cuda.set_device(local)
-    if not dist.is_initialized():
+    owns = not dist.is_initialized()
+    if owns:
         dist.init_process_group("nccl" if cuda else "gloo")
-    return _Dist(rank=dist.get_rank(), world=world, device=torch.device("cuda", local) if cuda else torch.device("cpu"))
+    return _Dist(rank=dist.get_rank(), world=world, device=torch.device("cuda", local) if cuda else torch.device("cpu"),
+                 owns_group=owns)
 
 
 def _average_gradients(model: torch.nn.Module, world: int) -> None:
@@ -265,8 +281,18 @@ def _progress_bar(show: bool) -> Any:
 
 def train(task: Task, recipe: Recipe, progress: bool = True) -> TrainResult:
     """Train ``task`` as ``recipe.train`` says, resuming from ``out/last`` when it exists."""
-    cfg = recipe.train
     dist = _init_distributed()
+    ok = False
+    try:
+        result = _train(task, recipe, progress, dist)
+        ok = True
+        return result
+    finally:
+        dist.close(ok)
+
+
+def _train(task: Task, recipe: Recipe, progress: bool, dist: _Dist) -> TrainResult:
+    cfg = recipe.train
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     out = make_dirs(cfg.out)
@@ -282,10 +308,11 @@ def train(task: Task, recipe: Recipe, progress: bool = True) -> TrainResult:
         # a rerun of a phase that already ended must not go on training with that phase's settings
         log.warning("%s is at step %d, at or past stop_step %d: nothing trained; rerun without stop_step to go on",
                     out, start, cfg.stop_step)
-        return TrainResult(out=out, step=start, best_score=best, resumed_from=start, stopped_early=True, model=model)
+        return TrainResult(out=out, step=start, best_score=best, resumed_from=start, stopped_early=True, model=model,
+                           rank=dist.rank)
     checkpoints = _Checkpoints(out, task, model, optimizer, scheduler, recipe, enabled=dist.main)
     metrics = _Metrics(out, dist.main)
-    result = TrainResult(out=out, step=start, best_score=best, resumed_from=start)
+    result = TrainResult(out=out, step=start, best_score=best, resumed_from=start, rank=dist.rank)
     began = last_save = time.monotonic()
     interval = _Interval()
     step = start

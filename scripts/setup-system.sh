@@ -2,9 +2,9 @@
 # System packages emotrt's workstation and test suite use. Installs them with apt-get when
 # run as root on Debian/Ubuntu; otherwise says exactly which are missing and how to get them.
 set -euo pipefail
-PKGS="espeak-ng flite sox libsox-fmt-all libportaudio2 libsndfile1 pulseaudio pulseaudio-utils libasound2-plugins alsa-utils libjemalloc2 openssh-server openssh-client chromium systemd mender-artifact"
+PKGS="espeak-ng flite sox libsox-fmt-all libportaudio2 libsndfile1 pulseaudio pulseaudio-utils libasound2-plugins alsa-utils libjemalloc2 openssh-server openssh-client chromium systemd mender-artifact mender-client"
 need=()
-for tool in espeak-ng flite sox pulseaudio pactl paplay sshd chromium systemd-analyze mender-artifact; do
+for tool in espeak-ng flite sox pulseaudio pactl paplay sshd chromium systemd-analyze mender-artifact mender; do
   p=$tool; [ "$tool" = sshd ] && p=/usr/sbin/sshd
   command -v "$p" >/dev/null 2>&1 || need+=("$tool")
 done

@@ -15,7 +15,13 @@ unlike its training speakers). Each SER window, the gate compares what the devic
 Decision (thresholds calibrated on the valid split by :mod:`emotrt.training.tse_gate`, stored in
 the ``tse_step`` contract's ``extra["gate"]`` and hence in the bundle manifest):
 
-- the enrolled speaker is *absent* when neither window sounds like them
+- the enrolled speaker is *absent* when the presence model says so: a logistic score over
+  :func:`presence_features` (``presence_weights``, ``presence_bias``; fitted on the valid split's
+  windows with and without the enrolled speaker, the bias set so every condition where they talk
+  keeps its share). It weighs what thresholds cannot: a quiet window the TSE passed whole holds one
+  talker, and only the *mixture's* similarity tells who (a TSE conditioned on the enrolled speaker
+  pulls a voice close to theirs further towards them). Bundles calibrated before it carry the
+  threshold test instead: the enrolled speaker is absent when neither window sounds like them
   (``max(sim_extracted, sim_mixture) < present_similarity``; in a noisy window, ``residual_norm >=
   present_noise_norm``, the lower ``present_similarity_noisy``: noise pulls both embeddings away from
   the speaker's, while another talker alone leaves a speech-like residual) or the extraction
@@ -65,6 +71,8 @@ class GateThresholds:
     noise_weight: float = 0.0
     present_noise_norm: float = math.inf
     present_similarity_noisy: float = -1.0
+    presence_weights: Optional[Tuple[float, ...]] = None
+    presence_bias: float = 0.0
     calibration: Dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -77,6 +85,12 @@ class GateThresholds:
         bad = [n for n in ("use_weight", "noise_weight") if not 0.0 <= getattr(self, n) <= 1.0]
         if bad:
             raise ConfigError("gate thresholds: {} must be in [0, 1]".format(", ".join(bad)))
+        if self.presence_weights is not None:
+            object.__setattr__(self, "presence_weights", tuple(float(w) for w in self.presence_weights))
+            if len(self.presence_weights) != len(PRESENCE_FEATURES):
+                raise ConfigError("gate thresholds: presence_weights has {} values, the presence model {} ({})".format(
+                    len(self.presence_weights), len(PRESENCE_FEATURES), ", ".join(PRESENCE_FEATURES)),
+                    hint="calibrate the gate with this emotrt version")
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready (infinite thresholds, i.e. switched off, as None)."""
@@ -84,6 +98,8 @@ class GateThresholds:
         for key in _OPTIONAL:
             if math.isinf(data[key]):
                 data[key] = None
+        if self.presence_weights is not None:
+            data["presence_weights"] = list(self.presence_weights)
         return data
 
     @classmethod
@@ -127,6 +143,27 @@ class GateDecision:
         return self.mode != ABSENT
 
 
+#: what the presence model reads, in order (:func:`presence_features`)
+PRESENCE_FEATURES = ("sim_extracted", "sim_mixture", "ratio_db", "residual_norm", "sim_extracted*sim_mixture",
+                     "max(sim_extracted,sim_mixture)", "ratio_db*sim_mixture", "residual_norm*sim_mixture",
+                     "passed_whole*sim_mixture")
+_PASSED_WHOLE_DB = -0.5  # an extraction within half a dB of the TSE's gain on the target alone: one talker
+
+
+def presence_features(sim_extracted: Any, sim_mixture: Any, ratio_db: Any, residual_norm: Any) -> np.ndarray:
+    """[..., len(PRESENCE_FEATURES)]: the presence model's inputs from the window features (scalars or
+    arrays; ``ratio_db`` after ``clean_gain_db``, clipped to [−30, 3] dB: beyond, the TSE suppressed or
+    boosted the window and by how much no longer matters).
+
+    >>> presence_features(0.9, 0.8, 0.0, 1.0).round(2).tolist()
+    [0.9, 0.8, 0.0, 1.0, 0.72, 0.9, 0.0, 0.8, 0.8]
+    """
+    se, sm = np.asarray(sim_extracted, dtype=np.float64), np.asarray(sim_mixture, dtype=np.float64)
+    r = np.clip(np.asarray(ratio_db, dtype=np.float64), -30.0, 3.0)
+    res = np.asarray(residual_norm, dtype=np.float64)
+    return np.stack([se, sm, r, res, se * sm, np.maximum(se, sm), r * sm, res * sm, (r >= _PASSED_WHOLE_DB) * sm], axis=-1)
+
+
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
     """Cosine similarity of two vectors (0 when either is all zeros)."""
     a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
@@ -165,8 +202,14 @@ def window_features(extracted: np.ndarray, mixture: np.ndarray, spk_emb: np.ndar
 def decide(features: GateFeatures, thresholds: GateThresholds) -> GateDecision:
     """The gate's decision for one window (see the module docstring)."""
     f, t = features, thresholds
-    similarity = t.present_similarity_noisy if f.residual_norm >= t.present_noise_norm else t.present_similarity
-    if max(f.sim_extracted, f.sim_mixture) < similarity or f.ratio_db < t.present_ratio_db:
+    if t.presence_weights is not None:
+        score = float(presence_features(f.sim_extracted, f.sim_mixture, f.ratio_db, f.residual_norm)
+                      @ np.asarray(t.presence_weights)) + t.presence_bias
+        absent = score < 0.0
+    else:
+        similarity = t.present_similarity_noisy if f.residual_norm >= t.present_noise_norm else t.present_similarity
+        absent = max(f.sim_extracted, f.sim_mixture) < similarity
+    if absent or f.ratio_db < t.present_ratio_db:
         return GateDecision(ABSENT, 0.0, f)
     if f.residual_norm >= t.noise_norm:
         weight = t.noise_weight

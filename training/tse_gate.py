@@ -8,9 +8,9 @@ SER window), and records the gate's features and the SER's answer for the extrac
 the mixture at a few weights. :func:`calibrate` then picks the thresholds:
 
 - ``clean_gain_db``: the TSE's median energy gain on the target alone;
-- presence: the similarity (quiet and noisy windows) and ratio thresholds that keep ``min_present``
-  of the windows in each condition where the target talks (alone, in noise or with another
-  talker; fewest absent windows let through);
+- presence: a logistic model over :func:`~emotrt.runtime.gate.presence_features` telling the
+  windows where the target talks (alone, in noise or with another talker) from the absent ones,
+  its bias set so each of those conditions keeps ``min_present`` of its windows;
 - ``bypass_margin``/``use_margin``/``use_weight`` and ``noise_norm``/``noise_weight``: the set with
   the best mean UA gain over TSE off among those whose worst condition loses at most half a point
   (else the one with the best worst condition), so no condition is sacrificed for another.
@@ -25,7 +25,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from emotrt.runtime.gate import GateThresholds, window_features
+from emotrt.runtime.errors import DependencyError
+from emotrt.runtime.gate import GateThresholds, presence_features, window_features
 from emotrt.runtime.results import match_level
 from emotrt.training.checkpoint_eval import Evaluator, fit_window
 from emotrt.training.metrics import classification_scores
@@ -81,9 +82,16 @@ def torch_embedder(tse: Any) -> Callable[[np.ndarray], np.ndarray]:
     return embed
 
 
+#: absent windows per window of each other condition: the presence model's negatives (a draw of 192
+#: absent mixtures let 11 % through where it was fitted and 19 % on another draw)
+ABSENT_FACTOR = 3
+
+
 def collect(evaluator: Evaluator, per_condition: int = 96, conditions: Sequence[str] = tuple(CONDITIONS),
             seed: int = 2020, on_item: Optional[Callable[[], None]] = None) -> GateSamples:
-    """Gate features and SER predictions on ``per_condition`` valid-split mixtures per condition."""
+    """Gate features and SER predictions on ``per_condition`` valid-split mixtures per condition
+    (``ABSENT_FACTOR`` times as many, as far as the split has them, with the enrolled speaker absent:
+    no SER there, nobody's emotion is asked for)."""
     from emotrt.training.corpus.sampler import MixConfig, MixingSampler
 
     ev = evaluator
@@ -96,7 +104,8 @@ def collect(evaluator: Evaluator, per_condition: int = 96, conditions: Sequence[
         sampler = MixingSampler.from_corpus(ev.corpus, split="valid", seed=seed + c_index,
                                             config=MixConfig(segment_seconds=None, **CONDITIONS[name]))
         order = np.random.default_rng(seed + c_index).permutation(len(sampler))
-        items = [sampler[int(i)] for i in order if sampler.speech[int(i)].emotion in ev.labels][:per_condition]
+        count = per_condition * (ABSENT_FACTOR if name == "absent" else 1)
+        items = [sampler[int(i)] for i in order if sampler.speech[int(i)].emotion in ev.labels][:count]
         mix_windows, ext_windows, envs = [], [], []
         for m in items:
             audio = m.interferer if name == "absent" else m.mixture
@@ -114,7 +123,7 @@ def collect(evaluator: Evaluator, per_condition: int = 96, conditions: Sequence[
                 on_item()
         preds = np.zeros((len(items), len(WEIGHTS)), dtype=np.int64)
         speakers = [m.speaker for m in items]  # an enrollment-referenced SER hears each at their enrollment's gain
-        for j, w in enumerate(WEIGHTS):
+        for j, w in enumerate(WEIGHTS if name != "absent" else ()):
             blends = [np.float32(w) * e + np.float32(1 - w) * x for e, x in zip(ext_windows, mix_windows)]
             preds[:, j] = ev.score(blends, envs, "text", speakers=speakers).preds
         rows["preds"].append(preds)
@@ -126,8 +135,14 @@ def collect(evaluator: Evaluator, per_condition: int = 96, conditions: Sequence[
 def decisions(samples: GateSamples, t: GateThresholds) -> Tuple[np.ndarray, np.ndarray]:
     """(present [N] bool, extraction weight [N]): :func:`~emotrt.runtime.gate.decide` on every sample, vectorised."""
     ratio = samples.ratio_db - t.clean_gain_db
-    similarity = np.where(samples.residual_norm >= t.present_noise_norm, t.present_similarity_noisy, t.present_similarity)
-    present = (np.maximum(samples.sim_extracted, samples.sim_mixture) >= similarity) & (ratio >= t.present_ratio_db)
+    if t.presence_weights is not None:
+        score = presence_features(samples.sim_extracted, samples.sim_mixture, ratio, samples.residual_norm) @ \
+            np.asarray(t.presence_weights) + t.presence_bias
+        present = score >= 0.0
+    else:
+        similarity = np.where(samples.residual_norm >= t.present_noise_norm, t.present_similarity_noisy, t.present_similarity)
+        present = np.maximum(samples.sim_extracted, samples.sim_mixture) >= similarity
+    present &= ratio >= t.present_ratio_db
     margin = samples.sim_extracted - samples.sim_mixture
     span = t.use_margin - t.bypass_margin
     ramp = np.clip((margin - t.bypass_margin) / span, 0.0, 1.0) if span > 0 else (margin >= t.use_margin).astype(float)
@@ -167,52 +182,44 @@ def summarize(samples: GateSamples, thresholds: GateThresholds) -> Dict[str, Dic
     return out
 
 
-def _presence(samples: GateSamples, clean_gain_db: float, min_present: float) -> Dict[str, float]:
-    """The presence test rejecting the most absent windows while keeping ``min_present`` of the
-    windows in *every* condition where the target talks (alone, in noise, with another talker; a
-    pooled share let the −5 dB windows go: 12 % of them judged absent). Searched: the similarity
-    thresholds of quiet and noisy windows, the residual norm that tells them apart, and the
-    energy-ratio threshold."""
-    talks = {name: samples.condition == name for name in dict.fromkeys(samples.condition.tolist()) if name != "absent"}
-    absent = samples.condition == "absent"
-    target = ~absent
-    sim = np.maximum(samples.sim_extracted, samples.sim_mixture)
-    ratio = samples.ratio_db - clean_gain_db
-    def tails(values: np.ndarray, top: float, n: int) -> np.ndarray:  # each condition's lower tail: what it must keep
-        return np.unique(np.concatenate([np.quantile(values[m], np.linspace(0, top, n)) for m in talks.values()]))
-
-    sims = np.concatenate([[-1.0], tails(sim, 0.3, 11)])
-    ratios = np.concatenate([[-np.inf], tails(ratio, 0.2, 5)])
-    norms = np.concatenate([_grid(samples.residual_norm[target], 15), [np.inf]])
-    best_key: Tuple[float, float] = (np.inf, 0.0)
-    best = dict(present_similarity=-1.0, present_similarity_noisy=-1.0, present_noise_norm=np.inf, present_ratio_db=-np.inf)
-    for norm in norms:
-        noisy = samples.residual_norm >= norm
-        for quiet_sim in sims:
-            for noisy_sim in (sims[sims <= quiet_sim] if np.isfinite(norm) else (quiet_sim,)):
-                similar = sim >= np.where(noisy, noisy_sim, quiet_sim)
-                for r in ratios:
-                    keep = similar & (ratio >= r)
-                    kept = min(float(keep[m].mean()) for m in talks.values())
-                    if kept < min_present:
-                        continue
-                    key = (float(keep[absent].mean()) if absent.any() else 0.0, -kept)
-                    if key < best_key:
-                        best_key = key
-                        best = dict(present_similarity=float(quiet_sim), present_similarity_noisy=float(noisy_sim),
-                                    present_noise_norm=float(norm), present_ratio_db=float(r))
-    return best
+def _presence(samples: GateSamples, clean_gain_db: float, min_present: float) -> Dict[str, Any]:
+    """The presence model: logistic regression (scikit-learn, standardised inputs, folded back into
+    plain weights for the device) of target-talks vs absent over :func:`presence_features`; its bias
+    then shifted so *every* condition where the target talks keeps ``min_present`` of its windows (a
+    pooled share let the −5 dB windows go). Fitted on another draw of the valid split than it was
+    checked on, it let 10 % of absent windows through where the best similarity thresholds let 14 %
+    and the session-7 thresholds 19 %, at 95 % kept (docs/eval/gate.md)."""
+    try:
+        from sklearn.linear_model import LogisticRegression
+    except ImportError as exc:
+        raise DependencyError("gate calibration fits its presence model with scikit-learn ({})".format(exc),
+                              hint="pip install 'emotrt[calibrate]' (or scikit-learn)") from None
+    talks = samples.condition != "absent"
+    if talks.all() or not talks.any():
+        return dict(present_similarity=-1.0)  # nothing to tell apart: every window present
+    x = presence_features(samples.sim_extracted, samples.sim_mixture, samples.ratio_db - clean_gain_db,
+                          samples.residual_norm)
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    std[std == 0] = 1.0
+    model = LogisticRegression(C=1.0, max_iter=2000).fit((x - mean) / std, talks.astype(int))
+    weights = model.coef_[0] / std
+    score = x @ weights
+    floor = min(float(np.quantile(score[samples.condition == name], 1.0 - min_present, method="lower"))
+                for name in dict.fromkeys(samples.condition[talks].tolist()))
+    return dict(presence_weights=tuple(float(w) for w in weights), presence_bias=-floor, present_similarity=-1.0)
 
 
 def _grid(values: np.ndarray, n: int) -> np.ndarray:
     return np.unique(np.quantile(values, np.linspace(0, 1, n)))
 
 
-def calibrate(samples: GateSamples, min_present: float = 0.95, provenance: Optional[Dict[str, Any]] = None,
+def calibrate(samples: GateSamples, min_present: float = 0.98, provenance: Optional[Dict[str, Any]] = None,
               steps: int = 13, tolerance: float = 0.005) -> GateThresholds:
     """Thresholds from :func:`collect`'s samples (see the module docstring).
 
-    The presence test is calibrated first (on every condition); the blending thresholds then only
+    ``min_present`` 0.98: the target-alone windows' presence scores sit just above another talker's, and
+    at 0.95 the model judged 5 % of them absent (clean UA −3.4 points) to let 4 points fewer absent
+    windows through. The presence test is calibrated first (on every condition); the blending thresholds then only
     on the windows where the target talks, maximising the mean UA gain over TSE off of what the SER
     hears among the settings whose worst condition loses at most ``tolerance`` (else the worst
     condition's gain), whatever the presence test says (its misses are reported apart).
@@ -251,7 +258,7 @@ def calibrate(samples: GateSamples, min_present: float = 0.95, provenance: Optio
 
 
 def calibrate_checkpoints(ser_dir: Any, tse_dir: Any, corpus: Any, per_condition: int = 96,
-                          min_present: float = 0.95, samples_out: Any = None,
+                          min_present: float = 0.98, samples_out: Any = None,
                           on_item: Optional[Callable[[], None]] = None) -> Tuple[GateThresholds, Dict[str, Any]]:
     """Collect valid-split samples for the SER/TSE checkpoints and calibrate; (thresholds, per-condition summary)."""
     from emotrt.runtime.manifest import sha256_file

@@ -8,7 +8,7 @@ import pytest
 from emotrt.runtime.backends import load_engine
 from emotrt.runtime.errors import ConfigError
 from emotrt.runtime.gate import (
-    ABSENT, BLEND, BYPASSED, USED, GateFeatures, GateThresholds, TseGate, decide, gate_audio, resolve_mode,
+    ABSENT, BLEND, BYPASSED, PRESENCE_FEATURES, USED, GateFeatures, GateThresholds, TseGate, decide, gate_audio, resolve_mode,
     thresholds_from_contract, window_features)
 from emotrt.runtime.offline import evaluate_offline, gated_signal
 from emotrt.runtime.pipeline import Pipeline, PipelineConfig
@@ -35,6 +35,16 @@ def test_thresholds_round_trip_through_json_with_switched_off_tests():
 def test_invalid_thresholds_name_the_field(fields, message):
     with pytest.raises(ConfigError, match=message):
         GateThresholds(**fields)
+
+
+def test_presence_model_decides_presence_and_needs_one_weight_per_feature():
+    features = GateFeatures(0.9, 0.5, 0.0, 1.0)  # present by T's similarity threshold
+    weights = (0.0, 1.0) + (0.0,) * (len(PRESENCE_FEATURES) - 2)  # the mixture's similarity alone
+    model = GateThresholds.from_dict(dict(T.to_dict(), presence_weights=list(weights), presence_bias=-0.6))
+    assert decide(features, T).present and decide(features, model).mode == ABSENT
+    assert decide(GateFeatures(0.9, 0.7, 0.0, 1.0), model).present
+    with pytest.raises(ConfigError, match="presence_weights has 2 values"):
+        GateThresholds.from_dict(dict(T.to_dict(), presence_weights=[1.0, 2.0]))
 
 
 def test_unknown_or_missing_threshold_keys_are_errors():

@@ -1,8 +1,10 @@
 """Gate calibration on the valid split: thresholds chosen from features and the SER's answers."""
+import json
+
 import numpy as np
 import pytest
 
-from emotrt.runtime.gate import GateFeatures, GateThresholds, decide
+from emotrt.runtime.gate import PRESENCE_FEATURES, GateFeatures, GateThresholds, decide
 from emotrt.training import tse_gate
 from emotrt.training.tse_gate import WEIGHTS, GateSamples, calibrate, decisions, summarize
 
@@ -47,12 +49,17 @@ def test_calibration_never_loses_to_tse_off_and_drops_absent_windows():
     assert t.calibration["worst_ua_gain_valid"] >= 0.0
 
 
-def test_vectorised_decisions_match_the_runtime_gate():
+@pytest.mark.parametrize("presence", [
+    {},  # the similarity thresholds of bundles calibrated before the presence model
+    dict(presence_weights=(1.0, 2.0, 0.05, -0.5, 0.0, 0.0, 0.0, 0.0, -1.0), presence_bias=-1.2),
+])
+def test_vectorised_decisions_match_the_runtime_gate(presence):
     samples = _samples(n=10, seed=1)
     t = GateThresholds(use_margin=0.3, bypass_margin=0.05, present_similarity=0.5, present_ratio_db=-3.0,
                        clean_gain_db=40.0, use_weight=0.75, noise_norm=2.0, noise_weight=0.25,
-                       present_noise_norm=2.5, present_similarity_noisy=0.2)
+                       present_noise_norm=2.5, present_similarity_noisy=0.2, **presence)
     present, weight = decisions(samples, t)
+    assert 0 < present.sum() < len(present)
     for i in range(len(samples.truth)):
         d = decide(GateFeatures(samples.sim_extracted[i], samples.sim_mixture[i], samples.ratio_db[i] - 40.0,
                                 samples.residual_norm[i]), t)
@@ -61,22 +68,26 @@ def test_vectorised_decisions_match_the_runtime_gate():
             assert d.weight == pytest.approx(weight[i])
 
 
-def test_noisy_windows_get_their_own_presence_threshold():
-    """Strong noise pulls both similarities below another talker's alone: one threshold would drop the noisy
-    target windows or keep the absent ones; the residual's norm tells them apart."""
+def test_presence_model_keeps_noisy_target_windows_and_drops_a_passed_through_talker():
+    """Strong noise pulls both similarities below those of another talker alone; a talker the TSE passed
+    whole (energy ratio 0 dB) is told by the mixture's similarity. No one threshold on the similarities
+    keeps the first and drops the second; the presence model does, in every condition."""
     samples = _samples()
     rng = np.random.default_rng(3)
     noisy = samples.select(samples.condition == "noise_0db")
     n = len(noisy.truth)
-    loud = GateSamples(np.array(["noise_m5db"] * n), rng.normal(0.04, 0.02, n), rng.normal(-0.05, 0.02, n),
-                       noisy.ratio_db, noisy.residual_norm, noisy.truth, noisy.preds, labels=samples.labels)
-    both = GateSamples(*(np.concatenate([getattr(samples, k), getattr(loud, k)]) for k in GateSamples.FIELDS),
+    loud = GateSamples(np.array(["noise_m5db"] * n), rng.normal(0.3, 0.02, n), rng.normal(0.05, 0.02, n),
+                       noisy.ratio_db - 6.0, noisy.residual_norm, noisy.truth, noisy.preds, labels=samples.labels)
+    passed = GateSamples(np.array(["absent"] * n), rng.normal(0.5, 0.02, n), rng.normal(0.45, 0.02, n),
+                         noisy.ratio_db, rng.normal(1.0, 0.1, n), noisy.truth, noisy.preds, labels=samples.labels)
+    both = GateSamples(*(np.concatenate([getattr(s, k) for s in (samples, loud, passed)]) for k in GateSamples.FIELDS),
                        labels=samples.labels)
-    t = calibrate(both)
+    t = calibrate(both, min_present=0.95)
     summary = summarize(both, t)
-    assert summary["noise_m5db"]["present"] >= 0.95 and summary["absent"]["present"] == 0.0
-    assert t.present_similarity_noisy < 0.0 < t.present_similarity and 1.0 < t.present_noise_norm < 3.0
-    assert GateThresholds.from_dict(t.to_dict()) == t
+    assert min(summary[c]["present"] for c in ("clean", "talker_0db", "noise_0db", "noise_m5db")) >= 0.95
+    assert summary["absent"]["present"] <= 0.05
+    assert len(t.presence_weights) == len(PRESENCE_FEATURES)
+    assert GateThresholds.from_dict(json.loads(json.dumps(t.to_dict()))) == t
 
 
 def test_samples_save_and_load(tmp_path):

@@ -186,9 +186,9 @@ def _presence(samples: GateSamples, clean_gain_db: float, min_present: float) ->
     """The presence model: logistic regression (scikit-learn, standardised inputs, folded back into
     plain weights for the device) of target-talks vs absent over :func:`presence_features`; its bias
     then shifted so *every* condition where the target talks keeps ``min_present`` of its windows (a
-    pooled share let the −5 dB windows go). Fitted on another draw of the valid split than it was
-    checked on, it let 10 % of absent windows through where the best similarity thresholds let 14 %
-    and the session-7 thresholds 19 %, at 95 % kept (docs/eval/gate.md)."""
+    pooled share let the −5 dB windows go). Fitted on one draw of the valid split and checked on
+    another (``benchmarks/gate_presence.py``), it let 14.6 % of the absent windows through where session
+    7's similarity thresholds let 18.8 %, keeping as many target windows or more (docs/eval/gate.md)."""
     try:
         from sklearn.linear_model import LogisticRegression
     except ImportError as exc:

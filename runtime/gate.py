@@ -15,17 +15,17 @@ unlike its training speakers). Each SER window, the gate compares what the devic
 Decision (thresholds calibrated on the valid split by :mod:`emotrt.training.tse_gate`, stored in
 the ``tse_step`` contract's ``extra["gate"]`` and hence in the bundle manifest):
 
-- the enrolled speaker is *absent* when the presence model says so: a logistic score over
-  :func:`presence_features` (``presence_weights``, ``presence_bias``; fitted on the valid split's
-  windows with and without the enrolled speaker, the bias set so every condition where they talk
-  keeps its share). It weighs what thresholds cannot: a quiet window the TSE passed whole holds one
-  talker, and only the *mixture's* similarity tells who (a TSE conditioned on the enrolled speaker
-  pulls a voice close to theirs further towards them). Bundles calibrated before it carry the
-  threshold test instead: the enrolled speaker is absent when neither window sounds like them
-  (``max(sim_extracted, sim_mixture) < present_similarity``; in a noisy window, ``residual_norm >=
-  present_noise_norm``, the lower ``present_similarity_noisy``: noise pulls both embeddings away from
-  the speaker's, while another talker alone leaves a speech-like residual) or the extraction
-  suppressed the window (``ratio_db < present_ratio_db``): no emotion for that speaker, whoever else talks;
+- the enrolled speaker is *absent* when the presence model says so, or when the extraction
+  suppressed the window (``ratio_db < present_ratio_db``; off in new calibrations): no emotion for
+  that speaker, whoever else talks. The model is a logistic score over :func:`presence_features`
+  (``presence_weights``, ``presence_bias``; fitted on the valid split's windows with and without the
+  enrolled speaker, the bias set so every condition where they talk keeps its share). It weighs what
+  thresholds cannot: a quiet window the TSE passed whole holds one talker, and only the *mixture's*
+  similarity tells who (a TSE conditioned on the enrolled speaker pulls a voice close to theirs
+  further towards them). Bundles calibrated before the model carry similarity thresholds instead:
+  absent when neither window sounds like them (``max(sim_extracted, sim_mixture) <
+  present_similarity``; in a noisy window, ``residual_norm >= present_noise_norm``, the lower
+  ``present_similarity_noisy``);
 - in a noise-dominated window (``residual_norm >= noise_norm``) the SER hears the blend
   ``noise_weight`` (0: the mixture);
 - otherwise it hears the extraction (weight ``use_weight``) when the extraction moved the window

@@ -245,6 +245,7 @@ def main() -> None:
     a.add_argument("--bundle", type=Path, required=True)
     a.add_argument("--pairs", type=int, default=30)
     a.add_argument("--tse", default="auto")
+    a.add_argument("--seed", type=int, default=0, help="which random ordered pairs (the sample moves the share by ±3 points)")
     s = sub.add_parser("score")
     s.add_argument("--check", type=Path, required=True)
     s.add_argument("--bundle", type=Path, required=True)
@@ -255,7 +256,7 @@ def main() -> None:
     elif args.command == "enroll":
         enroll(args.check, args.export, args.corpus)
     elif args.command == "absent":
-        absent(args.corpus, args.bundle, args.pairs, tse=args.tse)
+        absent(args.corpus, args.bundle, args.pairs, tse=args.tse, seed=args.seed)
     else:
         score(args.check, args.bundle, args.tse)
 

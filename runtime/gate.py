@@ -92,6 +92,19 @@ class GateThresholds:
                     len(self.presence_weights), len(PRESENCE_FEATURES), ", ".join(PRESENCE_FEATURES)),
                     hint="calibrate the gate with this emotrt version")
 
+    def present(self, sim_extracted: Any, sim_mixture: Any, ratio_db: Any, residual_norm: Any) -> Any:
+        """Whether the enrolled speaker talks (see the module docstring), for one window's features or
+        arrays of them (``ratio_db`` after ``clean_gain_db``): the presence model, else the similarity
+        thresholds, and the energy-ratio test."""
+        if self.presence_weights is not None:
+            heard = presence_features(sim_extracted, sim_mixture, ratio_db, residual_norm) @ np.asarray(self.presence_weights)
+            similar = heard + self.presence_bias >= 0.0
+        else:
+            threshold = np.where(np.asarray(residual_norm) >= self.present_noise_norm, self.present_similarity_noisy,
+                                 self.present_similarity)
+            similar = np.maximum(sim_extracted, sim_mixture) >= threshold
+        return similar & (np.asarray(ratio_db) >= self.present_ratio_db)
+
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready (infinite thresholds, i.e. switched off, as None)."""
         data = asdict(self)
@@ -202,14 +215,7 @@ def window_features(extracted: np.ndarray, mixture: np.ndarray, spk_emb: np.ndar
 def decide(features: GateFeatures, thresholds: GateThresholds) -> GateDecision:
     """The gate's decision for one window (see the module docstring)."""
     f, t = features, thresholds
-    if t.presence_weights is not None:
-        score = float(presence_features(f.sim_extracted, f.sim_mixture, f.ratio_db, f.residual_norm)
-                      @ np.asarray(t.presence_weights)) + t.presence_bias
-        absent = score < 0.0
-    else:
-        similarity = t.present_similarity_noisy if f.residual_norm >= t.present_noise_norm else t.present_similarity
-        absent = max(f.sim_extracted, f.sim_mixture) < similarity
-    if absent or f.ratio_db < t.present_ratio_db:
+    if not t.present(f.sim_extracted, f.sim_mixture, f.ratio_db, f.residual_norm):
         return GateDecision(ABSENT, 0.0, f)
     if f.residual_norm >= t.noise_norm:
         weight = t.noise_weight

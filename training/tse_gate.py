@@ -134,15 +134,7 @@ def collect(evaluator: Evaluator, per_condition: int = 96, conditions: Sequence[
 
 def decisions(samples: GateSamples, t: GateThresholds) -> Tuple[np.ndarray, np.ndarray]:
     """(present [N] bool, extraction weight [N]): :func:`~emotrt.runtime.gate.decide` on every sample, vectorised."""
-    ratio = samples.ratio_db - t.clean_gain_db
-    if t.presence_weights is not None:
-        score = presence_features(samples.sim_extracted, samples.sim_mixture, ratio, samples.residual_norm) @ \
-            np.asarray(t.presence_weights) + t.presence_bias
-        present = score >= 0.0
-    else:
-        similarity = np.where(samples.residual_norm >= t.present_noise_norm, t.present_similarity_noisy, t.present_similarity)
-        present = np.maximum(samples.sim_extracted, samples.sim_mixture) >= similarity
-    present &= ratio >= t.present_ratio_db
+    present = t.present(samples.sim_extracted, samples.sim_mixture, samples.ratio_db - t.clean_gain_db, samples.residual_norm)
     margin = samples.sim_extracted - samples.sim_mixture
     span = t.use_margin - t.bypass_margin
     ramp = np.clip((margin - t.bypass_margin) / span, 0.0, 1.0) if span > 0 else (margin >= t.use_margin).astype(float)

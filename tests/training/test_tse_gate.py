@@ -90,6 +90,17 @@ def test_presence_model_keeps_noisy_target_windows_and_drops_a_passed_through_ta
     assert GateThresholds.from_dict(json.loads(json.dumps(t.to_dict()))) == t
 
 
+def test_calibration_without_scikit_learn_says_what_to_install(monkeypatch):
+    import sys
+
+    from emotrt.runtime.errors import DependencyError
+
+    monkeypatch.setitem(sys.modules, "sklearn.linear_model", None)
+    with pytest.raises(DependencyError, match="presence model with scikit-learn") as err:
+        calibrate(_samples(n=5))
+    assert "emotrt[calibrate]" in err.value.hint
+
+
 def test_samples_save_and_load(tmp_path):
     samples = _samples(n=3)
     samples.save(tmp_path / "s.npz")
